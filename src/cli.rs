@@ -1,0 +1,86 @@
+//! The command line: parse, load configuration, dispatch.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::startup::Application;
+use crate::{store, telemetry};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "inquiryd",
+    version,
+    about = "The backend of a website's Contact Us form"
+)]
+pub struct Cli {
+    /// Configuration file layered over the built-in defaults.
+    #[arg(long, global = true, env = "INQUIRYD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service and the email delivery worker (applies migrations first).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Print the effective configuration (secrets redacted); fail when it is invalid.
+    Check,
+}
+
+/// Runs one command to completion.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            store::migrate_database(&settings.database).await?;
+            eprintln!("migrations applied to {}", settings.database.url);
+            Ok(())
+        }
+        Command::Config {
+            action: ConfigAction::Check,
+        } => {
+            print!("{}", settings.redacted_toml());
+            Ok(())
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    telemetry::init(&settings.log);
+    let banner = banner(&settings);
+    let app = Application::build(settings).await.context("cannot start")?;
+    println!("inquiryd listening on http://{}", app.address());
+    println!("{banner}");
+    tracing::info!(address = %app.address(), "listening");
+    app.run_until_stopped().await
+}
+
+fn banner(s: &Settings) -> String {
+    format!(
+        "  database   {} (synchronous={:?}, group commit {})\n  mail       {:?} to {}\n  limits     {}/min per address (burst {}), {}/hour per email",
+        s.database.url,
+        s.database.synchronous,
+        if s.database.group_commit { "on" } else { "off" },
+        s.mail.transport,
+        s.mail.to.join(", "),
+        s.limits.per_ip_per_minute,
+        s.limits.per_ip_burst,
+        s.limits.per_email_per_hour,
+    )
+}

@@ -1,0 +1,468 @@
+//! Layered configuration: embedded defaults → `--config` file → `INQUIRYD_*` env.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use ipnet::IpNet;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::domain::Category;
+
+/// The committed `config/default.toml`, compiled in so the binary runs anywhere.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub mail: MailSettings,
+    pub smtp: SmtpSettings,
+    pub limits: LimitSettings,
+    pub spam: SpamSettings,
+    pub form: FormSettings,
+    pub captcha: CaptchaSettings,
+    pub privacy: PrivacySettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    #[serde(deserialize_with = "list")]
+    pub allowed_origins: Vec<String>,
+    #[serde(deserialize_with = "list")]
+    pub trusted_proxies: Vec<IpNet>,
+    pub body_limit_bytes: usize,
+    pub demo_page: bool,
+    pub shutdown_timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    Full,
+    Normal,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub synchronous: Synchronous,
+    /// How long a write waits for a lock held by another process before 503.
+    pub busy_timeout_ms: u64,
+    /// Commit concurrent submissions together; `false` commits one per transaction.
+    pub group_commit: bool,
+    pub batch_max: usize,
+    pub read_pool_size: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransportKind {
+    Smtp,
+    File,
+    Log,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailSettings {
+    pub transport: MailTransportKind,
+    pub file_dir: PathBuf,
+    pub from: String,
+    #[serde(deserialize_with = "list")]
+    pub to: Vec<String>,
+    pub subject_prefix: String,
+    pub acknowledge_submitter: bool,
+    pub max_attempts: u32,
+    pub retry_base_seconds: u64,
+    /// Directory with staff-editable templates; empty uses the built-in ones.
+    pub templates_dir: PathBuf,
+    /// How many notifications are sent at once.
+    pub concurrency: usize,
+    #[serde(default)]
+    pub routes: BTreeMap<Category, Vec<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: String,
+    #[serde(serialize_with = "redacted")]
+    pub password: SecretString,
+    pub timeout_seconds: u64,
+    pub ca_file: PathBuf,
+    pub pool_size: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    pub per_ip_per_minute: u32,
+    pub per_ip_burst: u32,
+    pub per_email_per_hour: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpamSettings {
+    pub honeypot_field: String,
+    pub min_fill_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormSettings {
+    pub success_url: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaptchaProvider {
+    #[serde(rename = "")]
+    Disabled,
+    Turnstile,
+    Hcaptcha,
+    Recaptcha,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptchaSettings {
+    pub provider: CaptchaProvider,
+    #[serde(serialize_with = "redacted")]
+    pub secret: SecretString,
+    pub verify_url: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreIp {
+    Full,
+    Truncated,
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacySettings {
+    pub store_ip: StoreIp,
+    pub require_consent: bool,
+    pub retention_days: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+impl Settings {
+    /// Loads the layers in order; `file` is `--config` or `INQUIRYD_CONFIG`.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new().merge(Toml::string(DEFAULT_TOML));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::MissingFile(path.to_owned()));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(
+            Env::prefixed("INQUIRYD_")
+                .split("__")
+                .filter(|key| key.as_str() != "config"),
+        );
+        let settings: Settings = figment.extract().map_err(describe)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |key: &str, why: &str| Err(ConfigError::Invalid(format!("{key}: {why}")));
+        if self.server.allowed_origins.iter().any(|o| o == "*") {
+            return fail(
+                "server.allowed_origins",
+                "\"*\" is not allowed; list each origin",
+            );
+        }
+        if let Some(bad) = self.server.allowed_origins.iter().find(|o| !is_origin(o)) {
+            return fail(
+                "server.allowed_origins",
+                &format!("{bad:?} is not an origin like https://example.org"),
+            );
+        }
+        if self.server.body_limit_bytes < 1024 {
+            return fail("server.body_limit_bytes", "must be at least 1024");
+        }
+        if !self.database.url.starts_with("sqlite:") {
+            return fail("database.url", "must start with sqlite:");
+        }
+        if self.database.batch_max == 0 || self.database.batch_max > 2000 {
+            return fail("database.batch_max", "must be between 1 and 2000");
+        }
+        if self.database.read_pool_size == 0 {
+            return fail("database.read_pool_size", "must be at least 1");
+        }
+        if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            return fail(
+                "mail.from",
+                "is not a mailbox like \"Name <addr@example.org>\"",
+            );
+        }
+        if self.mail.to.is_empty() {
+            return fail("mail.to", "needs at least one recipient");
+        }
+        let mut recipients = self
+            .mail
+            .to
+            .iter()
+            .map(|r| ("mail.to".to_owned(), r))
+            .collect::<Vec<_>>();
+        for (category, list) in &self.mail.routes {
+            if list.is_empty() {
+                return fail(
+                    &format!("mail.routes.{}", category.as_str()),
+                    "needs at least one recipient",
+                );
+            }
+            recipients.extend(
+                list.iter()
+                    .map(|r| (format!("mail.routes.{}", category.as_str()), r)),
+            );
+        }
+        for (key, recipient) in recipients {
+            if recipient.parse::<lettre::message::Mailbox>().is_err() {
+                return fail(&key, &format!("{recipient:?} is not an email address"));
+            }
+        }
+        if self.mail.max_attempts == 0 {
+            return fail("mail.max_attempts", "must be at least 1");
+        }
+        if self.mail.concurrency == 0 {
+            return fail("mail.concurrency", "must be at least 1");
+        }
+        if self.smtp.pool_size == 0 {
+            return fail("smtp.pool_size", "must be at least 1");
+        }
+        if self.limits.per_ip_per_minute == 0
+            || self.limits.per_ip_burst == 0
+            || self.limits.per_email_per_hour == 0
+        {
+            return fail("limits", "every limit must be at least 1");
+        }
+        if self.spam.honeypot_field.trim().is_empty() {
+            return fail("spam.honeypot_field", "must not be empty");
+        }
+        if !self.form.success_url.is_empty() && !is_http_url(&self.form.success_url) {
+            return fail("form.success_url", "must be an http(s) URL");
+        }
+        if self.captcha.provider != CaptchaProvider::Disabled
+            && self.captcha.secret.expose_secret().is_empty()
+        {
+            return fail("captcha.secret", "is required when captcha.provider is set");
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return fail("log.level", "is not a level or filter like \"info\"");
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, with secrets redacted.
+    pub fn redacted_toml(&self) -> String {
+        toml_string(self)
+    }
+
+    pub fn listen_address(&self) -> String {
+        format!("{}:{}", self.server.host, self.server.port)
+    }
+}
+
+fn toml_string(settings: &Settings) -> String {
+    // figment already depends on `toml`; serialising through serde_json keeps our
+    // dependency list short and the output readable enough for `config check`.
+    let value = serde_json::to_value(settings).unwrap_or_default();
+    let mut out = String::new();
+    if let serde_json::Value::Object(sections) = value {
+        for (section, body) in sections {
+            write_table(&mut out, &section, &body);
+        }
+    }
+    out
+}
+
+fn write_table(out: &mut String, name: &str, body: &serde_json::Value) {
+    let serde_json::Value::Object(map) = body else {
+        return;
+    };
+    out.push_str(&format!("[{name}]\n"));
+    let mut nested = Vec::new();
+    for (key, value) in map {
+        if value.is_object() {
+            nested.push((key, value));
+        } else {
+            out.push_str(&format!("{key} = {value}\n"));
+        }
+    }
+    out.push('\n');
+    for (key, value) in nested {
+        write_table(out, &format!("{name}.{key}"), value);
+    }
+}
+
+fn describe(error: figment::Error) -> ConfigError {
+    let lines: Vec<String> = error
+        .into_iter()
+        .map(|e| {
+            let mut key = e.path.join(".");
+            let kind = match &e.kind {
+                figment::error::Kind::UnknownField(field, _) => {
+                    key = if key.is_empty() {
+                        field.clone()
+                    } else {
+                        format!("{key}.{field}")
+                    };
+                    "unknown key".to_owned()
+                }
+                figment::error::Kind::MissingField(field) => {
+                    key = if key.is_empty() {
+                        field.to_string()
+                    } else {
+                        format!("{key}.{field}")
+                    };
+                    "missing key".to_owned()
+                }
+                other => other.to_string(),
+            };
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|m| format!(" (from {})", m.name))
+                .unwrap_or_default();
+            format!("{key}: {kind}{source}")
+        })
+        .collect();
+    ConfigError::Invalid(lines.join("; "))
+}
+
+fn is_origin(origin: &str) -> bool {
+    is_http_url(origin) && !origin.ends_with('/') && origin.matches('/').count() == 2
+}
+
+fn is_http_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    rest.is_some_and(|r| !r.is_empty() && !r.chars().any(|c| c.is_whitespace() || c.is_control()))
+}
+
+fn redacted<S: Serializer>(secret: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
+    let shown = if secret.expose_secret().is_empty() {
+        ""
+    } else {
+        "[redacted]"
+    };
+    serializer.serialize_str(shown)
+}
+
+/// Accepts a TOML list or, from the environment, a comma-separated string.
+fn list<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match Raw::deserialize(deserializer)? {
+        Raw::One(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Raw::Many(v) => v,
+    };
+    items
+        .iter()
+        .map(|s| {
+            s.parse::<T>()
+                .map_err(|e| serde::de::Error::custom(format!("{s:?}: {e}")))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_are_valid() {
+        let settings: Settings = Figment::new()
+            .merge(Toml::string(DEFAULT_TOML))
+            .extract()
+            .expect("defaults parse");
+        settings.validate().expect("defaults validate");
+        assert_eq!(settings.server.port, 8080);
+        assert_eq!(settings.mail.transport, MailTransportKind::File);
+    }
+
+    #[test]
+    fn redacted_output_hides_secrets() {
+        let mut settings: Settings = Figment::new()
+            .merge(Toml::string(DEFAULT_TOML))
+            .extract()
+            .unwrap();
+        settings.smtp.password = SecretString::from("hunter2-secret");
+        let shown = settings.redacted_toml();
+        assert!(!shown.contains("hunter2-secret"));
+        assert!(shown.contains("password = \"[redacted]\""));
+        assert!(shown.contains("[smtp]"));
+    }
+
+    #[test]
+    fn origins_must_be_bare() {
+        assert!(is_origin("https://example.org"));
+        assert!(is_origin("http://localhost:8080"));
+        assert!(!is_origin("https://example.org/"));
+        assert!(!is_origin("https://example.org/form"));
+        assert!(!is_origin("example.org"));
+    }
+}

@@ -1,0 +1,11 @@
+//! Validated types. Request bodies become these once, at the edge.
+
+mod email;
+mod inquiry;
+mod submission;
+mod text;
+
+pub use email::EmailAddress;
+pub use inquiry::{Category, InquiryStatus, NewInquiry, NotificationKind};
+pub use submission::{parse_submission, Submission, SubmissionRules};
+pub use text::FieldError;

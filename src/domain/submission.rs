@@ -1,0 +1,324 @@
+use serde_json::{Map, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::email::EmailAddress;
+use super::inquiry::{Category, NewInquiry};
+use super::text::{checked_text, FieldError, Lines};
+
+const CAPTCHA_FIELDS: [&str; 3] = [
+    "cf-turnstile-response",
+    "h-captcha-response",
+    "g-recaptcha-response",
+];
+const KNOWN_FIELDS: [&str; 11] = [
+    "name",
+    "email",
+    "subject",
+    "message",
+    "category",
+    "organization",
+    "country",
+    "phone",
+    "consent",
+    "page",
+    "_started_at",
+];
+
+/// The configuration that shapes what a valid submission is.
+#[derive(Debug, Clone, Copy)]
+pub struct SubmissionRules<'a> {
+    pub honeypot_field: &'a str,
+    pub require_consent: bool,
+}
+
+/// A parsed submission: the inquiry and the signals that travel beside it.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub inquiry: NewInquiry,
+    pub honeypot_filled: bool,
+    /// When the form was shown, as the client says (Unix milliseconds).
+    pub started_at_ms: Option<i64>,
+    pub captcha_token: Option<String>,
+}
+
+/// Turns a JSON object (or a form's fields as strings) into a [`Submission`],
+/// listing every failing field at once.
+pub fn parse_submission(
+    mut fields: Map<String, Value>,
+    rules: SubmissionRules<'_>,
+) -> Result<Submission, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let mut unknown: Vec<String> = fields
+        .keys()
+        .filter(|k| {
+            !KNOWN_FIELDS.contains(&k.as_str())
+                && !CAPTCHA_FIELDS.contains(&k.as_str())
+                && *k != rules.honeypot_field
+        })
+        .cloned()
+        .collect();
+    unknown.sort();
+    for key in unknown {
+        errors.push(FieldError::new(
+            key.clone(),
+            "unknown_field",
+            format!("{key} is not a field of this form"),
+        ));
+    }
+
+    let mut take = |name: &str| fields.remove(name).filter(|v| !v.is_null());
+    let mut text =
+        |name: &str, required: bool, max: usize, lines: Lines, errors: &mut Vec<FieldError>| {
+            match take(name) {
+                None if required => errors.push(FieldError::new(
+                    name,
+                    "required",
+                    format!("{name} is required"),
+                )),
+                None => {}
+                Some(Value::String(s)) if !required && s.trim().is_empty() => {}
+                Some(Value::String(s)) => match checked_text(name, &s, 1, max, lines) {
+                    Ok(v) => return Some(v),
+                    Err(e) => errors.push(e),
+                },
+                Some(_) => errors.push(type_error(name, "a string")),
+            }
+            None
+        };
+
+    let name = text("name", true, 100, Lines::Single, &mut errors);
+    let email = text(
+        "email",
+        true,
+        EmailAddress::MAX_CHARS,
+        Lines::Single,
+        &mut errors,
+    )
+    .and_then(|raw| {
+        EmailAddress::parse("email", &raw)
+            .map_err(|e| errors.push(e))
+            .ok()
+    });
+    let subject = text("subject", true, 200, Lines::Single, &mut errors);
+    let message = text("message", true, 10_000, Lines::Multi, &mut errors);
+    let category = text("category", false, 40, Lines::Single, &mut errors)
+        .map(|c| {
+            c.parse::<Category>().map_err(|why| {
+                errors.push(FieldError::new(
+                    "category",
+                    "invalid_choice",
+                    format!("category {why}"),
+                ));
+            })
+        })
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let organization = text("organization", false, 200, Lines::Single, &mut errors);
+    let country = text("country", false, 100, Lines::Single, &mut errors);
+    let phone = text("phone", false, 40, Lines::Single, &mut errors);
+    if phone.as_deref().is_some_and(|p| {
+        !p.chars()
+            .all(|c| c.is_ascii_digit() || " +-().".contains(c))
+    }) {
+        errors.push(FieldError::new(
+            "phone",
+            "invalid_characters",
+            "phone may contain only digits, spaces and + - ( ) .",
+        ));
+    }
+    let page = text("page", false, 2000, Lines::Single, &mut errors);
+    let honeypot_filled = match take(rules.honeypot_field) {
+        None => false,
+        Some(Value::String(s)) => !s.trim().is_empty(),
+        Some(_) => true,
+    };
+    let captcha_token = CAPTCHA_FIELDS.iter().find_map(|f| match take(f) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        _ => None,
+    });
+
+    let consent = match take("consent") {
+        None => None,
+        Some(v) => match as_bool(&v) {
+            Some(b) => Some(b),
+            None => {
+                errors.push(type_error("consent", "a boolean"));
+                None
+            }
+        },
+    };
+    if rules.require_consent && consent != Some(true) {
+        errors.push(FieldError::new(
+            "consent",
+            "consent_required",
+            "consent must be given to send this form",
+        ));
+    }
+
+    let started_at_ms = match take("_started_at") {
+        None => None,
+        Some(v) => match parse_timestamp(&v) {
+            Some(ms) => Some(ms),
+            None => {
+                errors.push(FieldError::new(
+                    "_started_at",
+                    "invalid_timestamp",
+                    "_started_at must be an RFC 3339 time or Unix milliseconds",
+                ));
+                None
+            }
+        },
+    };
+
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let (Some(name), Some(email), Some(subject), Some(message)) = (name, email, subject, message)
+    else {
+        unreachable!("required fields without errors are present");
+    };
+    Ok(Submission {
+        inquiry: NewInquiry {
+            name,
+            email,
+            subject,
+            message,
+            category,
+            organization,
+            country,
+            phone,
+            consent,
+            page,
+        },
+        honeypot_filled,
+        started_at_ms,
+        captcha_token,
+    })
+}
+
+fn type_error(field: &str, expected: &str) -> FieldError {
+    FieldError::new(field, "invalid_type", format!("{field} must be {expected}"))
+}
+
+/// JSON booleans, and the strings a plain HTML checkbox or select sends.
+fn as_bool(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "on" | "yes" | "1" => Some(true),
+            "false" | "off" | "no" | "0" | "" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn parse_timestamp(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64().filter(|ms| *ms > 0),
+        Value::String(s) => {
+            let s = s.trim();
+            if let Ok(ms) = s.parse::<i64>() {
+                return (ms > 0).then_some(ms);
+            }
+            let at = OffsetDateTime::parse(s, &Rfc3339).ok()?;
+            i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const RULES: SubmissionRules<'static> = SubmissionRules {
+        honeypot_field: "_gotcha",
+        require_consent: false,
+    };
+
+    fn parse(v: Value, rules: SubmissionRules<'_>) -> Result<Submission, Vec<FieldError>> {
+        let Value::Object(map) = v else {
+            panic!("object")
+        };
+        parse_submission(map, rules)
+    }
+
+    fn valid() -> Value {
+        json!({"name": " Иван Петров ", "email": "ivan@example.org", "subject": "关于合作", "message": "Hello 👋\nline two"})
+    }
+
+    #[test]
+    fn valid_submission_is_trimmed_and_defaults_category() {
+        let s = parse(valid(), RULES).unwrap();
+        assert_eq!(s.inquiry.name, "Иван Петров");
+        assert_eq!(s.inquiry.category, Category::Inquiry);
+        assert!(!s.honeypot_filled);
+    }
+
+    #[test]
+    fn lists_every_failing_field() {
+        let errors = parse(
+            json!({"name": "", "email": "nope", "subject": "a\nb", "message": 5, "category": "sales", "phone": "call me", "extra": 1}),
+            RULES,
+        )
+        .unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| (e.field.as_str(), e.code)).collect();
+        assert_eq!(
+            fields,
+            vec![
+                ("extra", "unknown_field"),
+                ("name", "required"),
+                ("email", "invalid_email"),
+                ("subject", "multiline"),
+                ("message", "invalid_type"),
+                ("category", "invalid_choice"),
+                ("phone", "invalid_characters"),
+            ]
+        );
+    }
+
+    #[test]
+    fn consent_when_required() {
+        let rules = SubmissionRules {
+            require_consent: true,
+            ..RULES
+        };
+        assert_eq!(
+            parse(valid(), rules).unwrap_err()[0].code,
+            "consent_required"
+        );
+        let mut v = valid();
+        v["consent"] = json!(true);
+        assert!(parse(v.clone(), rules).is_ok());
+        v["consent"] = json!("on");
+        assert!(parse(v, rules).is_ok());
+    }
+
+    #[test]
+    fn honeypot_and_started_at() {
+        let mut v = valid();
+        v["_gotcha"] = json!("http://spam.example");
+        v["_started_at"] = json!("2026-01-01T00:00:00Z");
+        let s = parse(v, RULES).unwrap();
+        assert!(s.honeypot_filled);
+        assert_eq!(s.started_at_ms, Some(1_767_225_600_000));
+        let mut v = valid();
+        v["_started_at"] = json!("yesterday");
+        assert_eq!(parse(v, RULES).unwrap_err()[0].field, "_started_at");
+    }
+
+    #[test]
+    fn empty_optional_fields_are_absent() {
+        let mut v = valid();
+        v["organization"] = json!("  ");
+        v["category"] = json!("");
+        v["phone"] = Value::Null;
+        let s = parse(v, RULES).unwrap();
+        assert_eq!(s.inquiry.organization, None);
+        assert_eq!(s.inquiry.phone, None);
+    }
+}

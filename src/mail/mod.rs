@@ -1,0 +1,36 @@
+//! Email: which notifications an inquiry gets (here), how they are composed,
+//! sent, and delivered from the outbox.
+
+use crate::config::MailSettings;
+use crate::domain::{NewInquiry, NotificationKind};
+use crate::store::PlannedNotification;
+
+/// The notifications a non-spam inquiry queues: the staff email to its category's
+/// route (or `mail.to`), and the visitor's receipt when enabled.
+pub fn plan(settings: &MailSettings, inquiry: &NewInquiry) -> Vec<PlannedNotification> {
+    let staff = settings
+        .routes
+        .get(&inquiry.category)
+        .unwrap_or(&settings.to)
+        .clone();
+    let mut planned = vec![PlannedNotification {
+        kind: NotificationKind::Staff,
+        recipients: staff,
+    }];
+    if settings.acknowledge_submitter {
+        planned.push(PlannedNotification {
+            kind: NotificationKind::Receipt,
+            recipients: vec![inquiry.email.to_string()],
+        });
+    }
+    planned
+}
+
+/// The domain part of the configured From address, for Message-IDs.
+pub fn message_id_domain(settings: &MailSettings) -> String {
+    settings
+        .from
+        .parse::<lettre::message::Mailbox>()
+        .map(|m| m.email.domain().to_owned())
+        .unwrap_or_else(|_| "localhost".to_owned())
+}

@@ -1,0 +1,152 @@
+//! RFC 9457 problem details: the one place errors become HTTP answers.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::domain::FieldError;
+
+/// Every way a request can fail, with what the client needs to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum Problem {
+    #[error("malformed request body: {0}")]
+    Malformed(String),
+    #[error("request body larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("unsupported content type")]
+    UnsupportedMediaType,
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("idempotency key reused with a different body")]
+    IdempotencyMismatch,
+    #[error("a request with this idempotency key is still in flight")]
+    IdempotencyInFlight,
+    #[error("origin not allowed")]
+    ForbiddenOrigin,
+    #[error("rate limited")]
+    RateLimited { retry_after: u64 },
+    #[error("storage unavailable")]
+    Unavailable { retry_after: u64 },
+    #[error("not found")]
+    NotFound,
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'static str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [FieldError]>,
+}
+
+impl Problem {
+    pub fn validation_one(field: &str, code: &'static str, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, code, message)])
+    }
+
+    fn slug_and_title(&self) -> (&'static str, &'static str) {
+        match self {
+            Self::Malformed(_) => ("malformed-body", "Malformed request body"),
+            Self::TooLarge { .. } => ("body-too-large", "Request body too large"),
+            Self::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
+            Self::Validation(_) => ("validation", "Invalid submission"),
+            Self::IdempotencyMismatch => ("idempotency-key-reused", "Idempotency key reused"),
+            Self::IdempotencyInFlight => ("idempotency-key-in-flight", "Request already in flight"),
+            Self::ForbiddenOrigin => ("origin-not-allowed", "Origin not allowed"),
+            Self::RateLimited { .. } => ("rate-limited", "Too many requests"),
+            Self::Unavailable { .. } => ("storage-unavailable", "Service temporarily unavailable"),
+            Self::NotFound => ("not-found", "Not found"),
+            Self::Internal(_) => ("internal", "Internal error"),
+        }
+    }
+
+    /// The human-readable explanation: what happened and what to do.
+    pub fn detail(&self) -> String {
+        match self {
+            Self::Malformed(why) => format!("The body is not valid JSON: {why}"),
+            Self::TooLarge { limit } => format!("The body must be at most {limit} bytes."),
+            Self::UnsupportedMediaType => {
+                "Send application/json or application/x-www-form-urlencoded.".to_owned()
+            }
+            Self::Validation(errors) if errors.len() == 1 => errors[0].message.clone(),
+            Self::Validation(errors) => format!("{} fields need attention.", errors.len()),
+            Self::IdempotencyMismatch => {
+                "This Idempotency-Key was already used with a different body; use a new key.".to_owned()
+            }
+            Self::IdempotencyInFlight => {
+                "The first request with this Idempotency-Key is still being processed; retry shortly.".to_owned()
+            }
+            Self::ForbiddenOrigin => "Requests from this origin are not accepted.".to_owned(),
+            Self::RateLimited { retry_after } => format!("Too many requests; retry in {retry_after} seconds."),
+            Self::Unavailable { retry_after } => {
+                format!("Storage is busy or unavailable; nothing was saved. Retry in {retry_after} seconds.")
+            }
+            Self::NotFound => "No such resource.".to_owned(),
+            Self::Internal(_) => "Something went wrong on our side; nothing about it is your fault.".to_owned(),
+        }
+    }
+
+    pub fn field_errors(&self) -> Option<&[FieldError]> {
+        match self {
+            Self::Validation(errors) => Some(errors),
+            _ => None,
+        }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited { retry_after } | Self::Unavailable { retry_after } => {
+                Some(*retry_after)
+            }
+            Self::IdempotencyInFlight => Some(1),
+            _ => None,
+        }
+    }
+}
+
+impl ResponseError for Problem {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Malformed(_) => StatusCode::BAD_REQUEST,
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Validation(_) | Self::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::IdempotencyInFlight => StatusCode::CONFLICT,
+            Self::ForbiddenOrigin => StatusCode::FORBIDDEN,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Self::Internal(cause) = self {
+            tracing::error!(error = format!("{cause:#}"), "request failed");
+        }
+        let status = self.status_code();
+        let (slug, title) = self.slug_and_title();
+        let body = Body {
+            kind: format!("tag:inquiryd,2026:problem:{slug}"),
+            title,
+            status: status.as_u16(),
+            detail: self.detail(),
+            errors: self.field_errors(),
+        };
+        let mut response = HttpResponse::build(status);
+        response.insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        ));
+        if let Some(seconds) = self.retry_after() {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        response.body(serde_json::to_vec(&body).unwrap_or_default())
+    }
+}

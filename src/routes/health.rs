@@ -1,0 +1,34 @@
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use crate::startup::AppState;
+use crate::store;
+
+/// 200 while the process runs.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// 200 when the database answers and every migration is applied, else 503.
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let (database, migrations) = store::readiness(&state.reads).await;
+    let word = |ok: bool| if ok { "ok" } else { "failing" };
+    let body = json!({
+        "status": word(database && migrations),
+        "checks": {"database": word(database), "migrations": word(migrations)},
+    });
+    if database && migrations {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .insert_header(("Retry-After", "5"))
+            .json(body)
+    }
+}
+
+/// Prometheus text format.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render())
+}

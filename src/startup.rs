@@ -1,0 +1,121 @@
+//! Wiring: open storage, start the writer, bind the listener, serve.
+
+use std::collections::HashSet;
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use sqlx::SqlitePool;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::config::Settings;
+use crate::problem::Problem;
+use crate::store::{self, Writer, WriterOptions};
+use crate::{mail, routes, telemetry};
+
+/// Everything a request handler may touch, built once at start-up.
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub writer: Writer,
+    pub reads: SqlitePool,
+    pub metrics: PrometheusHandle,
+    /// Idempotency keys whose first request is still being processed.
+    pub in_flight: Mutex<HashSet<String>>,
+}
+
+pub struct Application {
+    address: std::net::SocketAddr,
+    server: Server,
+    writer_task: JoinHandle<()>,
+}
+
+impl Application {
+    /// Opens and migrates the database, starts the writer and binds the listener
+    /// (port 0 picks a free port, see [`Application::address`]).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let settings = Arc::new(settings);
+        let mut conn = store::open_writer(&settings.database)
+            .await
+            .context("cannot open the database")?;
+        store::migrate(&mut conn)
+            .await
+            .context("cannot apply migrations")?;
+        let reads = store::open_reads(&settings.database)
+            .await
+            .context("cannot open the database")?;
+
+        let outbox = Arc::new(Notify::new());
+        let options = WriterOptions {
+            group_commit: settings.database.group_commit,
+            batch_max: settings.database.batch_max,
+            message_id_domain: mail::message_id_domain(&settings.mail),
+        };
+        let (writer, writer_task) = Writer::spawn(conn, options, outbox);
+
+        let listener = TcpListener::bind(settings.listen_address())
+            .with_context(|| format!("cannot listen on {}", settings.listen_address()))?;
+        let address = listener.local_addr()?;
+        let state = web::Data::new(AppState {
+            settings: settings.clone(),
+            writer,
+            reads,
+            metrics: metrics_handle(),
+            in_flight: Mutex::new(HashSet::new()),
+        });
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(from_fn(telemetry::request_span))
+                .configure(routes::configure)
+                .default_service(web::to(|| async {
+                    Err::<actix_web::HttpResponse, _>(Problem::NotFound)
+                }))
+        })
+        .shutdown_timeout(settings.server.shutdown_timeout_seconds)
+        .listen(listener)?
+        .run();
+        Ok(Self {
+            address,
+            server,
+            writer_task,
+        })
+    }
+
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.address
+    }
+
+    /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish and
+    /// the writer commit what it holds.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.server.await?;
+        // The server's app state (and so every writer handle) is gone: the writer
+        // drains its queue and stops.
+        self.writer_task.await?;
+        Ok(())
+    }
+}
+
+/// The process-wide Prometheus recorder, installed once.
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("inquiryd_group_commit_batch_size".to_owned()),
+                    &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0],
+                )
+                .expect("static buckets are valid");
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}

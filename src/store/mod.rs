@@ -1,0 +1,137 @@
+//! All SQL lives here. One writer connection commits in groups; reads use a pool.
+
+mod writer;
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Connection, SqliteConnection};
+
+use crate::config::{DatabaseSettings, Synchronous};
+
+pub use writer::{
+    IdempotencyClaim, NewRecord, PlannedNotification, Receipt, WriteOutcome, Writer, WriterOptions,
+};
+
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("invalid database url")]
+    Url(#[source] sqlx::Error),
+    #[error("cannot create the database directory {0}")]
+    Directory(PathBuf, #[source] std::io::Error),
+    #[error("cannot open the database")]
+    Open(#[source] sqlx::Error),
+    #[error("cannot apply migrations")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database query failed")]
+    Query(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// Busy, locked, full or failing storage: the client should retry later.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Query(e) | Self::Open(e) => is_transient(e),
+            _ => false,
+        }
+    }
+}
+
+pub(crate) fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => {
+            // SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN (and extended codes).
+            let primary = db
+                .code()
+                .and_then(|c| c.parse::<i32>().ok())
+                .map(|c| c & 0xff);
+            matches!(primary, Some(5 | 6 | 10 | 13 | 14))
+        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        _ => false,
+    }
+}
+
+fn connect_options(settings: &DatabaseSettings) -> Result<SqliteConnectOptions, StoreError> {
+    let synchronous = match settings.synchronous {
+        Synchronous::Full => SqliteSynchronous::Full,
+        Synchronous::Normal => SqliteSynchronous::Normal,
+    };
+    Ok(SqliteConnectOptions::from_str(&settings.url)
+        .map_err(StoreError::Url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(synchronous)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_millis(settings.busy_timeout_ms))
+        // Erased personal data is overwritten, not left in free pages.
+        .pragma("secure_delete", "on"))
+}
+
+fn ensure_directory(options: &SqliteConnectOptions) -> Result<(), StoreError> {
+    let path = options.get_filename();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Directory(dir.to_owned(), e))?;
+    }
+    Ok(())
+}
+
+/// Opens the single write connection; creates the file (and its directory) if missing.
+pub async fn open_writer(settings: &DatabaseSettings) -> Result<SqliteConnection, StoreError> {
+    let options = connect_options(settings)?;
+    ensure_directory(&options)?;
+    SqliteConnection::connect_with(&options)
+        .await
+        .map_err(StoreError::Open)
+}
+
+/// Opens the read pool over the same file.
+pub async fn open_reads(settings: &DatabaseSettings) -> Result<SqlitePool, StoreError> {
+    let options = connect_options(settings)?.read_only(true);
+    SqlitePoolOptions::new()
+        .max_connections(settings.read_pool_size)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await
+        .map_err(StoreError::Open)
+}
+
+/// Applies pending migrations; safe to run again.
+pub async fn migrate(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    MIGRATOR.run(conn).await?;
+    Ok(())
+}
+
+/// Opens the database, applies migrations and closes it: `inquiryd migrate`.
+pub async fn migrate_database(settings: &DatabaseSettings) -> Result<(), StoreError> {
+    let mut conn = open_writer(settings).await?;
+    migrate(&mut conn).await?;
+    conn.close().await.map_err(StoreError::Open)
+}
+
+/// The readiness checks: the database answers and every migration is applied.
+pub async fn readiness(reads: &SqlitePool) -> (bool, bool) {
+    let answers = sqlx::query_scalar::<_, i64>("SELECT 1")
+        .fetch_one(reads)
+        .await
+        .is_ok();
+    let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+    let applied = sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM _sqlx_migrations WHERE success = 1 AND version = ?",
+    )
+    .bind(latest)
+    .fetch_one(reads)
+    .await
+    .is_ok_and(|n| n == 1);
+    (answers, applied)
+}

@@ -1,0 +1,400 @@
+//! Group commit: one task owns the write connection and commits whatever
+//! submissions queued up while the previous commit was on disk, in one transaction.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::domain::{InquiryStatus, NewInquiry, NotificationKind};
+use crate::timestamp::now_ms;
+
+const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
+const DEDUPE_WINDOW_MS: i64 = 10 * 60 * 1000;
+/// Rows per INSERT statement, well under SQLite's bound-variable limit.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// A validated submission with everything decided except its id.
+#[derive(Debug)]
+pub struct NewRecord {
+    pub inquiry: NewInquiry,
+    pub status: InquiryStatus,
+    pub spam_flags: Vec<String>,
+    pub client_ip: Option<String>,
+    pub received_at: i64,
+    /// Identifies a double click: the same email, subject and message.
+    pub dedupe_hash: [u8; 32],
+    pub idempotency: Option<IdempotencyClaim>,
+    pub notifications: Vec<PlannedNotification>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IdempotencyClaim {
+    pub key: String,
+    pub request_hash: [u8; 32],
+}
+
+#[derive(Debug, Clone)]
+pub struct PlannedNotification {
+    pub kind: NotificationKind,
+    pub recipients: Vec<String>,
+}
+
+/// What the visitor is told: the stored inquiry's id and time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub id: String,
+    pub received_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// Committed to disk now.
+    Created(Receipt),
+    /// The Idempotency-Key was seen with the same body: the first answer.
+    Replayed(Receipt),
+    /// The same email, subject and message arrived within ten minutes.
+    Duplicate(Receipt),
+    /// The Idempotency-Key was seen with a different body.
+    KeyReused,
+    /// Storage busy, full or failing: nothing was written.
+    Unavailable,
+    /// A bug: the record could not be written for a non-transient reason.
+    Failed,
+}
+
+struct Job {
+    record: NewRecord,
+    reply: oneshot::Sender<WriteOutcome>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WriterOptions {
+    pub group_commit: bool,
+    pub batch_max: usize,
+    /// Right-hand side of every Message-ID this service generates.
+    pub message_id_domain: String,
+}
+
+/// The handle request handlers use to queue a record for the next commit.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer task; it ends when every handle is dropped and the queue is drained.
+    pub fn spawn(
+        conn: SqliteConnection,
+        options: WriterOptions,
+        outbox: Arc<Notify>,
+    ) -> (Self, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(options.batch_max * 4);
+        let task = WriterTask {
+            conn,
+            rx,
+            options,
+            outbox,
+        };
+        (Self { tx }, tokio::spawn(task.run()))
+    }
+
+    /// Queues the record and waits until the transaction holding it is committed.
+    pub async fn write(&self, record: NewRecord) -> WriteOutcome {
+        let (reply, answer) = oneshot::channel();
+        if self.tx.send(Job { record, reply }).await.is_err() {
+            return WriteOutcome::Unavailable;
+        }
+        answer.await.unwrap_or(WriteOutcome::Unavailable)
+    }
+}
+
+struct WriterTask {
+    conn: SqliteConnection,
+    rx: mpsc::Receiver<Job>,
+    options: WriterOptions,
+    outbox: Arc<Notify>,
+}
+
+impl WriterTask {
+    async fn run(mut self) {
+        while let Some(first) = self.rx.recv().await {
+            let mut jobs = vec![first];
+            while self.options.group_commit && jobs.len() < self.options.batch_max {
+                match self.rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.process(jobs).await;
+        }
+        tracing::debug!("writer stopped");
+    }
+
+    async fn process(&mut self, jobs: Vec<Job>) {
+        let records: Vec<&NewRecord> = jobs.iter().map(|j| &j.record).collect();
+        let outcomes = match self.commit(&records).await {
+            Ok(outcomes) => outcomes,
+            Err(error) if super::is_transient(&error) => {
+                tracing::warn!(%error, batch = jobs.len(), "storage unavailable; batch not written");
+                vec![WriteOutcome::Unavailable; jobs.len()]
+            }
+            Err(error) if jobs.len() > 1 => {
+                // Isolate the record that fails so the rest of the batch still lands.
+                tracing::error!(%error, batch = jobs.len(), "batch failed; retrying one by one");
+                let mut outcomes = Vec::with_capacity(records.len());
+                for record in &records {
+                    outcomes.push(match self.commit(&[record]).await {
+                        Ok(mut one) => one.remove(0),
+                        Err(e) if super::is_transient(&e) => WriteOutcome::Unavailable,
+                        Err(e) => {
+                            tracing::error!(error = %e, "record could not be written");
+                            WriteOutcome::Failed
+                        }
+                    });
+                }
+                outcomes
+            }
+            Err(error) => {
+                tracing::error!(%error, "record could not be written");
+                vec![WriteOutcome::Failed]
+            }
+        };
+        for (job, outcome) in jobs.into_iter().zip(outcomes) {
+            let _ = job.reply.send(outcome);
+        }
+    }
+
+    async fn commit(&mut self, records: &[&NewRecord]) -> Result<Vec<WriteOutcome>, sqlx::Error> {
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut self.conn)
+            .await?;
+        let written =
+            match write_batch(&mut self.conn, records, &self.options.message_id_domain).await {
+                Ok(written) => sqlx::query("COMMIT")
+                    .execute(&mut self.conn)
+                    .await
+                    .map(|_| written),
+                Err(e) => Err(e),
+            };
+        match written {
+            Ok((outcomes, notifications)) => {
+                metrics::counter!("inquiryd_store_commits_total").increment(1);
+                metrics::histogram!("inquiryd_group_commit_batch_size")
+                    .record(records.len() as f64);
+                if notifications > 0 {
+                    self.outbox.notify_one();
+                }
+                Ok(outcomes)
+            }
+            Err(e) => {
+                let _ = sqlx::query("ROLLBACK").execute(&mut self.conn).await;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Inside the open transaction: resolves replays and duplicates, inserts the rest.
+/// Returns each record's outcome and how many notifications were queued.
+async fn write_batch(
+    conn: &mut SqliteConnection,
+    records: &[&NewRecord],
+    message_id_domain: &str,
+) -> Result<(Vec<WriteOutcome>, usize), sqlx::Error> {
+    let now = now_ms();
+    let mut keys = known_keys(conn, records, now).await?;
+    let mut recent = recent_duplicates(conn, records, now).await?;
+
+    let mut outcomes = Vec::with_capacity(records.len());
+    let mut fresh: Vec<(&NewRecord, String)> = Vec::new();
+    for record in records {
+        let outcome = if let Some(claim) = &record.idempotency {
+            match keys.get(&claim.key) {
+                Some((hash, receipt)) if *hash == claim.request_hash => {
+                    WriteOutcome::Replayed(receipt.clone())
+                }
+                Some(_) => WriteOutcome::KeyReused,
+                None => {
+                    let receipt = Receipt {
+                        id: Uuid::now_v7().to_string(),
+                        received_at: record.received_at,
+                    };
+                    keys.insert(claim.key.clone(), (claim.request_hash, receipt.clone()));
+                    recent
+                        .entry(record.dedupe_hash)
+                        .or_insert_with(|| receipt.clone());
+                    fresh.push((record, receipt.id.clone()));
+                    WriteOutcome::Created(receipt)
+                }
+            }
+        } else if let Some(receipt) = recent.get(&record.dedupe_hash) {
+            WriteOutcome::Duplicate(receipt.clone())
+        } else {
+            let receipt = Receipt {
+                id: Uuid::now_v7().to_string(),
+                received_at: record.received_at,
+            };
+            recent.insert(record.dedupe_hash, receipt.clone());
+            fresh.push((record, receipt.id.clone()));
+            WriteOutcome::Created(receipt)
+        };
+        outcomes.push(outcome);
+    }
+
+    for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
+        insert_inquiries(conn, chunk, now).await?;
+    }
+    let notifications: Vec<(&str, &PlannedNotification, String)> = fresh
+        .iter()
+        .flat_map(|(record, id)| {
+            record
+                .notifications
+                .iter()
+                .map(move |n| (id.as_str(), n, Uuid::now_v7().to_string()))
+        })
+        .collect();
+    for chunk in notifications.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO notifications (id, inquiry_id, kind, recipients, message_id, next_attempt_at, created_at) ",
+        );
+        insert.push_values(chunk, |mut row, (inquiry_id, planned, id)| {
+            row.push_bind(id.as_str())
+                .push_bind(*inquiry_id)
+                .push_bind(planned.kind.as_str())
+                .push_bind(planned.recipients.join(", "))
+                .push_bind(format!("<{id}@{message_id_domain}>"))
+                .push_bind(now)
+                .push_bind(now);
+        });
+        insert.build().execute(&mut *conn).await?;
+    }
+    let claims: Vec<(&IdempotencyClaim, &str, i64)> = fresh
+        .iter()
+        .filter_map(|(r, id)| {
+            r.idempotency
+                .as_ref()
+                .map(|c| (c, id.as_str(), r.received_at))
+        })
+        .collect();
+    for chunk in claims.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT OR REPLACE INTO idempotency_keys (key, request_hash, inquiry_id, received_at, created_at) ",
+        );
+        insert.push_values(chunk, |mut row, (claim, id, received_at)| {
+            row.push_bind(claim.key.as_str())
+                .push_bind(&claim.request_hash[..])
+                .push_bind(*id)
+                .push_bind(*received_at)
+                .push_bind(now);
+        });
+        insert.build().execute(&mut *conn).await?;
+    }
+    Ok((outcomes, notifications.len()))
+}
+
+async fn insert_inquiries(
+    conn: &mut SqliteConnection,
+    rows: &[(&NewRecord, String)],
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let mut insert = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO inquiries (id, received_at, status, category, name, email, email_norm, subject, message, \
+         organization, country, phone, consent, page, client_ip, spam_flags, dedupe_hash, updated_at) ",
+    );
+    insert.push_values(rows, |mut row, (record, id)| {
+        let inquiry = &record.inquiry;
+        row.push_bind(id.as_str())
+            .push_bind(record.received_at)
+            .push_bind(record.status.as_str())
+            .push_bind(inquiry.category.as_str())
+            .push_bind(inquiry.name.as_str())
+            .push_bind(inquiry.email.as_str())
+            .push_bind(inquiry.email.normalized())
+            .push_bind(inquiry.subject.as_str())
+            .push_bind(inquiry.message.as_str())
+            .push_bind(inquiry.organization.as_deref())
+            .push_bind(inquiry.country.as_deref())
+            .push_bind(inquiry.phone.as_deref())
+            .push_bind(inquiry.consent)
+            .push_bind(inquiry.page.as_deref())
+            .push_bind(record.client_ip.as_deref())
+            .push_bind(serde_json::to_string(&record.spam_flags).unwrap_or_else(|_| "[]".into()))
+            .push_bind(&record.dedupe_hash[..])
+            .push_bind(now);
+    });
+    insert.build().execute(conn).await?;
+    Ok(())
+}
+
+type KnownKeys = HashMap<String, ([u8; 32], Receipt)>;
+
+async fn known_keys(
+    conn: &mut SqliteConnection,
+    records: &[&NewRecord],
+    now: i64,
+) -> Result<KnownKeys, sqlx::Error> {
+    let claims: Vec<&str> = records
+        .iter()
+        .filter_map(|r| r.idempotency.as_ref().map(|c| c.key.as_str()))
+        .collect();
+    let mut found = HashMap::new();
+    if claims.is_empty() {
+        return Ok(found);
+    }
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "SELECT key, request_hash, inquiry_id, received_at FROM idempotency_keys WHERE created_at >= ",
+    );
+    query
+        .push_bind(now - IDEMPOTENCY_WINDOW_MS)
+        .push(" AND key IN (");
+    let mut list = query.separated(", ");
+    for key in claims {
+        list.push_bind(key);
+    }
+    query.push(")");
+    for row in query.build().fetch_all(&mut *conn).await? {
+        let hash: Vec<u8> = row.try_get("request_hash")?;
+        let receipt = Receipt {
+            id: row.try_get("inquiry_id")?,
+            received_at: row.try_get("received_at")?,
+        };
+        found.insert(
+            row.try_get("key")?,
+            (hash.try_into().unwrap_or([0; 32]), receipt),
+        );
+    }
+    Ok(found)
+}
+
+async fn recent_duplicates(
+    conn: &mut SqliteConnection,
+    records: &[&NewRecord],
+    now: i64,
+) -> Result<HashMap<[u8; 32], Receipt>, sqlx::Error> {
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "SELECT dedupe_hash, id, received_at FROM inquiries WHERE received_at >= ",
+    );
+    query
+        .push_bind(now - DEDUPE_WINDOW_MS)
+        .push(" AND dedupe_hash IN (");
+    let mut list = query.separated(", ");
+    for record in records {
+        list.push_bind(&record.dedupe_hash[..]);
+    }
+    query.push(") ORDER BY seq DESC");
+    let mut found = HashMap::new();
+    for row in query.build().fetch_all(&mut *conn).await? {
+        let hash: Vec<u8> = row.try_get("dedupe_hash")?;
+        let receipt = Receipt {
+            id: row.try_get("id")?,
+            received_at: row.try_get("received_at")?,
+        };
+        // Rows come newest first: the oldest, the original, is inserted last and wins.
+        found.insert(hash.try_into().unwrap_or([0; 32]), receipt);
+    }
+    Ok(found)
+}
