@@ -29,6 +29,8 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Probe this host's `GET /healthz` (for a container HEALTHCHECK); exit 0 when healthy.
+    Healthcheck,
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -52,6 +54,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("migrations applied to {}", settings.database.url);
             Ok(())
         }
+        Command::Healthcheck => healthcheck(&settings),
         Command::Config {
             action: ConfigAction::Check,
         } => {
@@ -83,4 +86,25 @@ fn banner(s: &Settings) -> String {
         s.limits.per_ip_burst,
         s.limits.per_email_per_hour,
     )
+}
+
+fn healthcheck(settings: &Settings) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    let host = match settings.server.host.as_str() {
+        "0.0.0.0" => "127.0.0.1",
+        "::" | "[::]" => "::1",
+        other => other,
+    };
+    let address = (host, settings.server.port);
+    let timeout = std::time::Duration::from_secs(3);
+    let target = std::net::ToSocketAddrs::to_socket_addrs(&address)?
+        .next()
+        .context("no address to probe")?;
+    let mut stream = std::net::TcpStream::connect_timeout(&target, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head)?;
+    anyhow::ensure!(head.ends_with(b" 200"), "unhealthy: {}", String::from_utf8_lossy(&head));
+    Ok(())
 }

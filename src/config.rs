@@ -204,7 +204,7 @@ impl Settings {
         figment = figment.merge(
             Env::prefixed("INQUIRYD_")
                 .split("__")
-                .filter(|key| key.as_str() != "config"),
+                .filter(|key| !key.as_str().eq_ignore_ascii_case("config")),
         );
         let settings: Settings = figment.extract().map_err(describe)?;
         settings.validate()?;
@@ -350,19 +350,11 @@ fn describe(error: figment::Error) -> ConfigError {
             let mut key = e.path.join(".");
             let kind = match &e.kind {
                 figment::error::Kind::UnknownField(field, _) => {
-                    key = if key.is_empty() {
-                        field.clone()
-                    } else {
-                        format!("{key}.{field}")
-                    };
+                    append_field(&mut key, field);
                     "unknown key".to_owned()
                 }
                 figment::error::Kind::MissingField(field) => {
-                    key = if key.is_empty() {
-                        field.to_string()
-                    } else {
-                        format!("{key}.{field}")
-                    };
+                    append_field(&mut key, field);
                     "missing key".to_owned()
                 }
                 other => other.to_string(),
@@ -370,12 +362,24 @@ fn describe(error: figment::Error) -> ConfigError {
             let source = e
                 .metadata
                 .as_ref()
-                .map(|m| format!(" (from {})", m.name))
+                .map(|m| match &m.source {
+                    Some(source) => format!(" (from {source})"),
+                    None => format!(" (from {})", m.name),
+                })
                 .unwrap_or_default();
             format!("{key}: {kind}{source}")
         })
         .collect();
     ConfigError::Invalid(lines.join("; "))
+}
+
+fn append_field(key: &mut String, field: &str) {
+    if !key.rsplit('.').next().is_some_and(|last| last == field) {
+        if !key.is_empty() {
+            key.push('.');
+        }
+        key.push_str(field);
+    }
 }
 
 fn is_origin(origin: &str) -> bool {

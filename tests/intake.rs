@@ -1,0 +1,438 @@
+//! Intake: configuration, storage and `POST /api/v1/inquiries` over real HTTP.
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::{run_cli, unique_submission, valid_submission, Db, TestApp};
+use serde_json::{json, Value};
+
+const SUBMIT: &str = "/api/v1/inquiries";
+
+fn assert_problem(reply: &common::Reply, status: u16) -> Value {
+    assert_eq!(reply.status, status, "{}", reply.body);
+    assert_eq!(reply.header("content-type"), Some("application/problem+json"));
+    let body = reply.json();
+    assert_eq!(body["status"], status);
+    for key in ["type", "title", "detail"] {
+        assert!(body[key].as_str().is_some_and(|s| !s.is_empty()), "{key} missing: {body}");
+    }
+    body
+}
+
+#[test]
+fn unicode_submission_is_stored_exactly() {
+    let app = TestApp::spawn("");
+    let mut body = valid_submission();
+    body["name"] = json!("  Иван Петров  ");
+    let reply = app.post_json(SUBMIT, &body);
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert!(reply.header("x-request-id").is_some_and(|id| id.len() >= 16));
+    let answer = reply.json();
+    assert_eq!(answer["status"], "received");
+    let id = answer["id"].as_str().unwrap();
+    assert!(uuid_like(id), "{id}");
+    assert!(answer["received_at"].as_str().unwrap().ends_with('Z'));
+
+    let row = Db::open(&app.db_path()).row("SELECT * FROM inquiries WHERE id = ?", id).expect("row stored");
+    let text = |k: &str| row[k].clone().unwrap_or_default();
+    assert_eq!(text("name"), "Иван Петров");
+    assert_eq!(text("subject"), "关于合作的问题");
+    assert_eq!(text("message"), "Здравствуйте! 你好 👋🏽\nSecond line\twith a tab.");
+    assert_eq!(text("organization"), "Қазақ университеті");
+    assert_eq!(text("country"), "پاکستان");
+    assert_eq!(text("phone"), "+7 (701) 555-01.23");
+    assert_eq!(text("category"), "question");
+    assert_eq!(text("status"), "new");
+    assert_eq!(text("client_ip"), "127.0.0.0/24");
+    let outbox = Db::open(&app.db_path()).scalar("SELECT COUNT(*) FROM notifications WHERE inquiry_id = ?", id);
+    assert_eq!(outbox, 1, "the staff notification is queued in the same commit");
+}
+
+fn uuid_like(id: &str) -> bool {
+    id.len() == 36 && id.chars().filter(|c| *c == '-').count() == 4
+}
+
+#[test]
+fn ids_are_not_sequential() {
+    let app = TestApp::spawn("");
+    let ids: Vec<String> = (0..3)
+        .map(|n| app.post_json(SUBMIT, &unique_submission(n)).json()["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 3);
+    // UUIDv7: the version nibble is 7 and the tail is random.
+    assert!(ids.iter().all(|id| id.as_bytes()[14] == b'7'), "{ids:?}");
+}
+
+#[test]
+fn message_length_counts_characters() {
+    let app = TestApp::spawn("");
+    let mut body = valid_submission();
+    body["message"] = json!("Ж".repeat(10_000));
+    assert_eq!(app.post_json(SUBMIT, &body).status, 201);
+    body["message"] = json!("Ж".repeat(10_001));
+    let reply = app.post_json(SUBMIT, &body);
+    let problem = assert_problem(&reply, 422);
+    assert_eq!(problem["errors"][0]["field"], "message");
+    assert_eq!(problem["errors"][0]["code"], "too_long");
+}
+
+#[test]
+fn line_breaks_in_header_fields_are_rejected() {
+    let app = TestApp::spawn("");
+    for (field, value) in [
+        ("subject", "Hello\r\nBcc: victim@example.org"),
+        ("name", "Eve\nBcc: victim@example.org"),
+        ("email", "eve@example.org\r\nBcc: victim@example.org"),
+        ("subject", "Hello\rthere"),
+    ] {
+        let mut body = valid_submission();
+        body[field] = json!(value);
+        let reply = app.post_json(SUBMIT, &body);
+        assert_problem(&reply, 422);
+        assert_eq!(reply.error_fields(), vec![field.to_owned()], "{field}: {}", reply.body);
+    }
+}
+
+#[test]
+fn every_failing_field_is_listed_at_once() {
+    let app = TestApp::spawn("");
+    let body = json!({
+        "name": "", "email": "not-an-address", "subject": "x".repeat(201), "message": "bell\u{7}",
+        "category": "sales", "organization": "o".repeat(201), "country": "c".repeat(101),
+        "phone": "call me maybe", "page": "p".repeat(2001), "consent": "perhaps", "admin": true,
+    });
+    let reply = app.post_json(SUBMIT, &body);
+    let problem = assert_problem(&reply, 422);
+    let fields: HashSet<String> = reply.error_fields().into_iter().collect();
+    let expected: HashSet<String> =
+        ["admin", "name", "email", "subject", "message", "category", "organization", "country", "phone", "page", "consent"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+    assert_eq!(fields, expected, "{problem}");
+    for error in problem["errors"].as_array().unwrap() {
+        assert!(error["code"].as_str().is_some_and(|c| !c.is_empty()));
+        assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    assert_eq!(Db::open(&app.db_path()).scalar("SELECT COUNT(*) FROM inquiries", ""), 0);
+}
+
+#[test]
+fn missing_required_fields_and_wrong_types() {
+    let app = TestApp::spawn("");
+    let reply = app.post_json(SUBMIT, &json!({"name": 42, "consent": "yes"}));
+    assert_problem(&reply, 422);
+    let errors = reply.json()["errors"].clone();
+    let codes: Vec<(String, String)> = errors
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["field"].as_str().unwrap().to_owned(), e["code"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            ("name".into(), "invalid_type".into()),
+            ("email".into(), "required".into()),
+            ("subject".into(), "required".into()),
+            ("message".into(), "required".into()),
+        ]
+    );
+}
+
+#[test]
+fn malformed_json_says_where() {
+    let app = TestApp::spawn("");
+    let reply = app.post(SUBMIT, "application/json", "{\n  \"name\": \"a\",\n  \"email\": }", &[]);
+    let problem = assert_problem(&reply, 400);
+    assert!(problem["detail"].as_str().unwrap().contains("line 3"), "{problem}");
+    let reply = app.post(SUBMIT, "application/json", "[1, 2]", &[]);
+    assert_problem(&reply, 400);
+}
+
+#[test]
+fn unsupported_content_type_and_oversized_body() {
+    let app = TestApp::spawn("[server]\nbody_limit_bytes = 2048");
+    let reply = app.post(SUBMIT, "text/plain", &valid_submission().to_string(), &[]);
+    assert_problem(&reply, 415);
+    let mut body = valid_submission();
+    body["message"] = json!("a".repeat(3000));
+    let reply = app.post_json(SUBMIT, &body);
+    let problem = assert_problem(&reply, 413);
+    assert!(problem["detail"].as_str().unwrap().contains("2048"));
+    // The charset parameter is fine.
+    let reply = app.post(SUBMIT, "application/json; charset=utf-8", &valid_submission().to_string(), &[]);
+    assert_eq!(reply.status, 201);
+}
+
+#[test]
+fn consent_is_required_when_configured() {
+    let app = TestApp::spawn("[privacy]\nrequire_consent = true");
+    let reply = app.post_json(SUBMIT, &valid_submission());
+    assert_problem(&reply, 422);
+    assert_eq!(reply.json()["errors"][0]["code"], "consent_required");
+    let mut body = valid_submission();
+    body["consent"] = json!(true);
+    assert_eq!(app.post_json(SUBMIT, &body).status, 201);
+}
+
+#[test]
+fn honeypot_is_kept_as_spam_with_the_same_answer() {
+    let app = TestApp::spawn("");
+    let mut body = valid_submission();
+    body["_gotcha"] = json!("I am a bot");
+    let reply = app.post_json(SUBMIT, &body);
+    assert_eq!(reply.status, 201);
+    let answer = reply.json();
+    assert_eq!(answer["status"], "received");
+    let id = answer["id"].as_str().unwrap();
+    let db = Db::open(&app.db_path());
+    let row = db.row("SELECT status, spam_flags FROM inquiries WHERE id = ?", id).unwrap();
+    assert_eq!(row["status"].as_deref(), Some("spam"));
+    assert_eq!(row["spam_flags"].as_deref(), Some("[\"honeypot\"]"));
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM notifications WHERE inquiry_id = ?", id), 0, "spam sends no email");
+}
+
+#[test]
+fn filled_too_fast_is_spam() {
+    let app = TestApp::spawn("[spam]\nmin_fill_seconds = 5");
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let mut body = valid_submission();
+    body["_started_at"] = json!(now_ms - 1000);
+    let id = app.post_json(SUBMIT, &body).json()["id"].as_str().unwrap().to_owned();
+    body["_started_at"] = json!(now_ms - 60_000);
+    body["message"] = json!("A patient human");
+    let human = app.post_json(SUBMIT, &body).json()["id"].as_str().unwrap().to_owned();
+    let db = Db::open(&app.db_path());
+    assert_eq!(db.row("SELECT status FROM inquiries WHERE id = ?", &id).unwrap()["status"].as_deref(), Some("spam"));
+    assert_eq!(db.row("SELECT status FROM inquiries WHERE id = ?", &human).unwrap()["status"].as_deref(), Some("new"));
+}
+
+#[test]
+fn idempotency_key_replays_conflicts_and_mismatches() {
+    let app = TestApp::spawn("");
+    let body = unique_submission(1).to_string();
+    let key = [("Idempotency-Key", "order-7f3a")];
+    let first = app.post(SUBMIT, "application/json", &body, &key);
+    assert_eq!(first.status, 201);
+    let again = app.post(SUBMIT, "application/json", &body, &key);
+    assert_eq!(again.status, 201);
+    assert_eq!(again.json()["id"], first.json()["id"]);
+    assert_eq!(again.json()["received_at"], first.json()["received_at"]);
+
+    let other = unique_submission(2).to_string();
+    let reply = app.post(SUBMIT, "application/json", &other, &key);
+    assert_problem(&reply, 422);
+    assert_eq!(reply.error_fields(), Vec::<String>::new());
+
+    let long_key = "k".repeat(129);
+    let reply = app.post(SUBMIT, "application/json", &other, &[("Idempotency-Key", &long_key)]);
+    assert_problem(&reply, 422);
+    assert_eq!(reply.error_fields(), vec!["Idempotency-Key".to_owned()]);
+    assert_eq!(Db::open(&app.db_path()).scalar("SELECT COUNT(*) FROM inquiries", ""), 1);
+}
+
+#[test]
+fn idempotency_key_in_flight_is_a_conflict() {
+    // A second process holds the write lock, so the first request waits in the
+    // writer; the repeat arrives while it is in flight.
+    let app = TestApp::spawn("[database]\nbusy_timeout_ms = 3000");
+    let body = unique_submission(3).to_string();
+    let blocker = lock_database(&app.db_path(), std::time::Duration::from_millis(1500));
+    let base = app.base.clone();
+    let first_body = body.clone();
+    let first = std::thread::spawn(move || {
+        ureq::post(&format!("{base}{SUBMIT}"))
+            .set("Content-Type", "application/json")
+            .set("Idempotency-Key", "slow-key")
+            .send_string(&first_body)
+            .map(|r| r.status())
+            .unwrap_or_else(|e| match e {
+                ureq::Error::Status(s, _) => s,
+                e => panic!("{e}"),
+            })
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let second = app.post(SUBMIT, "application/json", &body, &[("Idempotency-Key", "slow-key")]);
+    assert_problem(&second, 409);
+    assert!(second.header("retry-after").is_some());
+    blocker.join().unwrap();
+    assert_eq!(first.join().unwrap(), 201);
+}
+
+/// Holds an exclusive write transaction on the database for `hold`.
+fn lock_database(path: &std::path::Path, hold: std::time::Duration) -> std::thread::JoinHandle<()> {
+    let path = path.to_owned();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            use sqlx::Connection;
+            let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&path);
+            let mut conn = sqlx::SqliteConnection::connect_with(&options).await.unwrap();
+            sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await.unwrap();
+            ready_tx.send(()).unwrap();
+            tokio::time::sleep(hold).await;
+            sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
+        });
+    });
+    ready_rx.recv().unwrap();
+    handle
+}
+
+#[test]
+fn busy_database_is_503_and_writes_nothing() {
+    let app = TestApp::spawn("[database]\nbusy_timeout_ms = 200");
+    let blocker = lock_database(&app.db_path(), std::time::Duration::from_millis(1500));
+    let reply = app.post_json(SUBMIT, &unique_submission(9));
+    let problem = assert_problem(&reply, 503);
+    assert!(reply.header("retry-after").is_some_and(|s| s.parse::<u64>().is_ok()), "{problem}");
+    blocker.join().unwrap();
+    assert_eq!(Db::open(&app.db_path()).scalar("SELECT COUNT(*) FROM inquiries", ""), 0);
+    assert_eq!(app.post_json(SUBMIT, &unique_submission(9)).status, 201, "recovers once the lock is gone");
+}
+
+#[test]
+fn double_click_without_key_is_the_same_inquiry() {
+    let app = TestApp::spawn("");
+    let first = app.post_json(SUBMIT, &valid_submission());
+    let second = app.post_json(SUBMIT, &valid_submission());
+    assert_eq!(second.status, 201);
+    assert_eq!(first.json()["id"], second.json()["id"]);
+    let mut different = valid_submission();
+    different["subject"] = json!("Another question");
+    assert_ne!(app.post_json(SUBMIT, &different).json()["id"], first.json()["id"]);
+    assert_eq!(Db::open(&app.db_path()).scalar("SELECT COUNT(*) FROM inquiries", ""), 2);
+}
+
+#[test]
+fn restart_keeps_every_row_and_killed_answers_survive() {
+    let app = TestApp::spawn("");
+    let mut ids = Vec::new();
+    for n in 0..20 {
+        ids.push(app.post_json(SUBMIT, &unique_submission(n)).json()["id"].as_str().unwrap().to_owned());
+    }
+    // SIGKILL right after the last 201: the answer promised it was on disk.
+    let app = app.kill_and_restart();
+    let db = Db::open(&app.db_path());
+    for id in &ids {
+        assert_eq!(db.scalar("SELECT COUNT(*) FROM inquiries WHERE id = ?", id), 1, "{id} lost");
+    }
+    let more = app.post_json(SUBMIT, &unique_submission(100));
+    assert_eq!(more.status, 201);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM inquiries", ""), 21);
+}
+
+#[test]
+fn concurrent_submissions_share_commits() {
+    let app = TestApp::spawn("");
+    let threads = 32;
+    let per_thread = 8;
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let url = app.url(SUBMIT);
+            std::thread::spawn(move || {
+                (0..per_thread)
+                    .map(|i| {
+                        let body = unique_submission(t * 1000 + i).to_string();
+                        let r = ureq::post(&url).set("Content-Type", "application/json").send_string(&body).unwrap();
+                        assert_eq!(r.status(), 201);
+                        r.into_json::<Value>().unwrap()["id"].as_str().unwrap().to_owned()
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let ids: Vec<String> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let submissions = (threads * per_thread) as f64;
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), ids.len());
+    let commits = app.metric("inquiryd_store_commits_total");
+    assert!(commits >= 1.0 && commits < submissions, "{commits} commits for {submissions} submissions");
+    let db = Db::open(&app.db_path());
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM inquiries", "") as f64, submissions);
+}
+
+#[test]
+fn without_group_commit_each_submission_is_its_own_transaction() {
+    let app = TestApp::spawn("[database]\ngroup_commit = false");
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let url = app.url(SUBMIT);
+            std::thread::spawn(move || {
+                for i in 0..4 {
+                    let body = unique_submission(t * 100 + i).to_string();
+                    ureq::post(&url).set("Content-Type", "application/json").send_string(&body).unwrap();
+                }
+            })
+        })
+        .collect();
+    handles.into_iter().for_each(|h| h.join().unwrap());
+    assert_eq!(app.metric("inquiryd_store_commits_total"), 32.0);
+}
+
+#[test]
+fn health_and_readiness() {
+    let app = TestApp::spawn("");
+    assert_eq!(app.get("/healthz").status, 200);
+    let ready = app.get("/readyz");
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.json()["checks"]["migrations"], "ok");
+    let missing = app.get("/nope");
+    assert_problem(&missing, 404);
+}
+
+#[test]
+fn sigterm_exits_cleanly() {
+    let mut app = TestApp::spawn("");
+    assert_eq!(app.post_json(SUBMIT, &valid_submission()).status, 201);
+    assert!(app.terminate().success(), "{}", app.logs());
+}
+
+#[test]
+fn migrate_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_config(dir.path(), "");
+    for _ in 0..2 {
+        let out = run_cli(dir.path(), &[], &["migrate"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let db = Db::open(&dir.path().join("inquiries.db"));
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = 1", ""), 1);
+}
+
+#[test]
+fn config_check_redacts_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_config(dir.path(), "[smtp]\nusername = \"relay\"");
+    let out = run_cli(dir.path(), &[("INQUIRYD_SMTP__PASSWORD", "s3cret-pa55"), ("INQUIRYD_SERVER__ALLOWED_ORIGINS", "https://a.example, https://b.example")], &["config", "check"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!stdout.contains("s3cret-pa55"), "{stdout}");
+    assert!(stdout.contains("password = \"[redacted]\""), "{stdout}");
+    assert!(stdout.contains("username = \"relay\""));
+    assert!(stdout.contains("allowed_origins = [\"https://a.example\",\"https://b.example\"]"), "{stdout}");
+}
+
+#[test]
+fn bad_configuration_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_config(dir.path(), "");
+    for (env, key) in [
+        (("INQUIRYD_SERVER__PORT", "abc"), "server.port"),
+        (("INQUIRYD_SERVER__PORTT", "1"), "server.portt"),
+        (("INQUIRYD_DATABASE__SYNCHRONOUS", "sometimes"), "database.synchronous"),
+        (("INQUIRYD_SERVER__ALLOWED_ORIGINS", "*"), "server.allowed_origins"),
+    ] {
+        let out = run_cli(dir.path(), &[env], &["config", "check"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{env:?} accepted");
+        assert!(stderr.contains(key), "{env:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one-line reason: {stderr}");
+    }
+    common::write_config(dir.path(), "[mail]\ntransprt = \"smtp\"");
+    let out = run_cli(dir.path(), &[], &["config", "check"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("mail.transprt"));
+    let out = run_cli(dir.path(), &[], &["--config", "/does/not/exist.toml", "config", "check"]);
+    assert!(!out.status.success());
+}
