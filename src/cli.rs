@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
+use crate::mail::{Composer, Transport};
 use crate::startup::Application;
 use crate::{store, telemetry};
 
@@ -29,12 +30,26 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Email delivery.
+    Mail {
+        #[command(subcommand)]
+        action: MailAction,
+    },
     /// Probe this host's `GET /healthz` (for a container HEALTHCHECK); exit 0 when healthy.
     Healthcheck,
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
         action: ConfigAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MailAction {
+    /// Send one test email through the configured transport and print the server's answer.
+    Test {
+        #[arg(long, value_name = "ADDR")]
+        to: String,
     },
 }
 
@@ -55,6 +70,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Healthcheck => healthcheck(&settings),
+        Command::Mail {
+            action: MailAction::Test { to },
+        } => mail_test(&settings, &to).await,
         Command::Config {
             action: ConfigAction::Check,
         } => {
@@ -88,6 +106,25 @@ fn banner(s: &Settings) -> String {
     )
 }
 
+async fn mail_test(settings: &Settings, to: &str) -> anyhow::Result<()> {
+    let to = to
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--to {to:?} is not an email address"))?;
+    let composer = Composer::new(&settings.mail).context("cannot load the email templates")?;
+    let transport = Transport::from_settings(&settings.mail, &settings.smtp)
+        .context("invalid mail settings")?;
+    let message = composer.test_message(to)?;
+    let name = format!("test-{}", uuid::Uuid::now_v7());
+    match transport.send(&message, &name).await {
+        Ok(answer) => {
+            println!("sent via {:?}: {answer}", settings.mail.transport);
+            Ok(())
+        }
+        Err(e) if e.permanent => anyhow::bail!("refused (permanent): {}", e.detail),
+        Err(e) => anyhow::bail!("not sent (transient): {}", e.detail),
+    }
+}
+
 fn healthcheck(settings: &Settings) -> anyhow::Result<()> {
     use std::io::{Read, Write};
     let host = match settings.server.host.as_str() {
@@ -105,6 +142,10 @@ fn healthcheck(settings: &Settings) -> anyhow::Result<()> {
     stream.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
     let mut head = [0u8; 12];
     stream.read_exact(&mut head)?;
-    anyhow::ensure!(head.ends_with(b" 200"), "unhealthy: {}", String::from_utf8_lossy(&head));
+    anyhow::ensure!(
+        head.ends_with(b" 200"),
+        "unhealthy: {}",
+        String::from_utf8_lossy(&head)
+    );
     Ok(())
 }

@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -10,10 +11,11 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sqlx::SqlitePool;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::config::Settings;
+use crate::mail::{Composer, OutboxWorker, Transport, WorkerOptions};
 use crate::problem::Problem;
 use crate::store::{self, Writer, WriterOptions};
 use crate::{mail, routes, telemetry};
@@ -32,6 +34,9 @@ pub struct Application {
     address: std::net::SocketAddr,
     server: Server,
     writer_task: JoinHandle<()>,
+    worker_task: JoinHandle<()>,
+    stop_worker: watch::Sender<bool>,
+    shutdown_timeout: Duration,
 }
 
 impl Application {
@@ -55,7 +60,26 @@ impl Application {
             batch_max: settings.database.batch_max,
             message_id_domain: mail::message_id_domain(&settings.mail),
         };
-        let (writer, writer_task) = Writer::spawn(conn, options, outbox);
+        let (writer, writer_task) = Writer::spawn(conn, options, outbox.clone());
+
+        let composer = Composer::new(&settings.mail).context("cannot load the email templates")?;
+        let transport = Transport::from_settings(&settings.mail, &settings.smtp)
+            .context("invalid mail settings")?;
+        let (stop_worker, worker_stopped) = watch::channel(false);
+        let worker = OutboxWorker {
+            writer: writer.clone(),
+            reads: reads.clone(),
+            composer: Arc::new(composer),
+            transport: Arc::new(transport),
+            wake: outbox,
+            options: WorkerOptions {
+                concurrency: settings.mail.concurrency,
+                max_attempts: settings.mail.max_attempts,
+                retry_base_seconds: settings.mail.retry_base_seconds,
+                smtp_timeout_seconds: settings.smtp.timeout_seconds,
+            },
+        };
+        let worker_task = worker.spawn(worker_stopped);
 
         let listener = TcpListener::bind(settings.listen_address())
             .with_context(|| format!("cannot listen on {}", settings.listen_address()))?;
@@ -79,10 +103,14 @@ impl Application {
         .shutdown_timeout(settings.server.shutdown_timeout_seconds)
         .listen(listener)?
         .run();
+        let shutdown_timeout = Duration::from_secs(settings.server.shutdown_timeout_seconds);
         Ok(Self {
             address,
             server,
             writer_task,
+            worker_task,
+            stop_worker,
+            shutdown_timeout,
         })
     }
 
@@ -94,8 +122,18 @@ impl Application {
     /// the writer commit what it holds.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.server.await?;
-        // The server's app state (and so every writer handle) is gone: the writer
-        // drains its queue and stops.
+        // Requests are done. The worker finishes the sends it started and hands
+        // back the rest; then the last writer handle is gone and the writer drains
+        // its queue and stops.
+        let _ = self.stop_worker.send(true);
+        if tokio::time::timeout(self.shutdown_timeout, self.worker_task)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "outbox worker did not stop in time; its claims are retried at next start"
+            );
+        }
         self.writer_task.await?;
         Ok(())
     }

@@ -1,6 +1,14 @@
 //! Email: which notifications an inquiry gets (here), how they are composed,
 //! sent, and delivered from the outbox.
 
+mod compose;
+mod transport;
+mod worker;
+
+pub use compose::{ComposeError, Composer};
+pub use transport::{SendError, Transport, TransportError};
+pub use worker::{OutboxWorker, WorkerOptions};
+
 use crate::config::MailSettings;
 use crate::domain::{NewInquiry, NotificationKind};
 use crate::store::PlannedNotification;

@@ -1,5 +1,7 @@
 //! All SQL lives here. One writer connection commits in groups; reads use a pool.
 
+mod inquiries;
+mod outbox;
 mod writer;
 
 use std::path::PathBuf;
@@ -14,8 +16,11 @@ use sqlx::{Connection, SqliteConnection};
 
 use crate::config::{DatabaseSettings, Synchronous};
 
+pub use inquiries::{InquiryRecord, INQUIRY_COLUMNS};
+pub use outbox::{backlog, next_due, ClaimedNotification, Settlement};
 pub use writer::{
-    IdempotencyClaim, NewRecord, PlannedNotification, Receipt, WriteOutcome, Writer, WriterOptions,
+    IdempotencyClaim, NewRecord, OutboxOp, OutboxReply, PlannedNotification, Receipt,
+    StoreUnavailable, WriteOutcome, Writer, WriterOptions,
 };
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");

@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+use super::outbox::{self, ClaimedNotification, Settlement};
 use crate::domain::{InquiryStatus, NewInquiry, NotificationKind};
 use crate::timestamp::now_ms;
 
@@ -71,6 +72,35 @@ struct Job {
     reply: oneshot::Sender<WriteOutcome>,
 }
 
+/// Outbox bookkeeping, serialised through the same connection as submissions so
+/// that the two never wait on each other's locks.
+#[derive(Debug)]
+pub enum OutboxOp {
+    Claim { limit: i64, lease_ms: i64 },
+    Settle(Vec<Settlement>),
+    Release(Vec<String>),
+    ResetInFlight,
+}
+
+#[derive(Debug)]
+pub enum OutboxReply {
+    Claimed(Vec<ClaimedNotification>),
+    Done,
+}
+
+enum Command {
+    Submit(Job),
+    Outbox(
+        OutboxOp,
+        oneshot::Sender<Result<OutboxReply, StoreUnavailable>>,
+    ),
+}
+
+/// A write that did not happen; the caller may try again later.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("storage unavailable")]
+pub struct StoreUnavailable;
+
 #[derive(Debug, Clone)]
 pub struct WriterOptions {
     pub group_commit: bool,
@@ -82,7 +112,7 @@ pub struct WriterOptions {
 /// The handle request handlers use to queue a record for the next commit.
 #[derive(Clone)]
 pub struct Writer {
-    tx: mpsc::Sender<Job>,
+    tx: mpsc::Sender<Command>,
 }
 
 impl Writer {
@@ -105,96 +135,177 @@ impl Writer {
     /// Queues the record and waits until the transaction holding it is committed.
     pub async fn write(&self, record: NewRecord) -> WriteOutcome {
         let (reply, answer) = oneshot::channel();
-        if self.tx.send(Job { record, reply }).await.is_err() {
+        if self
+            .tx
+            .send(Command::Submit(Job { record, reply }))
+            .await
+            .is_err()
+        {
             return WriteOutcome::Unavailable;
         }
         answer.await.unwrap_or(WriteOutcome::Unavailable)
+    }
+
+    /// Runs one outbox operation in the next commit.
+    pub async fn outbox(&self, op: OutboxOp) -> Result<OutboxReply, StoreUnavailable> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Command::Outbox(op, reply))
+            .await
+            .map_err(|_| StoreUnavailable)?;
+        answer.await.unwrap_or(Err(StoreUnavailable))
     }
 }
 
 struct WriterTask {
     conn: SqliteConnection,
-    rx: mpsc::Receiver<Job>,
+    rx: mpsc::Receiver<Command>,
     options: WriterOptions,
     outbox: Arc<Notify>,
 }
 
+type OutboxJob = (
+    OutboxOp,
+    oneshot::Sender<Result<OutboxReply, StoreUnavailable>>,
+);
+
 impl WriterTask {
     async fn run(mut self) {
         while let Some(first) = self.rx.recv().await {
-            let mut jobs = vec![first];
-            while self.options.group_commit && jobs.len() < self.options.batch_max {
+            let mut commands = vec![first];
+            while self.options.group_commit && commands.len() < self.options.batch_max {
                 match self.rx.try_recv() {
-                    Ok(job) => jobs.push(job),
+                    Ok(command) => commands.push(command),
                     Err(_) => break,
                 }
             }
-            self.process(jobs).await;
+            let mut jobs = Vec::new();
+            let mut ops = Vec::new();
+            for command in commands {
+                match command {
+                    Command::Submit(job) => jobs.push(job),
+                    Command::Outbox(op, reply) => ops.push((op, reply)),
+                }
+            }
+            self.process(jobs, ops).await;
         }
         tracing::debug!("writer stopped");
     }
 
-    async fn process(&mut self, jobs: Vec<Job>) {
+    async fn process(&mut self, jobs: Vec<Job>, ops: Vec<OutboxJob>) {
         let records: Vec<&NewRecord> = jobs.iter().map(|j| &j.record).collect();
-        let outcomes = match self.commit(&records).await {
-            Ok(outcomes) => outcomes,
-            Err(error) if super::is_transient(&error) => {
-                tracing::warn!(%error, batch = jobs.len(), "storage unavailable; batch not written");
-                vec![WriteOutcome::Unavailable; jobs.len()]
-            }
-            Err(error) if jobs.len() > 1 => {
-                // Isolate the record that fails so the rest of the batch still lands.
-                tracing::error!(%error, batch = jobs.len(), "batch failed; retrying one by one");
-                let mut outcomes = Vec::with_capacity(records.len());
-                for record in &records {
-                    outcomes.push(match self.commit(&[record]).await {
-                        Ok(mut one) => one.remove(0),
-                        Err(e) if super::is_transient(&e) => WriteOutcome::Unavailable,
-                        Err(e) => {
-                            tracing::error!(error = %e, "record could not be written");
-                            WriteOutcome::Failed
-                        }
-                    });
+        let (op_list, op_replies): (Vec<OutboxOp>, Vec<_>) = ops.into_iter().unzip();
+        let (outcomes, op_results): (_, Vec<Result<OutboxReply, StoreUnavailable>>) =
+            match self.commit(&records, op_list).await {
+                Ok((outcomes, replies)) => (outcomes, replies.into_iter().map(Ok).collect()),
+                Err(error) => {
+                    let failed_ops = op_replies.iter().map(|_| Err(StoreUnavailable)).collect();
+                    (self.recover(&records, error).await, failed_ops)
                 }
-                outcomes
-            }
-            Err(error) => {
-                tracing::error!(%error, "record could not be written");
-                vec![WriteOutcome::Failed]
-            }
-        };
+            };
         for (job, outcome) in jobs.into_iter().zip(outcomes) {
             let _ = job.reply.send(outcome);
         }
+        for (reply, result) in op_replies.into_iter().zip(op_results) {
+            let _ = reply.send(result);
+        }
     }
 
-    async fn commit(&mut self, records: &[&NewRecord]) -> Result<Vec<WriteOutcome>, sqlx::Error> {
+    /// After a failed commit: every record is unavailable when storage is, else
+    /// each is retried alone so that one bad record cannot sink the batch.
+    async fn recover(&mut self, records: &[&NewRecord], error: sqlx::Error) -> Vec<WriteOutcome> {
+        if super::is_transient(&error) {
+            tracing::warn!(%error, batch = records.len(), "storage unavailable; batch not written");
+            return vec![WriteOutcome::Unavailable; records.len()];
+        }
+        tracing::error!(%error, batch = records.len(), "commit failed; retrying records one by one");
+        let mut outcomes = Vec::with_capacity(records.len());
+        for record in records {
+            outcomes.push(match self.commit(&[record], Vec::new()).await {
+                Ok((mut one, _)) => one.remove(0),
+                Err(e) if super::is_transient(&e) => WriteOutcome::Unavailable,
+                Err(e) => {
+                    tracing::error!(error = %e, "record could not be written");
+                    WriteOutcome::Failed
+                }
+            });
+        }
+        outcomes
+    }
+
+    async fn commit(
+        &mut self,
+        records: &[&NewRecord],
+        ops: Vec<OutboxOp>,
+    ) -> Result<(Vec<WriteOutcome>, Vec<OutboxReply>), sqlx::Error> {
         sqlx::query("BEGIN IMMEDIATE")
             .execute(&mut self.conn)
             .await?;
-        let written =
-            match write_batch(&mut self.conn, records, &self.options.message_id_domain).await {
-                Ok(written) => sqlx::query("COMMIT")
-                    .execute(&mut self.conn)
-                    .await
-                    .map(|_| written),
-                Err(e) => Err(e),
-            };
+        let written = self.write_all(records, ops).await;
+        let written = match written {
+            Ok(written) => sqlx::query("COMMIT")
+                .execute(&mut self.conn)
+                .await
+                .map(|_| written),
+            Err(e) => Err(e),
+        };
         match written {
-            Ok((outcomes, notifications)) => {
+            Ok((outcomes, replies, notifications)) => {
                 metrics::counter!("inquiryd_store_commits_total").increment(1);
-                metrics::histogram!("inquiryd_group_commit_batch_size")
-                    .record(records.len() as f64);
+                if !records.is_empty() {
+                    metrics::histogram!("inquiryd_group_commit_batch_size")
+                        .record(records.len() as f64);
+                }
                 if notifications > 0 {
                     self.outbox.notify_one();
                 }
-                Ok(outcomes)
+                Ok((outcomes, replies))
             }
             Err(e) => {
                 let _ = sqlx::query("ROLLBACK").execute(&mut self.conn).await;
                 Err(e)
             }
         }
+    }
+
+    async fn write_all(
+        &mut self,
+        records: &[&NewRecord],
+        ops: Vec<OutboxOp>,
+    ) -> Result<(Vec<WriteOutcome>, Vec<OutboxReply>, usize), sqlx::Error> {
+        let (outcomes, notifications) = if records.is_empty() {
+            (Vec::new(), 0)
+        } else {
+            write_batch(&mut self.conn, records, &self.options.message_id_domain).await?
+        };
+        let now = now_ms();
+        let mut replies = Vec::with_capacity(ops.len());
+        for op in ops {
+            replies.push(match op {
+                OutboxOp::Claim { limit, lease_ms } => {
+                    OutboxReply::Claimed(outbox::claim(&mut self.conn, now, lease_ms, limit).await?)
+                }
+                OutboxOp::Settle(settlements) => {
+                    outbox::settle(&mut self.conn, &settlements, now).await?;
+                    OutboxReply::Done
+                }
+                OutboxOp::Release(ids) => {
+                    outbox::release(&mut self.conn, &ids).await?;
+                    OutboxReply::Done
+                }
+                OutboxOp::ResetInFlight => {
+                    let reset = outbox::reset_in_flight(&mut self.conn).await?;
+                    if reset > 0 {
+                        tracing::info!(
+                            reset,
+                            "notifications in flight at the last stop are due again"
+                        );
+                    }
+                    OutboxReply::Done
+                }
+            });
+        }
+        Ok((outcomes, replies, notifications))
     }
 }
 

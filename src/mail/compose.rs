@@ -1,0 +1,309 @@
+//! Turns a notification into an email, from templates staff can edit.
+
+use std::path::Path;
+
+use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::Message;
+use minijinja::Environment;
+use serde::Serialize;
+
+use crate::config::MailSettings;
+use crate::domain::NotificationKind;
+use crate::store::{ClaimedNotification, InquiryRecord};
+
+/// Template names; `.html` ones are HTML-escaped.
+const TEMPLATES: [(&str, &str); 6] = [
+    (
+        "staff_subject.txt",
+        include_str!("../../config/templates/staff_subject.txt"),
+    ),
+    (
+        "staff.txt",
+        include_str!("../../config/templates/staff.txt"),
+    ),
+    (
+        "staff.html",
+        include_str!("../../config/templates/staff.html"),
+    ),
+    (
+        "receipt_subject.txt",
+        include_str!("../../config/templates/receipt_subject.txt"),
+    ),
+    (
+        "receipt.txt",
+        include_str!("../../config/templates/receipt.txt"),
+    ),
+    (
+        "receipt.html",
+        include_str!("../../config/templates/receipt.html"),
+    ),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ComposeError {
+    #[error("cannot read template {0}")]
+    Read(String, #[source] std::io::Error),
+    #[error("template error")]
+    Template(#[from] minijinja::Error),
+    #[error("invalid address {0:?}")]
+    Address(String),
+    #[error("cannot build the message")]
+    Build(#[from] lettre::error::Error),
+}
+
+/// Builds messages from the configured templates; created once at start-up.
+pub struct Composer {
+    env: Environment<'static>,
+    from: Mailbox,
+    prefix: String,
+}
+
+#[derive(Serialize)]
+struct Context<'a> {
+    prefix: &'a str,
+    #[serde(flatten)]
+    inquiry: &'a InquiryRecord,
+}
+
+impl Composer {
+    /// Loads each template from `mail.templates_dir` when the file exists there,
+    /// else the built-in copy; a syntax error stops start-up.
+    pub fn new(settings: &MailSettings) -> Result<Self, ComposeError> {
+        let mut env = Environment::new();
+        for (name, builtin) in TEMPLATES {
+            let source = load(&settings.templates_dir, name)?.unwrap_or_else(|| builtin.to_owned());
+            env.add_template_owned(name, source)?;
+        }
+        let from = settings
+            .from
+            .parse()
+            .map_err(|_| ComposeError::Address(settings.from.clone()))?;
+        Ok(Self {
+            env,
+            from,
+            prefix: settings.subject_prefix.clone(),
+        })
+    }
+
+    pub fn compose(&self, notification: &ClaimedNotification) -> Result<Message, ComposeError> {
+        let inquiry = normalized(&notification.inquiry);
+        let context = Context {
+            prefix: &self.prefix,
+            inquiry: &inquiry,
+        };
+        let kind = notification.kind.as_str();
+        let subject = self.render(&format!("{kind}_subject.txt"), &context)?;
+        let text = self.render(&format!("{kind}.txt"), &context)?;
+        let html = self.render(&format!("{kind}.html"), &context)?;
+
+        let visitor = Mailbox::new(
+            Some(one_line(&inquiry.name)),
+            inquiry
+                .email
+                .parse()
+                .map_err(|_| ComposeError::Address(inquiry.email.clone()))?,
+        );
+        let mut builder = Message::builder()
+            .from(self.from.clone())
+            .subject(one_line(&subject))
+            .message_id(Some(notification.message_id.clone()))
+            .header(InquiryIdHeader(inquiry.id.clone()));
+        builder = match notification.kind {
+            NotificationKind::Staff => {
+                for recipient in &notification.recipients {
+                    builder = builder.to(recipient
+                        .parse()
+                        .map_err(|_| ComposeError::Address(recipient.clone()))?);
+                }
+                builder.reply_to(visitor)
+            }
+            // A receipt only ever goes to the address that submitted the inquiry.
+            NotificationKind::Receipt => builder.to(visitor).header(AutoSubmittedHeader),
+        };
+        Ok(builder.multipart(alternative(text, html))?)
+    }
+
+    /// A short message for `inquiryd mail test`.
+    pub fn test_message(&self, to: Mailbox) -> Result<Message, ComposeError> {
+        let text =
+            "This is a test message from inquiryd. If you can read it, mail delivery works.\n";
+        Ok(Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(format!("{} test message", self.prefix))
+            .singlepart(SinglePart::plain(text.to_owned()))?)
+    }
+
+    fn render(&self, name: &str, context: &Context<'_>) -> Result<String, ComposeError> {
+        Ok(self.env.get_template(name)?.render(context)?)
+    }
+}
+
+fn load(dir: &Path, name: &str) -> Result<Option<String>, ComposeError> {
+    if dir.as_os_str().is_empty() {
+        return Ok(None);
+    }
+    let path = dir.join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(source) => Ok(Some(source)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ComposeError::Read(path.display().to_string(), e)),
+    }
+}
+
+fn alternative(text: String, html: String) -> MultiPart {
+    MultiPart::alternative()
+        .singlepart(
+            SinglePart::builder()
+                .header(ContentType::TEXT_PLAIN)
+                .body(text),
+        )
+        .singlepart(
+            SinglePart::builder()
+                .header(ContentType::TEXT_HTML)
+                .body(html),
+        )
+}
+
+/// Every line break in the stored text becomes `\n`, which the encoder turns into
+/// CRLF: a lone CR can never end a line of the SMTP conversation.
+fn normalized(inquiry: &InquiryRecord) -> InquiryRecord {
+    let mut copy = inquiry.clone();
+    copy.message = copy.message.replace("\r\n", "\n").replace('\r', "\n");
+    copy
+}
+
+/// Header text: any control character (CR and LF included) becomes a space.
+fn one_line(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
+#[derive(Clone)]
+struct InquiryIdHeader(String);
+
+impl Header for InquiryIdHeader {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("X-Inquiry-Id")
+    }
+
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self(s.to_owned()))
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), one_line(&self.0))
+    }
+}
+
+/// RFC 3834: marks the receipt as automatic, so auto-responders stay quiet.
+#[derive(Clone)]
+struct AutoSubmittedHeader;
+
+impl Header for AutoSubmittedHeader {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self)
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "auto-replied".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> MailSettings {
+        let settings: crate::config::Settings = figment::Figment::new()
+            .merge(
+                <figment::providers::Toml as figment::providers::Format>::string(
+                    crate::config::DEFAULT_TOML,
+                ),
+            )
+            .extract()
+            .unwrap();
+        settings.mail
+    }
+
+    fn claimed(kind: NotificationKind) -> ClaimedNotification {
+        ClaimedNotification {
+            id: "n1".into(),
+            kind,
+            recipients: vec!["inbox@localhost".into()],
+            message_id: "<n1@localhost>".into(),
+            attempt: 1,
+            inquiry: InquiryRecord {
+                seq: 1,
+                id: "0190-abc".into(),
+                received_at: 0,
+                status: "new".into(),
+                category: "question".into(),
+                name: "Иван \"Ваня\" Петров".into(),
+                email: "ivan@example.org".into(),
+                subject: "关于合作".into(),
+                message: "<script>alert(1)</script>\r\n.\r\nMAIL FROM:<x@y>\r.".into(),
+                organization: None,
+                country: None,
+                phone: None,
+                consent: Some(true),
+                page: None,
+                client_ip: None,
+                spam_flags: vec![],
+                note: None,
+            },
+        }
+    }
+
+    #[test]
+    fn staff_message_has_the_contract_headers() {
+        let composer = Composer::new(&settings()).unwrap();
+        let message = composer.compose(&claimed(NotificationKind::Staff)).unwrap();
+        let raw = String::from_utf8(message.formatted()).unwrap();
+        assert!(raw.contains("X-Inquiry-Id: 0190-abc\r\n"), "{raw}");
+        assert!(raw.contains("Message-ID: <n1@localhost>\r\n"));
+        assert!(raw.contains("Reply-To: "));
+        assert!(!raw.contains("Auto-Submitted"));
+        assert_eq!(message.envelope().to()[0].to_string(), "inbox@localhost");
+    }
+
+    #[test]
+    fn html_part_is_escaped() {
+        let composer = Composer::new(&settings()).unwrap();
+        let context = Context {
+            prefix: "Inquiry",
+            inquiry: &claimed(NotificationKind::Staff).inquiry,
+        };
+        let html = composer.render("staff.html", &context).unwrap();
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+        assert!(!html.contains("<script>"));
+        let subject = composer.render("staff_subject.txt", &context).unwrap();
+        assert_eq!(one_line(&subject), "Inquiry [question] 关于合作 (0190-abc)");
+    }
+
+    #[test]
+    fn receipt_goes_to_the_visitor_only() {
+        let composer = Composer::new(&settings()).unwrap();
+        let message = composer
+            .compose(&claimed(NotificationKind::Receipt))
+            .unwrap();
+        let to: Vec<String> = message
+            .envelope()
+            .to()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(to, vec!["ivan@example.org"]);
+        let raw = String::from_utf8(message.formatted()).unwrap();
+        assert!(raw.contains("Auto-Submitted: auto-replied\r\n"));
+    }
+}

@@ -1,0 +1,225 @@
+//! The outbox worker: woken by every commit that queues mail, it claims due
+//! notifications, sends them with bounded concurrency and records each outcome.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{stream, StreamExt};
+use rand::Rng;
+use sqlx::SqlitePool;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+use super::{Composer, Transport};
+use crate::store::{self, ClaimedNotification, OutboxOp, OutboxReply, Settlement, Writer};
+use crate::timestamp::now_ms;
+
+/// The safety-net poll while nothing is due; commits wake the worker directly.
+const IDLE_POLL: Duration = Duration::from_secs(30);
+/// Longest wait between two attempts of one notification.
+const MAX_BACKOFF_MS: i64 = 6 * 60 * 60 * 1000;
+
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    pub concurrency: usize,
+    pub max_attempts: u32,
+    pub retry_base_seconds: u64,
+    pub smtp_timeout_seconds: u64,
+}
+
+pub struct OutboxWorker {
+    pub writer: Writer,
+    pub reads: SqlitePool,
+    pub composer: Arc<Composer>,
+    pub transport: Arc<Transport>,
+    pub wake: Arc<Notify>,
+    pub options: WorkerOptions,
+}
+
+enum Delivery {
+    Settled(Settlement),
+    /// Not attempted because shutdown began: handed back to the queue.
+    Released(String),
+}
+
+impl OutboxWorker {
+    /// Runs until `shutdown` turns true; then finishes the round in progress and
+    /// hands back whatever it had claimed but not started.
+    pub fn spawn(self, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+        tokio::spawn(self.run(shutdown))
+    }
+
+    async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        if self.writer.outbox(OutboxOp::ResetInFlight).await.is_err() {
+            tracing::warn!("could not requeue notifications left in flight");
+        }
+        loop {
+            while !*shutdown.borrow() {
+                match self.round(&shutdown).await {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(()) => {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        break;
+                    }
+                }
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+            let wait = self.until_next_due().await;
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        tracing::debug!("outbox worker stopped");
+    }
+
+    /// One claim, send and settle; returns how many notifications it claimed.
+    async fn round(&self, shutdown: &watch::Receiver<bool>) -> Result<usize, ()> {
+        let limit = (self.options.concurrency * 2) as i64;
+        let lease_ms = (self.options.smtp_timeout_seconds as i64 * 6 + 60) * 1000;
+        let claimed = match self
+            .writer
+            .outbox(OutboxOp::Claim { limit, lease_ms })
+            .await
+        {
+            Ok(OutboxReply::Claimed(claimed)) => claimed,
+            _ => return Err(()),
+        };
+        let count = claimed.len();
+        if count == 0 {
+            return Ok(0);
+        }
+        let deliveries: Vec<Delivery> = stream::iter(claimed)
+            .map(|n| self.deliver(n, shutdown))
+            .buffer_unordered(self.options.concurrency)
+            .collect()
+            .await;
+        let (mut settled, mut released) = (Vec::new(), Vec::new());
+        for delivery in deliveries {
+            match delivery {
+                Delivery::Settled(s) => settled.push(s),
+                Delivery::Released(id) => released.push(id),
+            }
+        }
+        if !released.is_empty()
+            && self
+                .writer
+                .outbox(OutboxOp::Release(released))
+                .await
+                .is_err()
+        {
+            tracing::warn!(
+                "could not release claimed notifications; they are retried after restart"
+            );
+        }
+        if self.writer.outbox(OutboxOp::Settle(settled)).await.is_err() {
+            // The leases run out and the notifications are sent again, with the same Message-ID.
+            tracing::error!("could not record delivery outcomes");
+            return Err(());
+        }
+        Ok(count)
+    }
+
+    async fn deliver(
+        &self,
+        notification: ClaimedNotification,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Delivery {
+        if *shutdown.borrow() {
+            return Delivery::Released(notification.id);
+        }
+        let (id, attempt) = (notification.id.clone(), notification.attempt);
+        let kind = notification.kind.as_str();
+        let message = match self.composer.compose(&notification) {
+            Ok(message) => message,
+            Err(e) => {
+                tracing::error!(notification = %id, error = %e, "cannot compose notification");
+                metrics::counter!("inquiryd_notifications_failed_total", "kind" => kind)
+                    .increment(1);
+                return Delivery::Settled(Settlement::Failed {
+                    id,
+                    attempt,
+                    error: format!("compose: {e}"),
+                });
+            }
+        };
+        let name = format!("{}-{}-{}", notification.inquiry.id, kind, id);
+        let settlement = match self.transport.send(&message, &name).await {
+            Ok(response) => {
+                metrics::counter!("inquiryd_notifications_sent_total", "kind" => kind).increment(1);
+                let lag = (now_ms() - notification.inquiry.received_at).max(0) as f64 / 1000.0;
+                metrics::histogram!("inquiryd_notification_lag_seconds", "kind" => kind)
+                    .record(lag);
+                Settlement::Sent {
+                    id,
+                    attempt,
+                    response,
+                }
+            }
+            Err(e) if e.permanent || attempt >= i64::from(self.options.max_attempts) => {
+                tracing::warn!(notification = %id, attempt, error = %e.detail, "notification failed");
+                metrics::counter!("inquiryd_notifications_failed_total", "kind" => kind)
+                    .increment(1);
+                Settlement::Failed {
+                    id,
+                    attempt,
+                    error: e.detail,
+                }
+            }
+            Err(e) => {
+                tracing::info!(notification = %id, attempt, error = %e.detail, "delivery will be retried");
+                metrics::counter!("inquiryd_notification_retries_total", "kind" => kind)
+                    .increment(1);
+                let next_attempt_at =
+                    now_ms() + backoff_ms(self.options.retry_base_seconds, attempt);
+                Settlement::Retry {
+                    id,
+                    attempt,
+                    error: e.detail,
+                    next_attempt_at,
+                }
+            }
+        };
+        Delivery::Settled(settlement)
+    }
+
+    async fn until_next_due(&self) -> Duration {
+        match store::next_due(&self.reads).await {
+            Ok(Some(due)) => {
+                Duration::from_millis((due - now_ms()).clamp(0, IDLE_POLL.as_millis() as i64) as u64)
+            }
+            _ => IDLE_POLL,
+        }
+    }
+}
+
+/// Exponential backoff with "equal jitter": half the delay fixed, half random.
+fn backoff_ms(base_seconds: u64, attempt: i64) -> i64 {
+    let exponent = (attempt - 1).clamp(0, 30) as u32;
+    let delay = (base_seconds as i64 * 1000)
+        .saturating_mul(1 << exponent)
+        .min(MAX_BACKOFF_MS);
+    let half = delay / 2;
+    half + rand::rng().random_range(0..=half)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_stays_jittered_within_bounds() {
+        for attempt in 1..=6 {
+            let full = 30_000 * (1 << (attempt - 1));
+            for _ in 0..50 {
+                let d = backoff_ms(30, attempt);
+                assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d}");
+            }
+        }
+        assert!(backoff_ms(30, 60) <= MAX_BACKOFF_MS);
+    }
+}

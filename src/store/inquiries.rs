@@ -1,0 +1,64 @@
+//! Reading inquiries back.
+
+use serde::Serialize;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{FromRow, Row};
+
+use crate::timestamp::to_rfc3339;
+
+/// The columns every inquiry query selects, in [`InquiryRecord`]'s order.
+pub const INQUIRY_COLUMNS: &str = "i.seq, i.id, i.received_at, i.status, i.category, i.name, i.email, i.subject, \
+     i.message, i.organization, i.country, i.phone, i.consent, i.page, i.client_ip, i.spam_flags, i.note";
+
+/// A stored inquiry as the admin API, the exports and the emails show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct InquiryRecord {
+    #[serde(skip)]
+    pub seq: i64,
+    pub id: String,
+    #[serde(serialize_with = "rfc3339")]
+    pub received_at: i64,
+    pub status: String,
+    pub category: String,
+    pub name: String,
+    pub email: String,
+    pub subject: String,
+    pub message: String,
+    pub organization: Option<String>,
+    pub country: Option<String>,
+    pub phone: Option<String>,
+    pub consent: Option<bool>,
+    pub page: Option<String>,
+    pub client_ip: Option<String>,
+    pub spam_flags: Vec<String>,
+    pub note: Option<String>,
+}
+
+impl FromRow<'_, SqliteRow> for InquiryRecord {
+    fn from_row(row: &SqliteRow) -> Result<Self, sqlx::Error> {
+        let flags: String = row.try_get("spam_flags")?;
+        Ok(Self {
+            seq: row.try_get("seq")?,
+            id: row.try_get("id")?,
+            received_at: row.try_get("received_at")?,
+            status: row.try_get("status")?,
+            category: row.try_get("category")?,
+            name: row.try_get("name")?,
+            email: row.try_get("email")?,
+            subject: row.try_get("subject")?,
+            message: row.try_get("message")?,
+            organization: row.try_get("organization")?,
+            country: row.try_get("country")?,
+            phone: row.try_get("phone")?,
+            consent: row.try_get("consent")?,
+            page: row.try_get("page")?,
+            client_ip: row.try_get("client_ip")?,
+            spam_flags: serde_json::from_str(&flags).unwrap_or_default(),
+            note: row.try_get("note")?,
+        })
+    }
+}
+
+fn rfc3339<S: serde::Serializer>(ms: &i64, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&to_rfc3339(*ms))
+}
