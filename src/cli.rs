@@ -11,11 +11,7 @@ use crate::startup::Application;
 use crate::{store, telemetry};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "inquiryd",
-    version,
-    about = "The backend of a website's Contact Us form"
-)]
+#[command(name = "inquiryd", version, about = "The backend of a website's Contact Us form")]
 pub struct Cli {
     /// Configuration file layered over the built-in defaults.
     #[arg(long, global = true, env = "INQUIRYD_CONFIG", value_name = "FILE")]
@@ -70,12 +66,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Healthcheck => healthcheck(&settings),
-        Command::Mail {
-            action: MailAction::Test { to },
-        } => mail_test(&settings, &to).await,
-        Command::Config {
-            action: ConfigAction::Check,
-        } => {
+        Command::Mail { action: MailAction::Test { to } } => mail_test(&settings, &to).await,
+        Command::Config { action: ConfigAction::Check } => {
             print!("{}", settings.redacted_toml());
             Ok(())
         }
@@ -107,12 +99,9 @@ fn banner(s: &Settings) -> String {
 }
 
 async fn mail_test(settings: &Settings, to: &str) -> anyhow::Result<()> {
-    let to = to
-        .parse()
-        .map_err(|_| anyhow::anyhow!("--to {to:?} is not an email address"))?;
+    let to = to.parse().map_err(|_| anyhow::anyhow!("--to {to:?} is not an email address"))?;
     let composer = Composer::new(&settings.mail).context("cannot load the email templates")?;
-    let transport = Transport::from_settings(&settings.mail, &settings.smtp)
-        .context("invalid mail settings")?;
+    let transport = Transport::from_settings(&settings.mail, &settings.smtp).context("invalid mail settings")?;
     let message = composer.test_message(to)?;
     let name = format!("test-{}", uuid::Uuid::now_v7());
     match transport.send(&message, &name).await {
@@ -134,18 +123,12 @@ fn healthcheck(settings: &Settings) -> anyhow::Result<()> {
     };
     let address = (host, settings.server.port);
     let timeout = std::time::Duration::from_secs(3);
-    let target = std::net::ToSocketAddrs::to_socket_addrs(&address)?
-        .next()
-        .context("no address to probe")?;
+    let target = std::net::ToSocketAddrs::to_socket_addrs(&address)?.next().context("no address to probe")?;
     let mut stream = std::net::TcpStream::connect_timeout(&target, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
     let mut head = [0u8; 12];
     stream.read_exact(&mut head)?;
-    anyhow::ensure!(
-        head.ends_with(b" 200"),
-        "unhealthy: {}",
-        String::from_utf8_lossy(&head)
-    );
+    anyhow::ensure!(head.ends_with(b" 200"), "unhealthy: {}", String::from_utf8_lossy(&head));
     Ok(())
 }

@@ -201,11 +201,8 @@ impl Settings {
             }
             figment = figment.merge(Toml::file(path));
         }
-        figment = figment.merge(
-            Env::prefixed("INQUIRYD_")
-                .split("__")
-                .filter(|key| !key.as_str().eq_ignore_ascii_case("config")),
-        );
+        figment = figment
+            .merge(Env::prefixed("INQUIRYD_").split("__").filter(|key| !key.as_str().eq_ignore_ascii_case("config")));
         let settings: Settings = figment.extract().map_err(describe)?;
         settings.validate()?;
         Ok(settings)
@@ -214,16 +211,10 @@ impl Settings {
     fn validate(&self) -> Result<(), ConfigError> {
         let fail = |key: &str, why: &str| Err(ConfigError::Invalid(format!("{key}: {why}")));
         if self.server.allowed_origins.iter().any(|o| o == "*") {
-            return fail(
-                "server.allowed_origins",
-                "\"*\" is not allowed; list each origin",
-            );
+            return fail("server.allowed_origins", "\"*\" is not allowed; list each origin");
         }
         if let Some(bad) = self.server.allowed_origins.iter().find(|o| !is_origin(o)) {
-            return fail(
-                "server.allowed_origins",
-                &format!("{bad:?} is not an origin like https://example.org"),
-            );
+            return fail("server.allowed_origins", &format!("{bad:?} is not an origin like https://example.org"));
         }
         if self.server.body_limit_bytes < 1024 {
             return fail("server.body_limit_bytes", "must be at least 1024");
@@ -238,31 +229,17 @@ impl Settings {
             return fail("database.read_pool_size", "must be at least 1");
         }
         if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
-            return fail(
-                "mail.from",
-                "is not a mailbox like \"Name <addr@example.org>\"",
-            );
+            return fail("mail.from", "is not a mailbox like \"Name <addr@example.org>\"");
         }
         if self.mail.to.is_empty() {
             return fail("mail.to", "needs at least one recipient");
         }
-        let mut recipients = self
-            .mail
-            .to
-            .iter()
-            .map(|r| ("mail.to".to_owned(), r))
-            .collect::<Vec<_>>();
+        let mut recipients = self.mail.to.iter().map(|r| ("mail.to".to_owned(), r)).collect::<Vec<_>>();
         for (category, list) in &self.mail.routes {
             if list.is_empty() {
-                return fail(
-                    &format!("mail.routes.{}", category.as_str()),
-                    "needs at least one recipient",
-                );
+                return fail(&format!("mail.routes.{}", category.as_str()), "needs at least one recipient");
             }
-            recipients.extend(
-                list.iter()
-                    .map(|r| (format!("mail.routes.{}", category.as_str()), r)),
-            );
+            recipients.extend(list.iter().map(|r| (format!("mail.routes.{}", category.as_str()), r)));
         }
         for (key, recipient) in recipients {
             if recipient.parse::<lettre::message::Mailbox>().is_err() {
@@ -278,10 +255,7 @@ impl Settings {
         if self.smtp.pool_size == 0 {
             return fail("smtp.pool_size", "must be at least 1");
         }
-        if self.limits.per_ip_per_minute == 0
-            || self.limits.per_ip_burst == 0
-            || self.limits.per_email_per_hour == 0
-        {
+        if self.limits.per_ip_per_minute == 0 || self.limits.per_ip_burst == 0 || self.limits.per_email_per_hour == 0 {
             return fail("limits", "every limit must be at least 1");
         }
         if self.spam.honeypot_field.trim().is_empty() {
@@ -290,9 +264,7 @@ impl Settings {
         if !self.form.success_url.is_empty() && !is_http_url(&self.form.success_url) {
             return fail("form.success_url", "must be an http(s) URL");
         }
-        if self.captcha.provider != CaptchaProvider::Disabled
-            && self.captcha.secret.expose_secret().is_empty()
-        {
+        if self.captcha.provider != CaptchaProvider::Disabled && self.captcha.secret.expose_secret().is_empty() {
             return fail("captcha.secret", "is required when captcha.provider is set");
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
@@ -387,18 +359,12 @@ fn is_origin(origin: &str) -> bool {
 }
 
 fn is_http_url(url: &str) -> bool {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"));
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
     rest.is_some_and(|r| !r.is_empty() && !r.chars().any(|c| c.is_whitespace() || c.is_control()))
 }
 
 fn redacted<S: Serializer>(secret: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
-    let shown = if secret.expose_secret().is_empty() {
-        ""
-    } else {
-        "[redacted]"
-    };
+    let shown = if secret.expose_secret().is_empty() { "" } else { "[redacted]" };
     serializer.serialize_str(shown)
 }
 
@@ -416,21 +382,10 @@ where
         Many(Vec<String>),
     }
     let items = match Raw::deserialize(deserializer)? {
-        Raw::One(s) => s
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        Raw::One(s) => s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
         Raw::Many(v) => v,
     };
-    items
-        .iter()
-        .map(|s| {
-            s.parse::<T>()
-                .map_err(|e| serde::de::Error::custom(format!("{s:?}: {e}")))
-        })
-        .collect()
+    items.iter().map(|s| s.parse::<T>().map_err(|e| serde::de::Error::custom(format!("{s:?}: {e}")))).collect()
 }
 
 #[cfg(test)]
@@ -439,10 +394,7 @@ mod tests {
 
     #[test]
     fn embedded_defaults_are_valid() {
-        let settings: Settings = Figment::new()
-            .merge(Toml::string(DEFAULT_TOML))
-            .extract()
-            .expect("defaults parse");
+        let settings: Settings = Figment::new().merge(Toml::string(DEFAULT_TOML)).extract().expect("defaults parse");
         settings.validate().expect("defaults validate");
         assert_eq!(settings.server.port, 8080);
         assert_eq!(settings.mail.transport, MailTransportKind::File);
@@ -450,10 +402,7 @@ mod tests {
 
     #[test]
     fn redacted_output_hides_secrets() {
-        let mut settings: Settings = Figment::new()
-            .merge(Toml::string(DEFAULT_TOML))
-            .extract()
-            .unwrap();
+        let mut settings: Settings = Figment::new().merge(Toml::string(DEFAULT_TOML)).extract().unwrap();
         settings.smtp.password = SecretString::from("hunter2-secret");
         let shown = settings.redacted_toml();
         assert!(!shown.contains("hunter2-secret"));

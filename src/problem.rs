@@ -71,9 +71,7 @@ impl Problem {
         match self {
             Self::Malformed(why) => format!("The body is not valid JSON: {why}"),
             Self::TooLarge { limit } => format!("The body must be at most {limit} bytes."),
-            Self::UnsupportedMediaType => {
-                "Send application/json or application/x-www-form-urlencoded.".to_owned()
-            }
+            Self::UnsupportedMediaType => "Send application/json or application/x-www-form-urlencoded.".to_owned(),
             Self::Validation(errors) if errors.len() == 1 => errors[0].message.clone(),
             Self::Validation(errors) => format!("{} fields need attention.", errors.len()),
             Self::IdempotencyMismatch => {
@@ -101,9 +99,7 @@ impl Problem {
 
     fn retry_after(&self) -> Option<u64> {
         match self {
-            Self::RateLimited { retry_after } | Self::Unavailable { retry_after } => {
-                Some(*retry_after)
-            }
+            Self::RateLimited { retry_after } | Self::Unavailable { retry_after } => Some(*retry_after),
             Self::IdempotencyInFlight => Some(1),
             _ => None,
         }
@@ -140,10 +136,7 @@ impl ResponseError for Problem {
             errors: self.field_errors(),
         };
         let mut response = HttpResponse::build(status);
-        response.insert_header((
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        ));
+        response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json")));
         if let Some(seconds) = self.retry_after() {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }

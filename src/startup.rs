@@ -44,15 +44,9 @@ impl Application {
     /// (port 0 picks a free port, see [`Application::address`]).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
-        let mut conn = store::open_writer(&settings.database)
-            .await
-            .context("cannot open the database")?;
-        store::migrate(&mut conn)
-            .await
-            .context("cannot apply migrations")?;
-        let reads = store::open_reads(&settings.database)
-            .await
-            .context("cannot open the database")?;
+        let mut conn = store::open_writer(&settings.database).await.context("cannot open the database")?;
+        store::migrate(&mut conn).await.context("cannot apply migrations")?;
+        let reads = store::open_reads(&settings.database).await.context("cannot open the database")?;
 
         let outbox = Arc::new(Notify::new());
         let options = WriterOptions {
@@ -63,8 +57,7 @@ impl Application {
         let (writer, writer_task) = Writer::spawn(conn, options, outbox.clone());
 
         let composer = Composer::new(&settings.mail).context("cannot load the email templates")?;
-        let transport = Transport::from_settings(&settings.mail, &settings.smtp)
-            .context("invalid mail settings")?;
+        let transport = Transport::from_settings(&settings.mail, &settings.smtp).context("invalid mail settings")?;
         let (stop_worker, worker_stopped) = watch::channel(false);
         let worker = OutboxWorker {
             writer: writer.clone(),
@@ -96,22 +89,13 @@ impl Application {
                 .app_data(state.clone())
                 .wrap(from_fn(telemetry::request_span))
                 .configure(routes::configure)
-                .default_service(web::to(|| async {
-                    Err::<actix_web::HttpResponse, _>(Problem::NotFound)
-                }))
+                .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(Problem::NotFound) }))
         })
         .shutdown_timeout(settings.server.shutdown_timeout_seconds)
         .listen(listener)?
         .run();
         let shutdown_timeout = Duration::from_secs(settings.server.shutdown_timeout_seconds);
-        Ok(Self {
-            address,
-            server,
-            writer_task,
-            worker_task,
-            stop_worker,
-            shutdown_timeout,
-        })
+        Ok(Self { address, server, writer_task, worker_task, stop_worker, shutdown_timeout })
     }
 
     pub fn address(&self) -> std::net::SocketAddr {
@@ -126,13 +110,8 @@ impl Application {
         // back the rest; then the last writer handle is gone and the writer drains
         // its queue and stops.
         let _ = self.stop_worker.send(true);
-        if tokio::time::timeout(self.shutdown_timeout, self.worker_task)
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                "outbox worker did not stop in time; its claims are retried at next start"
-            );
+        if tokio::time::timeout(self.shutdown_timeout, self.worker_task).await.is_err() {
+            tracing::warn!("outbox worker did not stop in time; its claims are retried at next start");
         }
         self.writer_task.await?;
         Ok(())

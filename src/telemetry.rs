@@ -23,11 +23,7 @@ pub fn init(settings: &LogSettings) {
         .with_writer(std::io::stderr);
     let _ = match settings.format {
         LogFormat::Pretty => builder.try_init(),
-        LogFormat::Json => builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .try_init(),
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).try_init(),
     };
 }
 
@@ -44,15 +40,9 @@ pub async fn request_span(
     async move {
         let mut response = next.call(req).await?;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-        tracing::info!(
-            status = response.status().as_u16(),
-            elapsed_ms,
-            "request finished"
-        );
+        tracing::info!(status = response.status().as_u16(), elapsed_ms, "request finished");
         if let Ok(value) = HeaderValue::from_str(&request_id) {
-            response
-                .headers_mut()
-                .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+            response.headers_mut().insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
         }
         Ok(response)
     }

@@ -14,11 +14,7 @@ impl EmailAddress {
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
         let value = raw.trim();
         if value.is_empty() {
-            return Err(FieldError::new(
-                field,
-                "required",
-                format!("{field} is required"),
-            ));
+            return Err(FieldError::new(field, "required", format!("{field} is required")));
         }
         if value.chars().count() > Self::MAX_CHARS {
             return Err(FieldError::new(
@@ -29,15 +25,9 @@ impl EmailAddress {
         }
         // The mail composer puts this address in a Reply-To header: besides the
         // validator's rules, nothing that could end or fold a header line may pass.
-        let safe = !value
-            .chars()
-            .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '<' | '>' | '"' | ','));
+        let safe = !value.chars().any(|c| c.is_control() || c.is_whitespace() || matches!(c, '<' | '>' | '"' | ','));
         if !safe || !value.validate_email() {
-            return Err(FieldError::new(
-                field,
-                "invalid_email",
-                format!("{field} is not a valid email address"),
-            ));
+            return Err(FieldError::new(field, "invalid_email", format!("{field} is not a valid email address")));
         }
         Ok(Self(value.to_owned()))
     }
@@ -70,28 +60,16 @@ mod tests {
 
     #[test]
     fn rejects_header_breaking_input() {
-        for bad in [
-            "a@b.org\r\nBcc: x@y.org",
-            "a@b.org\nx",
-            "\"a b\"@b.org",
-            "a@b.org, c@d.org",
-            "<a@b.org>",
-            "no-at-sign",
-        ] {
-            assert_eq!(
-                EmailAddress::parse("email", bad).unwrap_err().code,
-                "invalid_email",
-                "{bad:?}"
-            );
+        for bad in
+            ["a@b.org\r\nBcc: x@y.org", "a@b.org\nx", "\"a b\"@b.org", "a@b.org, c@d.org", "<a@b.org>", "no-at-sign"]
+        {
+            assert_eq!(EmailAddress::parse("email", bad).unwrap_err().code, "invalid_email", "{bad:?}");
         }
     }
 
     #[test]
     fn limits_length() {
         let long = format!("{}@example.org", "a".repeat(250));
-        assert_eq!(
-            EmailAddress::parse("email", &long).unwrap_err().code,
-            "too_long"
-        );
+        assert_eq!(EmailAddress::parse("email", &long).unwrap_err().code, "too_long");
     }
 }

@@ -6,9 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::email::EmailAddress;
 
 /// What the visitor says the inquiry is about.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     #[default]
@@ -19,12 +17,7 @@ pub enum Category {
 }
 
 impl Category {
-    pub const ALL: [Category; 4] = [
-        Self::Inquiry,
-        Self::Question,
-        Self::Commendation,
-        Self::Other,
-    ];
+    pub const ALL: [Category; 4] = [Self::Inquiry, Self::Question, Self::Commendation, Self::Other];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -48,13 +41,7 @@ pub enum InquiryStatus {
 }
 
 impl InquiryStatus {
-    pub const ALL: [InquiryStatus; 5] = [
-        Self::New,
-        Self::InProgress,
-        Self::Resolved,
-        Self::Spam,
-        Self::Archived,
-    ];
+    pub const ALL: [InquiryStatus; 5] = [Self::New, Self::InProgress, Self::Resolved, Self::Spam, Self::Archived];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -73,13 +60,10 @@ macro_rules! parse_by_name {
             type Err = String;
 
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Self::ALL
-                    .into_iter()
-                    .find(|v| v.as_str() == s)
-                    .ok_or_else(|| {
-                        let names: Vec<_> = Self::ALL.iter().map(|v| v.as_str()).collect();
-                        format!("must be one of {}", names.join(", "))
-                    })
+                Self::ALL.into_iter().find(|v| v.as_str() == s).ok_or_else(|| {
+                    let names: Vec<_> = Self::ALL.iter().map(|v| v.as_str()).collect();
+                    format!("must be one of {}", names.join(", "))
+                })
             }
         }
 

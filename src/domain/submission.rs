@@ -6,11 +6,7 @@ use super::email::EmailAddress;
 use super::inquiry::{Category, NewInquiry};
 use super::text::{checked_text, FieldError, Lines};
 
-const CAPTCHA_FIELDS: [&str; 3] = [
-    "cf-turnstile-response",
-    "h-captcha-response",
-    "g-recaptcha-response",
-];
+const CAPTCHA_FIELDS: [&str; 3] = ["cf-turnstile-response", "h-captcha-response", "g-recaptcha-response"];
 const KNOWN_FIELDS: [&str; 11] = [
     "name",
     "email",
@@ -52,64 +48,39 @@ pub fn parse_submission(
     let mut unknown: Vec<String> = fields
         .keys()
         .filter(|k| {
-            !KNOWN_FIELDS.contains(&k.as_str())
-                && !CAPTCHA_FIELDS.contains(&k.as_str())
-                && *k != rules.honeypot_field
+            !KNOWN_FIELDS.contains(&k.as_str()) && !CAPTCHA_FIELDS.contains(&k.as_str()) && *k != rules.honeypot_field
         })
         .cloned()
         .collect();
     unknown.sort();
     for key in unknown {
-        errors.push(FieldError::new(
-            key.clone(),
-            "unknown_field",
-            format!("{key} is not a field of this form"),
-        ));
+        errors.push(FieldError::new(key.clone(), "unknown_field", format!("{key} is not a field of this form")));
     }
 
     let mut take = |name: &str| fields.remove(name).filter(|v| !v.is_null());
-    let mut text =
-        |name: &str, required: bool, max: usize, lines: Lines, errors: &mut Vec<FieldError>| {
-            match take(name) {
-                None if required => errors.push(FieldError::new(
-                    name,
-                    "required",
-                    format!("{name} is required"),
-                )),
-                None => {}
-                Some(Value::String(s)) if !required && s.trim().is_empty() => {}
-                Some(Value::String(s)) => match checked_text(name, &s, 1, max, lines) {
-                    Ok(v) => return Some(v),
-                    Err(e) => errors.push(e),
-                },
-                Some(_) => errors.push(type_error(name, "a string")),
-            }
-            None
-        };
+    let mut text = |name: &str, required: bool, max: usize, lines: Lines, errors: &mut Vec<FieldError>| {
+        match take(name) {
+            None if required => errors.push(FieldError::new(name, "required", format!("{name} is required"))),
+            None => {}
+            Some(Value::String(s)) if !required && s.trim().is_empty() => {}
+            Some(Value::String(s)) => match checked_text(name, &s, 1, max, lines) {
+                Ok(v) => return Some(v),
+                Err(e) => errors.push(e),
+            },
+            Some(_) => errors.push(type_error(name, "a string")),
+        }
+        None
+    };
 
     let name = text("name", true, 100, Lines::Single, &mut errors);
-    let email = text(
-        "email",
-        true,
-        EmailAddress::MAX_CHARS,
-        Lines::Single,
-        &mut errors,
-    )
-    .and_then(|raw| {
-        EmailAddress::parse("email", &raw)
-            .map_err(|e| errors.push(e))
-            .ok()
-    });
+    let email = text("email", true, EmailAddress::MAX_CHARS, Lines::Single, &mut errors)
+        .and_then(|raw| EmailAddress::parse("email", &raw).map_err(|e| errors.push(e)).ok());
     let subject = text("subject", true, 200, Lines::Single, &mut errors);
     let message = text("message", true, 10_000, Lines::Multi, &mut errors);
     let category = text("category", false, 40, Lines::Single, &mut errors)
         .map(|c| {
             c.parse::<Category>().map_err(|why| {
-                errors.push(FieldError::new(
-                    "category",
-                    "invalid_choice",
-                    format!("category {why}"),
-                ));
+                errors.push(FieldError::new("category", "invalid_choice", format!("category {why}")));
             })
         })
         .and_then(Result::ok)
@@ -117,10 +88,7 @@ pub fn parse_submission(
     let organization = text("organization", false, 200, Lines::Single, &mut errors);
     let country = text("country", false, 100, Lines::Single, &mut errors);
     let phone = text("phone", false, 40, Lines::Single, &mut errors);
-    if phone.as_deref().is_some_and(|p| {
-        !p.chars()
-            .all(|c| c.is_ascii_digit() || " +-().".contains(c))
-    }) {
+    if phone.as_deref().is_some_and(|p| !p.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c))) {
         errors.push(FieldError::new(
             "phone",
             "invalid_characters",
@@ -149,11 +117,7 @@ pub fn parse_submission(
         },
     };
     if rules.require_consent && consent != Some(true) {
-        errors.push(FieldError::new(
-            "consent",
-            "consent_required",
-            "consent must be given to send this form",
-        ));
+        errors.push(FieldError::new("consent", "consent_required", "consent must be given to send this form"));
     }
 
     let started_at_ms = match take("_started_at") {
@@ -174,23 +138,11 @@ pub fn parse_submission(
     if !errors.is_empty() {
         return Err(errors);
     }
-    let (Some(name), Some(email), Some(subject), Some(message)) = (name, email, subject, message)
-    else {
+    let (Some(name), Some(email), Some(subject), Some(message)) = (name, email, subject, message) else {
         unreachable!("required fields without errors are present");
     };
     Ok(Submission {
-        inquiry: NewInquiry {
-            name,
-            email,
-            subject,
-            message,
-            category,
-            organization,
-            country,
-            phone,
-            consent,
-            page,
-        },
+        inquiry: NewInquiry { name, email, subject, message, category, organization, country, phone, consent, page },
         honeypot_filled,
         started_at_ms,
         captcha_token,
@@ -235,15 +187,10 @@ mod tests {
 
     use super::*;
 
-    const RULES: SubmissionRules<'static> = SubmissionRules {
-        honeypot_field: "_gotcha",
-        require_consent: false,
-    };
+    const RULES: SubmissionRules<'static> = SubmissionRules { honeypot_field: "_gotcha", require_consent: false };
 
     fn parse(v: Value, rules: SubmissionRules<'_>) -> Result<Submission, Vec<FieldError>> {
-        let Value::Object(map) = v else {
-            panic!("object")
-        };
+        let Value::Object(map) = v else { panic!("object") };
         parse_submission(map, rules)
     }
 
@@ -283,14 +230,8 @@ mod tests {
 
     #[test]
     fn consent_when_required() {
-        let rules = SubmissionRules {
-            require_consent: true,
-            ..RULES
-        };
-        assert_eq!(
-            parse(valid(), rules).unwrap_err()[0].code,
-            "consent_required"
-        );
+        let rules = SubmissionRules { require_consent: true, ..RULES };
+        assert_eq!(parse(valid(), rules).unwrap_err()[0].code, "consent_required");
         let mut v = valid();
         v["consent"] = json!(true);
         assert!(parse(v.clone(), rules).is_ok());

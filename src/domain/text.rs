@@ -10,11 +10,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            code,
-            message: message.into(),
-        }
+        Self { field: field.into(), code, message: message.into() }
     }
 }
 
@@ -28,21 +24,11 @@ pub enum Lines {
 }
 
 /// Trims `raw` and checks it against a length range counted in Unicode characters.
-pub fn checked_text(
-    field: &str,
-    raw: &str,
-    min: usize,
-    max: usize,
-    lines: Lines,
-) -> Result<String, FieldError> {
+pub fn checked_text(field: &str, raw: &str, min: usize, max: usize, lines: Lines) -> Result<String, FieldError> {
     let value = raw.trim();
     let count = value.chars().count();
     if count < min {
-        return Err(FieldError::new(
-            field,
-            "required",
-            format!("{field} is required"),
-        ));
+        return Err(FieldError::new(field, "required", format!("{field} is required")));
     }
     if count > max {
         return Err(FieldError::new(
@@ -52,17 +38,11 @@ pub fn checked_text(
         ));
     }
     match lines {
-        Lines::Single if value.contains(['\r', '\n']) => Err(FieldError::new(
-            field,
-            "multiline",
-            format!("{field} must be a single line"),
-        )),
+        Lines::Single if value.contains(['\r', '\n']) => {
+            Err(FieldError::new(field, "multiline", format!("{field} must be a single line")))
+        }
         Lines::Single if value.chars().any(char::is_control) => Err(control(field)),
-        Lines::Multi
-            if value
-                .chars()
-                .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) =>
-        {
+        Lines::Multi if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) => {
             Err(control(field))
         }
         _ => Ok(value.to_owned()),
@@ -70,11 +50,7 @@ pub fn checked_text(
 }
 
 fn control(field: &str) -> FieldError {
-    FieldError::new(
-        field,
-        "control_characters",
-        format!("{field} must not contain control characters"),
-    )
+    FieldError::new(field, "control_characters", format!("{field} must not contain control characters"))
 }
 
 #[cfg(test)]
@@ -85,61 +61,27 @@ mod tests {
     fn counts_characters_not_bytes() {
         let ten_k = "Ж".repeat(10_000);
         assert!(checked_text("message", &ten_k, 1, 10_000, Lines::Multi).is_ok());
-        let err =
-            checked_text("message", &format!("{ten_k}Ж"), 1, 10_000, Lines::Multi).unwrap_err();
+        let err = checked_text("message", &format!("{ten_k}Ж"), 1, 10_000, Lines::Multi).unwrap_err();
         assert_eq!(err.code, "too_long");
     }
 
     #[test]
     fn trims_and_requires() {
-        assert_eq!(
-            checked_text("name", "  Ада  ", 1, 100, Lines::Single).unwrap(),
-            "Ада"
-        );
-        assert_eq!(
-            checked_text("name", " \t ", 1, 100, Lines::Single)
-                .unwrap_err()
-                .code,
-            "required"
-        );
+        assert_eq!(checked_text("name", "  Ада  ", 1, 100, Lines::Single).unwrap(), "Ада");
+        assert_eq!(checked_text("name", " \t ", 1, 100, Lines::Single).unwrap_err().code, "required");
     }
 
     #[test]
     fn single_line_rejects_line_breaks_and_controls() {
-        assert_eq!(
-            checked_text("subject", "a\r\nBcc: x", 1, 200, Lines::Single)
-                .unwrap_err()
-                .code,
-            "multiline"
-        );
-        assert_eq!(
-            checked_text("subject", "a\u{0}b", 1, 200, Lines::Single)
-                .unwrap_err()
-                .code,
-            "control_characters"
-        );
-        assert_eq!(
-            checked_text("subject", "a\tb", 1, 200, Lines::Single)
-                .unwrap_err()
-                .code,
-            "control_characters"
-        );
+        assert_eq!(checked_text("subject", "a\r\nBcc: x", 1, 200, Lines::Single).unwrap_err().code, "multiline");
+        assert_eq!(checked_text("subject", "a\u{0}b", 1, 200, Lines::Single).unwrap_err().code, "control_characters");
+        assert_eq!(checked_text("subject", "a\tb", 1, 200, Lines::Single).unwrap_err().code, "control_characters");
     }
 
     #[test]
     fn multi_line_allows_newlines_and_tabs_only() {
         assert!(checked_text("message", "a\r\n\tb\n", 1, 100, Lines::Multi).is_ok());
-        assert_eq!(
-            checked_text("message", "a\u{7}b", 1, 100, Lines::Multi)
-                .unwrap_err()
-                .code,
-            "control_characters"
-        );
-        assert_eq!(
-            checked_text("message", "a\u{85}b", 1, 100, Lines::Multi)
-                .unwrap_err()
-                .code,
-            "control_characters"
-        );
+        assert_eq!(checked_text("message", "a\u{7}b", 1, 100, Lines::Multi).unwrap_err().code, "control_characters");
+        assert_eq!(checked_text("message", "a\u{85}b", 1, 100, Lines::Multi).unwrap_err().code, "control_characters");
     }
 }

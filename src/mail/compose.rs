@@ -14,30 +14,12 @@ use crate::store::{ClaimedNotification, InquiryRecord};
 
 /// Template names; `.html` ones are HTML-escaped.
 const TEMPLATES: [(&str, &str); 6] = [
-    (
-        "staff_subject.txt",
-        include_str!("../../config/templates/staff_subject.txt"),
-    ),
-    (
-        "staff.txt",
-        include_str!("../../config/templates/staff.txt"),
-    ),
-    (
-        "staff.html",
-        include_str!("../../config/templates/staff.html"),
-    ),
-    (
-        "receipt_subject.txt",
-        include_str!("../../config/templates/receipt_subject.txt"),
-    ),
-    (
-        "receipt.txt",
-        include_str!("../../config/templates/receipt.txt"),
-    ),
-    (
-        "receipt.html",
-        include_str!("../../config/templates/receipt.html"),
-    ),
+    ("staff_subject.txt", include_str!("../../config/templates/staff_subject.txt")),
+    ("staff.txt", include_str!("../../config/templates/staff.txt")),
+    ("staff.html", include_str!("../../config/templates/staff.html")),
+    ("receipt_subject.txt", include_str!("../../config/templates/receipt_subject.txt")),
+    ("receipt.txt", include_str!("../../config/templates/receipt.txt")),
+    ("receipt.html", include_str!("../../config/templates/receipt.html")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -75,23 +57,13 @@ impl Composer {
             let source = load(&settings.templates_dir, name)?.unwrap_or_else(|| builtin.to_owned());
             env.add_template_owned(name, source)?;
         }
-        let from = settings
-            .from
-            .parse()
-            .map_err(|_| ComposeError::Address(settings.from.clone()))?;
-        Ok(Self {
-            env,
-            from,
-            prefix: settings.subject_prefix.clone(),
-        })
+        let from = settings.from.parse().map_err(|_| ComposeError::Address(settings.from.clone()))?;
+        Ok(Self { env, from, prefix: settings.subject_prefix.clone() })
     }
 
     pub fn compose(&self, notification: &ClaimedNotification) -> Result<Message, ComposeError> {
         let inquiry = normalized(&notification.inquiry);
-        let context = Context {
-            prefix: &self.prefix,
-            inquiry: &inquiry,
-        };
+        let context = Context { prefix: &self.prefix, inquiry: &inquiry };
         let kind = notification.kind.as_str();
         let subject = self.render(&format!("{kind}_subject.txt"), &context)?;
         let text = self.render(&format!("{kind}.txt"), &context)?;
@@ -99,10 +71,7 @@ impl Composer {
 
         let visitor = Mailbox::new(
             Some(one_line(&inquiry.name)),
-            inquiry
-                .email
-                .parse()
-                .map_err(|_| ComposeError::Address(inquiry.email.clone()))?,
+            inquiry.email.parse().map_err(|_| ComposeError::Address(inquiry.email.clone()))?,
         );
         let mut builder = Message::builder()
             .from(self.from.clone())
@@ -112,9 +81,7 @@ impl Composer {
         builder = match notification.kind {
             NotificationKind::Staff => {
                 for recipient in &notification.recipients {
-                    builder = builder.to(recipient
-                        .parse()
-                        .map_err(|_| ComposeError::Address(recipient.clone()))?);
+                    builder = builder.to(recipient.parse().map_err(|_| ComposeError::Address(recipient.clone()))?);
                 }
                 builder.reply_to(visitor)
             }
@@ -126,8 +93,7 @@ impl Composer {
 
     /// A short message for `inquiryd mail test`.
     pub fn test_message(&self, to: Mailbox) -> Result<Message, ComposeError> {
-        let text =
-            "This is a test message from inquiryd. If you can read it, mail delivery works.\n";
+        let text = "This is a test message from inquiryd. If you can read it, mail delivery works.\n";
         Ok(Message::builder()
             .from(self.from.clone())
             .to(to)
@@ -154,16 +120,8 @@ fn load(dir: &Path, name: &str) -> Result<Option<String>, ComposeError> {
 
 fn alternative(text: String, html: String) -> MultiPart {
     MultiPart::alternative()
-        .singlepart(
-            SinglePart::builder()
-                .header(ContentType::TEXT_PLAIN)
-                .body(text),
-        )
-        .singlepart(
-            SinglePart::builder()
-                .header(ContentType::TEXT_HTML)
-                .body(html),
-        )
+        .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(text))
+        .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(html))
 }
 
 /// Every line break in the stored text becomes `\n`, which the encoder turns into
@@ -176,12 +134,7 @@ fn normalized(inquiry: &InquiryRecord) -> InquiryRecord {
 
 /// Header text: any control character (CR and LF included) becomes a space.
 fn one_line(value: &str) -> String {
-    value
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .trim()
-        .to_owned()
+    value.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>().trim().to_owned()
 }
 
 #[derive(Clone)]
@@ -225,11 +178,7 @@ mod tests {
 
     fn settings() -> MailSettings {
         let settings: crate::config::Settings = figment::Figment::new()
-            .merge(
-                <figment::providers::Toml as figment::providers::Format>::string(
-                    crate::config::DEFAULT_TOML,
-                ),
-            )
+            .merge(<figment::providers::Toml as figment::providers::Format>::string(crate::config::DEFAULT_TOML))
             .extract()
             .unwrap();
         settings.mail
@@ -279,10 +228,7 @@ mod tests {
     #[test]
     fn html_part_is_escaped() {
         let composer = Composer::new(&settings()).unwrap();
-        let context = Context {
-            prefix: "Inquiry",
-            inquiry: &claimed(NotificationKind::Staff).inquiry,
-        };
+        let context = Context { prefix: "Inquiry", inquiry: &claimed(NotificationKind::Staff).inquiry };
         let html = composer.render("staff.html", &context).unwrap();
         assert!(html.contains("&lt;script&gt;"), "{html}");
         assert!(!html.contains("<script>"));
@@ -293,15 +239,8 @@ mod tests {
     #[test]
     fn receipt_goes_to_the_visitor_only() {
         let composer = Composer::new(&settings()).unwrap();
-        let message = composer
-            .compose(&claimed(NotificationKind::Receipt))
-            .unwrap();
-        let to: Vec<String> = message
-            .envelope()
-            .to()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let message = composer.compose(&claimed(NotificationKind::Receipt)).unwrap();
+        let to: Vec<String> = message.envelope().to().iter().map(ToString::to_string).collect();
         assert_eq!(to, vec!["ivan@example.org"]);
         let raw = String::from_utf8(message.formatted()).unwrap();
         assert!(raw.contains("Auto-Submitted: auto-replied\r\n"));

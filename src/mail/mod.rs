@@ -16,20 +16,11 @@ use crate::store::PlannedNotification;
 /// The notifications a non-spam inquiry queues: the staff email to its category's
 /// route (or `mail.to`), and the visitor's receipt when enabled.
 pub fn plan(settings: &MailSettings, inquiry: &NewInquiry) -> Vec<PlannedNotification> {
-    let staff = settings
-        .routes
-        .get(&inquiry.category)
-        .unwrap_or(&settings.to)
-        .clone();
-    let mut planned = vec![PlannedNotification {
-        kind: NotificationKind::Staff,
-        recipients: staff,
-    }];
+    let staff = settings.routes.get(&inquiry.category).unwrap_or(&settings.to).clone();
+    let mut planned = vec![PlannedNotification { kind: NotificationKind::Staff, recipients: staff }];
     if settings.acknowledge_submitter {
-        planned.push(PlannedNotification {
-            kind: NotificationKind::Receipt,
-            recipients: vec![inquiry.email.to_string()],
-        });
+        planned
+            .push(PlannedNotification { kind: NotificationKind::Receipt, recipients: vec![inquiry.email.to_string()] });
     }
     planned
 }

@@ -28,10 +28,7 @@ pub struct SendError {
 
 impl SendError {
     fn transient(detail: impl Into<String>) -> Self {
-        Self {
-            permanent: false,
-            detail: detail.into(),
-        }
+        Self { permanent: false, detail: detail.into() }
     }
 }
 
@@ -75,9 +72,7 @@ impl Transport {
 }
 
 async fn write_file(dir: &std::path::Path, name: &str, raw: &[u8]) -> Result<String, SendError> {
-    let io = |e: std::io::Error| {
-        SendError::transient(format!("cannot write to the mail directory: {e}"))
-    };
+    let io = |e: std::io::Error| SendError::transient(format!("cannot write to the mail directory: {e}"));
     tokio::fs::create_dir_all(dir).await.map_err(io)?;
     let path = dir.join(format!("{name}.eml"));
     let partial = dir.join(format!(".{name}.eml.partial"));
@@ -109,20 +104,15 @@ impl SmtpPool {
             SmtpTls::Starttls | SmtpTls::Tls => {
                 let mut builder = TlsParameters::builder(smtp.host.clone());
                 if !smtp.ca_file.as_os_str().is_empty() {
-                    let pem = std::fs::read(&smtp.ca_file).map_err(|e| {
-                        TransportError::CaFile(smtp.ca_file.display().to_string(), e)
-                    })?;
+                    let pem = std::fs::read(&smtp.ca_file)
+                        .map_err(|e| TransportError::CaFile(smtp.ca_file.display().to_string(), e))?;
                     builder = builder.add_root_certificate(Certificate::from_pem(&pem)?);
                 }
                 Some(builder.build_rustls()?)
             }
         };
-        let credentials = (!smtp.username.is_empty()).then(|| {
-            Credentials::new(
-                smtp.username.clone(),
-                smtp.password.expose_secret().to_owned(),
-            )
-        });
+        let credentials = (!smtp.username.is_empty())
+            .then(|| Credentials::new(smtp.username.clone(), smtp.password.expose_secret().to_owned()));
         Ok(Self {
             host: smtp.host.clone(),
             port: smtp.port,
@@ -173,22 +163,15 @@ impl SmtpPool {
     ) -> Result<String, SendError> {
         match tokio::time::timeout(self.timeout, conn.send(message.envelope(), raw)).await {
             Ok(Ok(response)) => Ok(describe(&response)),
-            Ok(Err(e)) => Err(SendError {
-                permanent: e.is_permanent(),
-                detail: describe_error(&e),
-            }),
-            Err(_) => Err(SendError::transient(format!(
-                "no answer within {} s",
-                self.timeout.as_secs()
-            ))),
+            Ok(Err(e)) => Err(SendError { permanent: e.is_permanent(), detail: describe_error(&e) }),
+            Err(_) => Err(SendError::transient(format!("no answer within {} s", self.timeout.as_secs()))),
         }
     }
 
     /// Connects, upgrades to TLS as configured and authenticates. Every failure
     /// here is transient: it says nothing about the message.
     async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
-        let fail =
-            |stage: &str, e: &dyn std::fmt::Display| SendError::transient(format!("{stage}: {e}"));
+        let fail = |stage: &str, e: &dyn std::fmt::Display| SendError::transient(format!("{stage}: {e}"));
         let connecting = async {
             let mut conn = match (&self.tls, &self.tls_parameters) {
                 (SmtpTls::Tls, Some(params)) => AsyncSmtpConnection::connect_tokio1(
@@ -201,14 +184,12 @@ impl SmtpPool {
                 .await
                 .map_err(|e| fail("connect", &describe_error(&e)))?,
                 _ => {
-                    let stream = TcpStream::connect((self.host.as_str(), self.port))
-                        .await
-                        .map_err(|e| fail("connect", &e))?;
+                    let stream =
+                        TcpStream::connect((self.host.as_str(), self.port)).await.map_err(|e| fail("connect", &e))?;
                     stream.set_nodelay(true).map_err(|e| fail("connect", &e))?;
-                    let mut conn =
-                        AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello)
-                            .await
-                            .map_err(|e| fail("greeting", &describe_error(&e)))?;
+                    let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello)
+                        .await
+                        .map_err(|e| fail("greeting", &describe_error(&e)))?;
                     if let (SmtpTls::Starttls, Some(params)) = (&self.tls, &self.tls_parameters) {
                         conn.starttls(params.clone(), &self.hello)
                             .await
@@ -224,14 +205,9 @@ impl SmtpPool {
             }
             Ok(conn)
         };
-        tokio::time::timeout(self.timeout, connecting)
-            .await
-            .unwrap_or_else(|_| {
-                Err(SendError::transient(format!(
-                    "connect: no answer within {} s",
-                    self.timeout.as_secs()
-                )))
-            })
+        tokio::time::timeout(self.timeout, connecting).await.unwrap_or_else(|_| {
+            Err(SendError::transient(format!("connect: no answer within {} s", self.timeout.as_secs())))
+        })
     }
 
     fn take_idle(&self) -> Option<AsyncSmtpConnection> {

@@ -81,11 +81,7 @@ impl OutboxWorker {
     async fn round(&self, shutdown: &watch::Receiver<bool>) -> Result<usize, ()> {
         let limit = (self.options.concurrency * 2) as i64;
         let lease_ms = (self.options.smtp_timeout_seconds as i64 * 6 + 60) * 1000;
-        let claimed = match self
-            .writer
-            .outbox(OutboxOp::Claim { limit, lease_ms })
-            .await
-        {
+        let claimed = match self.writer.outbox(OutboxOp::Claim { limit, lease_ms }).await {
             Ok(OutboxReply::Claimed(claimed)) => claimed,
             _ => return Err(()),
         };
@@ -105,16 +101,8 @@ impl OutboxWorker {
                 Delivery::Released(id) => released.push(id),
             }
         }
-        if !released.is_empty()
-            && self
-                .writer
-                .outbox(OutboxOp::Release(released))
-                .await
-                .is_err()
-        {
-            tracing::warn!(
-                "could not release claimed notifications; they are retried after restart"
-            );
+        if !released.is_empty() && self.writer.outbox(OutboxOp::Release(released)).await.is_err() {
+            tracing::warn!("could not release claimed notifications; they are retried after restart");
         }
         if self.writer.outbox(OutboxOp::Settle(settled)).await.is_err() {
             // The leases run out and the notifications are sent again, with the same Message-ID.
@@ -124,11 +112,7 @@ impl OutboxWorker {
         Ok(count)
     }
 
-    async fn deliver(
-        &self,
-        notification: ClaimedNotification,
-        shutdown: &watch::Receiver<bool>,
-    ) -> Delivery {
+    async fn deliver(&self, notification: ClaimedNotification, shutdown: &watch::Receiver<bool>) -> Delivery {
         if *shutdown.borrow() {
             return Delivery::Released(notification.id);
         }
@@ -138,13 +122,8 @@ impl OutboxWorker {
             Ok(message) => message,
             Err(e) => {
                 tracing::error!(notification = %id, error = %e, "cannot compose notification");
-                metrics::counter!("inquiryd_notifications_failed_total", "kind" => kind)
-                    .increment(1);
-                return Delivery::Settled(Settlement::Failed {
-                    id,
-                    attempt,
-                    error: format!("compose: {e}"),
-                });
+                metrics::counter!("inquiryd_notifications_failed_total", "kind" => kind).increment(1);
+                return Delivery::Settled(Settlement::Failed { id, attempt, error: format!("compose: {e}") });
             }
         };
         let name = format!("{}-{}-{}", notification.inquiry.id, kind, id);
@@ -152,36 +131,19 @@ impl OutboxWorker {
             Ok(response) => {
                 metrics::counter!("inquiryd_notifications_sent_total", "kind" => kind).increment(1);
                 let lag = (now_ms() - notification.inquiry.received_at).max(0) as f64 / 1000.0;
-                metrics::histogram!("inquiryd_notification_lag_seconds", "kind" => kind)
-                    .record(lag);
-                Settlement::Sent {
-                    id,
-                    attempt,
-                    response,
-                }
+                metrics::histogram!("inquiryd_notification_lag_seconds", "kind" => kind).record(lag);
+                Settlement::Sent { id, attempt, response }
             }
             Err(e) if e.permanent || attempt >= i64::from(self.options.max_attempts) => {
                 tracing::warn!(notification = %id, attempt, error = %e.detail, "notification failed");
-                metrics::counter!("inquiryd_notifications_failed_total", "kind" => kind)
-                    .increment(1);
-                Settlement::Failed {
-                    id,
-                    attempt,
-                    error: e.detail,
-                }
+                metrics::counter!("inquiryd_notifications_failed_total", "kind" => kind).increment(1);
+                Settlement::Failed { id, attempt, error: e.detail }
             }
             Err(e) => {
                 tracing::info!(notification = %id, attempt, error = %e.detail, "delivery will be retried");
-                metrics::counter!("inquiryd_notification_retries_total", "kind" => kind)
-                    .increment(1);
-                let next_attempt_at =
-                    now_ms() + backoff_ms(self.options.retry_base_seconds, attempt);
-                Settlement::Retry {
-                    id,
-                    attempt,
-                    error: e.detail,
-                    next_attempt_at,
-                }
+                metrics::counter!("inquiryd_notification_retries_total", "kind" => kind).increment(1);
+                let next_attempt_at = now_ms() + backoff_ms(self.options.retry_base_seconds, attempt);
+                Settlement::Retry { id, attempt, error: e.detail, next_attempt_at }
             }
         };
         Delivery::Settled(settlement)
@@ -189,9 +151,7 @@ impl OutboxWorker {
 
     async fn until_next_due(&self) -> Duration {
         match store::next_due(&self.reads).await {
-            Ok(Some(due)) => {
-                Duration::from_millis((due - now_ms()).clamp(0, IDLE_POLL.as_millis() as i64) as u64)
-            }
+            Ok(Some(due)) => Duration::from_millis((due - now_ms()).clamp(0, IDLE_POLL.as_millis() as i64) as u64),
             _ => IDLE_POLL,
         }
     }
@@ -200,9 +160,7 @@ impl OutboxWorker {
 /// Exponential backoff with "equal jitter": half the delay fixed, half random.
 fn backoff_ms(base_seconds: u64, attempt: i64) -> i64 {
     let exponent = (attempt - 1).clamp(0, 30) as u32;
-    let delay = (base_seconds as i64 * 1000)
-        .saturating_mul(1 << exponent)
-        .min(MAX_BACKOFF_MS);
+    let delay = (base_seconds as i64 * 1000).saturating_mul(1 << exponent).min(MAX_BACKOFF_MS);
     let half = delay / 2;
     half + rand::rng().random_range(0..=half)
 }

@@ -19,13 +19,7 @@ impl BodyKind {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            })
+            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
             .unwrap_or_default();
         match essence.as_str() {
             "application/json" => Ok(Self::Json),
@@ -39,9 +33,7 @@ impl BodyKind {
         match self {
             Self::Json => match serde_json::from_slice::<Value>(bytes) {
                 Ok(Value::Object(map)) => Ok(map),
-                Ok(_) => Err(Problem::Malformed(
-                    "expected a JSON object at line 1".to_owned(),
-                )),
+                Ok(_) => Err(Problem::Malformed("expected a JSON object at line 1".to_owned())),
                 Err(e) => Err(Problem::Malformed(format!(
                     "{} at line {} column {}",
                     describe_json_error(&e),
@@ -52,10 +44,7 @@ impl BodyKind {
             Self::Form => {
                 let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(bytes)
                     .map_err(|e| Problem::Malformed(format!("form encoding: {e}")))?;
-                Ok(pairs
-                    .into_iter()
-                    .map(|(k, v)| (k, Value::String(v)))
-                    .collect())
+                Ok(pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect())
             }
         }
     }
@@ -72,23 +61,15 @@ fn describe_json_error(e: &serde_json::Error) -> &'static str {
 }
 
 /// Reads the whole body, refusing it as soon as it passes `limit` bytes.
-pub async fn read_body(
-    req: &HttpRequest,
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<web::Bytes, Problem> {
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
+pub async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::Bytes, Problem> {
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
         return Err(Problem::TooLarge { limit });
     }
     let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
     while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| Problem::Malformed(format!("could not read the body: {e}")))?;
+        let chunk = chunk.map_err(|e| Problem::Malformed(format!("could not read the body: {e}")))?;
         if body.len() + chunk.len() > limit {
             return Err(Problem::TooLarge { limit });
         }

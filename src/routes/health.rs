@@ -20,9 +20,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if database && migrations {
         HttpResponse::Ok().json(body)
     } else {
-        HttpResponse::ServiceUnavailable()
-            .insert_header(("Retry-After", "5"))
-            .json(body)
+        HttpResponse::ServiceUnavailable().insert_header(("Retry-After", "5")).json(body)
     }
 }
 
@@ -31,10 +29,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     if let Ok((pending, oldest)) = store::backlog(&state.reads).await {
         metrics::gauge!("inquiryd_notifications_pending").set(pending as f64);
         let age = oldest.map_or(0, |created| (crate::timestamp::now_ms() - created).max(0));
-        metrics::gauge!("inquiryd_notifications_oldest_pending_age_seconds")
-            .set(age as f64 / 1000.0);
+        metrics::gauge!("inquiryd_notifications_oldest_pending_age_seconds").set(age as f64 / 1000.0);
     }
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render())
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render())
 }

@@ -41,18 +41,12 @@ pub async fn submit(
     })?;
 
     let spam_flags = spam_flags(&state.settings, &submission, received_at);
-    let status = if spam_flags.is_empty() {
-        InquiryStatus::New
-    } else {
-        InquiryStatus::Spam
-    };
+    let status = if spam_flags.is_empty() { InquiryStatus::New } else { InquiryStatus::Spam };
     let notifications = match status {
         InquiryStatus::Spam => Vec::new(),
         _ => mail::plan(&state.settings.mail, &submission.inquiry),
     };
-    let client_ip = req
-        .peer_addr()
-        .and_then(|a| stored_ip(a.ip(), state.settings.privacy.store_ip));
+    let client_ip = req.peer_addr().and_then(|a| stored_ip(a.ip(), state.settings.privacy.store_ip));
     let record = NewRecord {
         dedupe_hash: dedupe_hash(&submission.inquiry),
         inquiry: submission.inquiry,
@@ -60,10 +54,7 @@ pub async fn submit(
         spam_flags,
         client_ip,
         received_at,
-        idempotency: key.map(|key| IdempotencyClaim {
-            key,
-            request_hash: Sha256::digest(&bytes).into(),
-        }),
+        idempotency: key.map(|key| IdempotencyClaim { key, request_hash: Sha256::digest(&bytes).into() }),
         notifications,
     };
 
@@ -77,17 +68,12 @@ pub async fn submit(
             InquiryStatus::Spam => ("spam", Ok(receipt)),
             _ => ("accepted", Ok(receipt)),
         },
-        WriteOutcome::Replayed(receipt) | WriteOutcome::Duplicate(receipt) => {
-            ("duplicate", Ok(receipt))
-        }
+        WriteOutcome::Replayed(receipt) | WriteOutcome::Duplicate(receipt) => ("duplicate", Ok(receipt)),
         WriteOutcome::KeyReused => ("invalid", Err(Problem::IdempotencyMismatch)),
         WriteOutcome::Unavailable => ("unavailable", Err(Problem::Unavailable { retry_after: 5 })),
-        WriteOutcome::Failed => (
-            "failed",
-            Err(Problem::Internal(anyhow::anyhow!(
-                "the writer could not store a valid submission"
-            ))),
-        ),
+        WriteOutcome::Failed => {
+            ("failed", Err(Problem::Internal(anyhow::anyhow!("the writer could not store a valid submission"))))
+        }
     };
     metrics::counter!("inquiryd_submissions_total", "outcome" => label).increment(1);
     Ok(created(&result?))
@@ -103,12 +89,8 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, Problem> {
     let Some(value) = req.headers().get(IDEMPOTENCY_HEADER) else {
         return Ok(None);
     };
-    let bad =
-        |why: &str| Problem::validation_one(IDEMPOTENCY_HEADER, "invalid_header", why.to_owned());
-    let key = value
-        .to_str()
-        .map_err(|_| bad("Idempotency-Key must be printable ASCII"))?
-        .trim();
+    let bad = |why: &str| Problem::validation_one(IDEMPOTENCY_HEADER, "invalid_header", why.to_owned());
+    let key = value.to_str().map_err(|_| bad("Idempotency-Key must be printable ASCII"))?.trim();
     if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
         return Err(bad("Idempotency-Key must be 1 to 128 characters"));
     }
@@ -124,8 +106,7 @@ fn spam_flags(settings: &Settings, submission: &Submission, received_at: i64) ->
     if submission.honeypot_filled {
         flags.push("honeypot".to_owned());
     }
-    let min_fill_ms =
-        i64::try_from(settings.spam.min_fill_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let min_fill_ms = i64::try_from(settings.spam.min_fill_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
     if let Some(started) = submission.started_at_ms.filter(|_| min_fill_ms > 0) {
         if received_at - started < min_fill_ms {
             flags.push("filled_too_fast".to_owned());
@@ -136,11 +117,7 @@ fn spam_flags(settings: &Settings, submission: &Submission, received_at: i64) ->
 
 fn dedupe_hash(inquiry: &NewInquiry) -> [u8; 32] {
     let mut hash = Sha256::new();
-    for part in [
-        inquiry.email.normalized().as_str(),
-        &inquiry.subject,
-        &inquiry.message,
-    ] {
+    for part in [inquiry.email.normalized().as_str(), &inquiry.subject, &inquiry.message] {
         hash.update(part.as_bytes());
         hash.update([0]);
     }
@@ -176,19 +153,13 @@ impl<'a> InFlight<'a> {
         if !keys.insert(key.to_owned()) {
             return Err(Problem::IdempotencyInFlight);
         }
-        Ok(Self {
-            set,
-            key: key.to_owned(),
-        })
+        Ok(Self { set, key: key.to_owned() })
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.set
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.key);
+        self.set.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.key);
     }
 }
 
@@ -201,10 +172,7 @@ mod tests {
         let v4: IpAddr = "203.0.113.77".parse().unwrap();
         let v6: IpAddr = "2001:db8:abcd:12::1".parse().unwrap();
         assert_eq!(stored_ip(v4, StoreIp::Truncated).unwrap(), "203.0.113.0/24");
-        assert_eq!(
-            stored_ip(v6, StoreIp::Truncated).unwrap(),
-            "2001:db8:abcd::/48"
-        );
+        assert_eq!(stored_ip(v6, StoreIp::Truncated).unwrap(), "2001:db8:abcd::/48");
         assert_eq!(stored_ip(v4, StoreIp::Full).unwrap(), "203.0.113.77");
         assert_eq!(stored_ip(v4, StoreIp::None), None);
     }

@@ -9,9 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, SqliteConnection};
 
 use crate::config::{DatabaseSettings, Synchronous};
@@ -19,8 +17,8 @@ use crate::config::{DatabaseSettings, Synchronous};
 pub use inquiries::{InquiryRecord, INQUIRY_COLUMNS};
 pub use outbox::{backlog, next_due, ClaimedNotification, Settlement};
 pub use writer::{
-    IdempotencyClaim, NewRecord, OutboxOp, OutboxReply, PlannedNotification, Receipt,
-    StoreUnavailable, WriteOutcome, Writer, WriterOptions,
+    IdempotencyClaim, NewRecord, OutboxOp, OutboxReply, PlannedNotification, Receipt, StoreUnavailable, WriteOutcome,
+    Writer, WriterOptions,
 };
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
@@ -53,16 +51,10 @@ pub(crate) fn is_transient(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Database(db) => {
             // SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN (and extended codes).
-            let primary = db
-                .code()
-                .and_then(|c| c.parse::<i32>().ok())
-                .map(|c| c & 0xff);
+            let primary = db.code().and_then(|c| c.parse::<i32>().ok()).map(|c| c & 0xff);
             matches!(primary, Some(5 | 6 | 10 | 13 | 14))
         }
-        sqlx::Error::Io(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
         _ => false,
     }
 }
@@ -95,9 +87,7 @@ fn ensure_directory(options: &SqliteConnectOptions) -> Result<(), StoreError> {
 pub async fn open_writer(settings: &DatabaseSettings) -> Result<SqliteConnection, StoreError> {
     let options = connect_options(settings)?;
     ensure_directory(&options)?;
-    SqliteConnection::connect_with(&options)
-        .await
-        .map_err(StoreError::Open)
+    SqliteConnection::connect_with(&options).await.map_err(StoreError::Open)
 }
 
 /// Opens the read pool over the same file.
@@ -126,17 +116,13 @@ pub async fn migrate_database(settings: &DatabaseSettings) -> Result<(), StoreEr
 
 /// The readiness checks: the database answers and every migration is applied.
 pub async fn readiness(reads: &SqlitePool) -> (bool, bool) {
-    let answers = sqlx::query_scalar::<_, i64>("SELECT 1")
-        .fetch_one(reads)
-        .await
-        .is_ok();
+    let answers = sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(reads).await.is_ok();
     let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-    let applied = sqlx::query_scalar::<_, i64>(
-        "SELECT COUNT(*) FROM _sqlx_migrations WHERE success = 1 AND version = ?",
-    )
-    .bind(latest)
-    .fetch_one(reads)
-    .await
-    .is_ok_and(|n| n == 1);
+    let applied =
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = 1 AND version = ?")
+            .bind(latest)
+            .fetch_one(reads)
+            .await
+            .is_ok_and(|n| n == 1);
     (answers, applied)
 }

@@ -20,22 +20,9 @@ pub struct ClaimedNotification {
 /// How one attempt ended.
 #[derive(Debug, Clone)]
 pub enum Settlement {
-    Sent {
-        id: String,
-        attempt: i64,
-        response: String,
-    },
-    Retry {
-        id: String,
-        attempt: i64,
-        error: String,
-        next_attempt_at: i64,
-    },
-    Failed {
-        id: String,
-        attempt: i64,
-        error: String,
-    },
+    Sent { id: String, attempt: i64, response: String },
+    Retry { id: String, attempt: i64, error: String, next_attempt_at: i64 },
+    Failed { id: String, attempt: i64, error: String },
 }
 
 /// Marks up to `limit` due notifications (or ones whose lease ran out) as being
@@ -78,11 +65,7 @@ pub async fn claim(
             let recipients: String = row.try_get("recipients")?;
             Ok(ClaimedNotification {
                 id: row.try_get("n_id")?,
-                kind: if kind == "receipt" {
-                    NotificationKind::Receipt
-                } else {
-                    NotificationKind::Staff
-                },
+                kind: if kind == "receipt" { NotificationKind::Receipt } else { NotificationKind::Staff },
                 recipients: recipients.split(", ").map(str::to_owned).collect(),
                 message_id: row.try_get("message_id")?,
                 attempt: row.try_get("attempts")?,
@@ -94,18 +77,10 @@ pub async fn claim(
 
 /// Records each attempt's outcome. A settlement for an attempt that is no longer
 /// the current one (its lease ran out and it was claimed again) changes nothing.
-pub async fn settle(
-    conn: &mut SqliteConnection,
-    settlements: &[Settlement],
-    now: i64,
-) -> Result<(), sqlx::Error> {
+pub async fn settle(conn: &mut SqliteConnection, settlements: &[Settlement], now: i64) -> Result<(), sqlx::Error> {
     for settlement in settlements {
         let (id, attempt, outcome, detail) = match settlement {
-            Settlement::Sent {
-                id,
-                attempt,
-                response,
-            } => {
+            Settlement::Sent { id, attempt, response } => {
                 sqlx::query(
                     "UPDATE notifications SET status = 'sent', sent_at = ?1, smtp_response = ?2, lease_until = NULL \
                      WHERE id = ?3 AND attempts = ?4 AND status = 'sending'",
@@ -118,12 +93,7 @@ pub async fn settle(
                 .await?;
                 (id, attempt, "sent", response)
             }
-            Settlement::Retry {
-                id,
-                attempt,
-                error,
-                next_attempt_at,
-            } => {
+            Settlement::Retry { id, attempt, error, next_attempt_at } => {
                 sqlx::query(
                     "UPDATE notifications SET status = 'pending', next_attempt_at = ?1, last_error = ?2, \
                      lease_until = NULL WHERE id = ?3 AND attempts = ?4 AND status = 'sending'",
@@ -180,19 +150,15 @@ pub async fn release(conn: &mut SqliteConnection, ids: &[String]) -> Result<(), 
 
 /// At start-up: whatever a previous process was sending when it died is due again.
 pub async fn reset_in_flight(conn: &mut SqliteConnection) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE notifications SET status = 'pending', lease_until = NULL WHERE status = 'sending'",
-    )
-    .execute(conn)
-    .await?;
+    let done = sqlx::query("UPDATE notifications SET status = 'pending', lease_until = NULL WHERE status = 'sending'")
+        .execute(conn)
+        .await?;
     Ok(done.rows_affected())
 }
 
 /// When the next pending notification falls due, if any is pending.
 pub async fn next_due(reads: &SqlitePool) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM notifications WHERE status = 'pending'")
-        .fetch_one(reads)
-        .await
+    sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM notifications WHERE status = 'pending'").fetch_one(reads).await
 }
 
 /// How many notifications wait for delivery, and when the oldest was queued.

@@ -90,10 +90,7 @@ pub enum OutboxReply {
 
 enum Command {
     Submit(Job),
-    Outbox(
-        OutboxOp,
-        oneshot::Sender<Result<OutboxReply, StoreUnavailable>>,
-    ),
+    Outbox(OutboxOp, oneshot::Sender<Result<OutboxReply, StoreUnavailable>>),
 }
 
 /// A write that did not happen; the caller may try again later.
@@ -117,30 +114,16 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer task; it ends when every handle is dropped and the queue is drained.
-    pub fn spawn(
-        conn: SqliteConnection,
-        options: WriterOptions,
-        outbox: Arc<Notify>,
-    ) -> (Self, JoinHandle<()>) {
+    pub fn spawn(conn: SqliteConnection, options: WriterOptions, outbox: Arc<Notify>) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(options.batch_max * 4);
-        let task = WriterTask {
-            conn,
-            rx,
-            options,
-            outbox,
-        };
+        let task = WriterTask { conn, rx, options, outbox };
         (Self { tx }, tokio::spawn(task.run()))
     }
 
     /// Queues the record and waits until the transaction holding it is committed.
     pub async fn write(&self, record: NewRecord) -> WriteOutcome {
         let (reply, answer) = oneshot::channel();
-        if self
-            .tx
-            .send(Command::Submit(Job { record, reply }))
-            .await
-            .is_err()
-        {
+        if self.tx.send(Command::Submit(Job { record, reply })).await.is_err() {
             return WriteOutcome::Unavailable;
         }
         answer.await.unwrap_or(WriteOutcome::Unavailable)
@@ -149,10 +132,7 @@ impl Writer {
     /// Runs one outbox operation in the next commit.
     pub async fn outbox(&self, op: OutboxOp) -> Result<OutboxReply, StoreUnavailable> {
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Command::Outbox(op, reply))
-            .await
-            .map_err(|_| StoreUnavailable)?;
+        self.tx.send(Command::Outbox(op, reply)).await.map_err(|_| StoreUnavailable)?;
         answer.await.unwrap_or(Err(StoreUnavailable))
     }
 }
@@ -164,10 +144,7 @@ struct WriterTask {
     outbox: Arc<Notify>,
 }
 
-type OutboxJob = (
-    OutboxOp,
-    oneshot::Sender<Result<OutboxReply, StoreUnavailable>>,
-);
+type OutboxJob = (OutboxOp, oneshot::Sender<Result<OutboxReply, StoreUnavailable>>);
 
 impl WriterTask {
     async fn run(mut self) {
@@ -238,23 +215,17 @@ impl WriterTask {
         records: &[&NewRecord],
         ops: Vec<OutboxOp>,
     ) -> Result<(Vec<WriteOutcome>, Vec<OutboxReply>), sqlx::Error> {
-        sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut self.conn)
-            .await?;
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut self.conn).await?;
         let written = self.write_all(records, ops).await;
         let written = match written {
-            Ok(written) => sqlx::query("COMMIT")
-                .execute(&mut self.conn)
-                .await
-                .map(|_| written),
+            Ok(written) => sqlx::query("COMMIT").execute(&mut self.conn).await.map(|_| written),
             Err(e) => Err(e),
         };
         match written {
             Ok((outcomes, replies, notifications)) => {
                 metrics::counter!("inquiryd_store_commits_total").increment(1);
                 if !records.is_empty() {
-                    metrics::histogram!("inquiryd_group_commit_batch_size")
-                        .record(records.len() as f64);
+                    metrics::histogram!("inquiryd_group_commit_batch_size").record(records.len() as f64);
                 }
                 if notifications > 0 {
                     self.outbox.notify_one();
@@ -296,10 +267,7 @@ impl WriterTask {
                 OutboxOp::ResetInFlight => {
                     let reset = outbox::reset_in_flight(&mut self.conn).await?;
                     if reset > 0 {
-                        tracing::info!(
-                            reset,
-                            "notifications in flight at the last stop are due again"
-                        );
+                        tracing::info!(reset, "notifications in flight at the last stop are due again");
                     }
                     OutboxReply::Done
                 }
@@ -325,19 +293,12 @@ async fn write_batch(
     for record in records {
         let outcome = if let Some(claim) = &record.idempotency {
             match keys.get(&claim.key) {
-                Some((hash, receipt)) if *hash == claim.request_hash => {
-                    WriteOutcome::Replayed(receipt.clone())
-                }
+                Some((hash, receipt)) if *hash == claim.request_hash => WriteOutcome::Replayed(receipt.clone()),
                 Some(_) => WriteOutcome::KeyReused,
                 None => {
-                    let receipt = Receipt {
-                        id: Uuid::now_v7().to_string(),
-                        received_at: record.received_at,
-                    };
+                    let receipt = Receipt { id: Uuid::now_v7().to_string(), received_at: record.received_at };
                     keys.insert(claim.key.clone(), (claim.request_hash, receipt.clone()));
-                    recent
-                        .entry(record.dedupe_hash)
-                        .or_insert_with(|| receipt.clone());
+                    recent.entry(record.dedupe_hash).or_insert_with(|| receipt.clone());
                     fresh.push((record, receipt.id.clone()));
                     WriteOutcome::Created(receipt)
                 }
@@ -345,10 +306,7 @@ async fn write_batch(
         } else if let Some(receipt) = recent.get(&record.dedupe_hash) {
             WriteOutcome::Duplicate(receipt.clone())
         } else {
-            let receipt = Receipt {
-                id: Uuid::now_v7().to_string(),
-                received_at: record.received_at,
-            };
+            let receipt = Receipt { id: Uuid::now_v7().to_string(), received_at: record.received_at };
             recent.insert(record.dedupe_hash, receipt.clone());
             fresh.push((record, receipt.id.clone()));
             WriteOutcome::Created(receipt)
@@ -361,12 +319,7 @@ async fn write_batch(
     }
     let notifications: Vec<(&str, &PlannedNotification, String)> = fresh
         .iter()
-        .flat_map(|(record, id)| {
-            record
-                .notifications
-                .iter()
-                .map(move |n| (id.as_str(), n, Uuid::now_v7().to_string()))
-        })
+        .flat_map(|(record, id)| record.notifications.iter().map(move |n| (id.as_str(), n, Uuid::now_v7().to_string())))
         .collect();
     for chunk in notifications.chunks(ROWS_PER_STATEMENT) {
         let mut insert = QueryBuilder::<Sqlite>::new(
@@ -383,14 +336,8 @@ async fn write_batch(
         });
         insert.build().execute(&mut *conn).await?;
     }
-    let claims: Vec<(&IdempotencyClaim, &str, i64)> = fresh
-        .iter()
-        .filter_map(|(r, id)| {
-            r.idempotency
-                .as_ref()
-                .map(|c| (c, id.as_str(), r.received_at))
-        })
-        .collect();
+    let claims: Vec<(&IdempotencyClaim, &str, i64)> =
+        fresh.iter().filter_map(|(r, id)| r.idempotency.as_ref().map(|c| (c, id.as_str(), r.received_at))).collect();
     for chunk in claims.chunks(ROWS_PER_STATEMENT) {
         let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT OR REPLACE INTO idempotency_keys (key, request_hash, inquiry_id, received_at, created_at) ",
@@ -443,15 +390,8 @@ async fn insert_inquiries(
 
 type KnownKeys = HashMap<String, ([u8; 32], Receipt)>;
 
-async fn known_keys(
-    conn: &mut SqliteConnection,
-    records: &[&NewRecord],
-    now: i64,
-) -> Result<KnownKeys, sqlx::Error> {
-    let claims: Vec<&str> = records
-        .iter()
-        .filter_map(|r| r.idempotency.as_ref().map(|c| c.key.as_str()))
-        .collect();
+async fn known_keys(conn: &mut SqliteConnection, records: &[&NewRecord], now: i64) -> Result<KnownKeys, sqlx::Error> {
+    let claims: Vec<&str> = records.iter().filter_map(|r| r.idempotency.as_ref().map(|c| c.key.as_str())).collect();
     let mut found = HashMap::new();
     if claims.is_empty() {
         return Ok(found);
@@ -459,9 +399,7 @@ async fn known_keys(
     let mut query = QueryBuilder::<Sqlite>::new(
         "SELECT key, request_hash, inquiry_id, received_at FROM idempotency_keys WHERE created_at >= ",
     );
-    query
-        .push_bind(now - IDEMPOTENCY_WINDOW_MS)
-        .push(" AND key IN (");
+    query.push_bind(now - IDEMPOTENCY_WINDOW_MS).push(" AND key IN (");
     let mut list = query.separated(", ");
     for key in claims {
         list.push_bind(key);
@@ -469,14 +407,8 @@ async fn known_keys(
     query.push(")");
     for row in query.build().fetch_all(&mut *conn).await? {
         let hash: Vec<u8> = row.try_get("request_hash")?;
-        let receipt = Receipt {
-            id: row.try_get("inquiry_id")?,
-            received_at: row.try_get("received_at")?,
-        };
-        found.insert(
-            row.try_get("key")?,
-            (hash.try_into().unwrap_or([0; 32]), receipt),
-        );
+        let receipt = Receipt { id: row.try_get("inquiry_id")?, received_at: row.try_get("received_at")? };
+        found.insert(row.try_get("key")?, (hash.try_into().unwrap_or([0; 32]), receipt));
     }
     Ok(found)
 }
@@ -486,12 +418,9 @@ async fn recent_duplicates(
     records: &[&NewRecord],
     now: i64,
 ) -> Result<HashMap<[u8; 32], Receipt>, sqlx::Error> {
-    let mut query = QueryBuilder::<Sqlite>::new(
-        "SELECT dedupe_hash, id, received_at FROM inquiries WHERE received_at >= ",
-    );
-    query
-        .push_bind(now - DEDUPE_WINDOW_MS)
-        .push(" AND dedupe_hash IN (");
+    let mut query =
+        QueryBuilder::<Sqlite>::new("SELECT dedupe_hash, id, received_at FROM inquiries WHERE received_at >= ");
+    query.push_bind(now - DEDUPE_WINDOW_MS).push(" AND dedupe_hash IN (");
     let mut list = query.separated(", ");
     for record in records {
         list.push_bind(&record.dedupe_hash[..]);
@@ -500,10 +429,7 @@ async fn recent_duplicates(
     let mut found = HashMap::new();
     for row in query.build().fetch_all(&mut *conn).await? {
         let hash: Vec<u8> = row.try_get("dedupe_hash")?;
-        let receipt = Receipt {
-            id: row.try_get("id")?,
-            received_at: row.try_get("received_at")?,
-        };
+        let receipt = Receipt { id: row.try_get("id")?, received_at: row.try_get("received_at")? };
         // Rows come newest first: the oldest, the original, is inserted last and wins.
         found.insert(hash.try_into().unwrap_or([0; 32]), receipt);
     }

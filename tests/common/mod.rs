@@ -49,9 +49,9 @@ impl TestApp {
         let (tx, rx) = std::sync::mpsc::channel();
         drain(stdout, logs.clone(), Some(tx));
         drain(stderr, logs.clone(), None);
-        let address = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
-            panic!("inquiryd did not start:\n{}", logs.lock().unwrap())
-        });
+        let address = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("inquiryd did not start:\n{}", logs.lock().unwrap()));
         Self { dir, base: format!("http://{address}"), env, child, logs }
     }
 
