@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tempfile::TempDir;
 
+pub mod smtp;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_inquiryd");
 
 /// A running server and the directory that holds its database and mail.

@@ -1,0 +1,295 @@
+//! Email: the outbox delivers over real SMTP (mailin-embedded in its own process).
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use common::smtp::{SmtpSink, TLS_DIR};
+use common::{run_cli, unique_submission, valid_submission, Db, TestApp};
+use mail_parser::MimeHeaders;
+use serde_json::json;
+
+const SUBMIT: &str = "/api/v1/inquiries";
+/// Generous for a loaded CI machine, far below the worker's 30 s safety poll:
+/// a message only arrives within it when the commit wakes the worker.
+const PROMPTLY: Duration = Duration::from_secs(5);
+
+fn submit(app: &TestApp, body: &serde_json::Value) -> String {
+    let reply = app.post_json(SUBMIT, body);
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    reply.json()["id"].as_str().unwrap().to_owned()
+}
+
+fn notification(db: &Db, inquiry: &str, kind: &str) -> std::collections::HashMap<String, Option<String>> {
+    db.row(&format!("SELECT * FROM notifications WHERE inquiry_id = ? AND kind = '{kind}'"), inquiry)
+        .expect("notification row")
+}
+
+#[test]
+fn staff_email_arrives_promptly_with_every_header() {
+    let sink = SmtpSink::start();
+    let app = TestApp::spawn(&sink.config());
+    let mut body = valid_submission();
+    body["message"] =
+        json!("Hello <script>alert('x')</script> & co.\n.\n..\n.\r\nMAIL FROM:<evil@example.org>\r\n.\nEnd");
+    let id = submit(&app, &body);
+
+    let messages = sink.wait_for(1, PROMPTLY);
+    assert_eq!(messages.len(), 1, "staff email did not arrive promptly");
+    let received = &messages[0];
+    assert_eq!(received.from, "no-reply@localhost");
+    assert_eq!(received.to, vec!["inbox@localhost"]);
+    let email = received.parsed();
+
+    let subject = email.subject().unwrap();
+    assert!(subject.starts_with("Inquiry [question] 关于合作的问题"), "{subject}");
+    assert!(subject.contains(&id), "{subject}");
+    let reply_to = email.reply_to().unwrap().first().unwrap();
+    assert_eq!(reply_to.name(), Some("Иван Петров"));
+    assert_eq!(reply_to.address(), Some("ivan@example.org"));
+    assert_eq!(received.header("X-Inquiry-Id").as_deref(), Some(id.as_str()));
+    let db = Db::open(&app.db_path());
+    let row = notification(&db, &id, "staff");
+    let message_id = row["message_id"].clone().unwrap();
+    assert_eq!(format!("<{}>", email.message_id().unwrap()), message_id);
+    assert_eq!(row["status"].as_deref(), Some("sent"));
+    assert!(row["smtp_response"].as_deref().is_some_and(|r| r.starts_with("250")), "{row:?}");
+
+    let text = email.body_text(0).unwrap();
+    let sent_message = "Hello <script>alert('x')</script> & co.\n.\n..\n.\nMAIL FROM:<evil@example.org>\n.\nEnd";
+    assert!(text.replace("\r\n", "\n").contains(sent_message), "dot lines must arrive intact:\n{text}");
+    for field in ["Қазақ университеті", "پاکستان", "+7 (701) 555-01.23", "https://example.org/contact", id.as_str()]
+    {
+        assert!(text.contains(field), "{field} missing from the text part");
+    }
+    let html = email.body_html(0).unwrap();
+    assert!(html.contains("&lt;script&gt;"), "{html}");
+    assert!(!html.contains("<script>"));
+    assert!(html.contains("Иван Петров") && html.contains(&id));
+    // The same message was not also sent a second time.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(sink.messages().len(), 1);
+}
+
+#[test]
+fn starttls_and_auth_are_used() {
+    let sink = SmtpSink::start_secure("relay-user", "relay-pass");
+    let config = format!(
+        "{}\n[smtp]\ntls = \"starttls\"\nusername = \"relay-user\"\npassword = \"relay-pass\"\nca_file = \"{TLS_DIR}/ca.pem\"",
+        sink.config()
+    );
+    let app = TestApp::spawn(&config);
+    let id = submit(&app, &valid_submission());
+    let messages = sink.wait_for(1, PROMPTLY);
+    assert_eq!(messages.len(), 1, "{}", app.logs());
+    assert_eq!(messages[0].auth_user.as_deref(), Some("relay-user"));
+    assert_eq!(messages[0].header("X-Inquiry-Id").as_deref(), Some(id.as_str()));
+    assert!(!app.logs().contains("relay-pass"), "the SMTP password must never be logged");
+}
+
+#[test]
+fn wrong_credentials_and_untrusted_certificates_are_retried_not_sent() {
+    let sink = SmtpSink::start_secure("relay-user", "relay-pass");
+    let wrong_password = format!(
+        "{}\n[smtp]\ntls = \"starttls\"\nusername = \"relay-user\"\npassword = \"nope\"\nca_file = \"{TLS_DIR}/ca.pem\"",
+        sink.config()
+    );
+    let app = TestApp::spawn(&wrong_password);
+    let id = submit(&app, &valid_submission());
+    let db = Db::open(&app.db_path());
+    let row = wait_for_attempt(&db, &id);
+    assert_eq!(row["status"].as_deref(), Some("pending"));
+    assert!(row["last_error"].as_deref().unwrap().contains("AUTH"), "{row:?}");
+
+    // Without the private CA the server's certificate is not trusted.
+    let untrusted = format!("{}\n[smtp]\ntls = \"starttls\"", sink.config());
+    let app = TestApp::spawn(&untrusted);
+    let id = submit(&app, &valid_submission());
+    let row = wait_for_attempt(&Db::open(&app.db_path()), &id);
+    assert!(row["last_error"].as_deref().unwrap().contains("STARTTLS"), "{row:?}");
+    assert!(sink.messages().is_empty());
+}
+
+fn wait_for_attempt(db: &Db, inquiry: &str) -> std::collections::HashMap<String, Option<String>> {
+    for _ in 0..200 {
+        let row = notification(db, inquiry, "staff");
+        let settled = matches!(row["status"].as_deref(), Some("sent" | "failed"));
+        if settled || (row["last_error"].is_some() && row["status"].as_deref() == Some("pending")) {
+            return row;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("no delivery attempt was recorded");
+}
+
+#[test]
+fn routes_by_category_and_sends_the_receipt() {
+    let sink = SmtpSink::start();
+    let config = format!(
+        "{}\n[mail]\nacknowledge_submitter = true\n[mail.routes]\ncommendation = [\"communications@localhost\", \"director@localhost\"]",
+        sink.config()
+    );
+    let app = TestApp::spawn(&config);
+    let mut praise = unique_submission(1);
+    praise["category"] = json!("commendation");
+    let praise_id = submit(&app, &praise);
+    let question_id = submit(&app, &unique_submission(2));
+
+    let messages = sink.wait_for(4, PROMPTLY);
+    assert_eq!(messages.len(), 4);
+    let find = |id: &str, receipt: bool| {
+        messages
+            .iter()
+            .find(|m| {
+                m.header("X-Inquiry-Id").as_deref() == Some(id) && m.header("Auto-Submitted").is_some() == receipt
+            })
+            .unwrap_or_else(|| panic!("no {} for {id}", if receipt { "receipt" } else { "staff email" }))
+            .clone()
+    };
+    let staff = find(&praise_id, false);
+    assert_eq!(staff.to, vec!["communications@localhost", "director@localhost"]);
+    assert_eq!(find(&question_id, false).to, vec!["inbox@localhost"]);
+
+    let receipt = find(&praise_id, true);
+    assert_eq!(receipt.to, vec!["ivan@example.org"], "a receipt goes only to the visitor");
+    assert_eq!(receipt.header("Auto-Submitted").as_deref(), Some("auto-replied"));
+    let parsed = receipt.parsed();
+    assert!(parsed.body_text(0).unwrap().contains(&praise_id));
+    assert!(parsed.reply_to().is_none());
+}
+
+#[test]
+fn outage_loses_nothing_and_delivers_each_once() {
+    let mut sink = SmtpSink::start();
+    let app = TestApp::spawn(&sink.config());
+    sink.stop();
+    let ids: Vec<String> = (0..5).map(|n| submit(&app, &unique_submission(n))).collect();
+    let db = Db::open(&app.db_path());
+    for id in &ids {
+        let row = wait_for_attempt(&db, id);
+        assert_eq!(row["status"].as_deref(), Some("pending"), "{row:?}");
+        assert!(row["last_error"].as_deref().unwrap().contains("connect"), "{row:?}");
+    }
+    assert!(app.metric("inquiryd_notifications_pending") >= 5.0);
+
+    sink.resume();
+    // Backoff is 1 s, 2 s, 4 s... with jitter: within 15 s every one is due again.
+    let messages = sink.wait_for(5, Duration::from_secs(15));
+    std::thread::sleep(Duration::from_millis(500));
+    let messages_after = sink.messages();
+    assert_eq!(messages.len(), 5, "{}", app.logs());
+    assert_eq!(messages_after.len(), 5, "delivered exactly once");
+    let delivered: HashSet<String> = messages.iter().map(|m| m.header("X-Inquiry-Id").unwrap()).collect();
+    assert_eq!(delivered, ids.iter().cloned().collect());
+    for id in &ids {
+        let row = notification(&db, id, "staff");
+        assert_eq!(row["status"].as_deref(), Some("sent"));
+        let attempts: i64 = row["attempts"].as_deref().unwrap().parse().unwrap();
+        assert!(attempts >= 2);
+        let logged = db.scalar(
+            "SELECT COUNT(*) FROM notification_attempts WHERE notification_id = ?",
+            row["id"].as_deref().unwrap(),
+        );
+        assert_eq!(logged, attempts, "every attempt is kept");
+    }
+}
+
+#[test]
+fn permanent_rejection_fails_at_once_with_the_error_kept() {
+    let sink = SmtpSink::start_with(&["--reject-rcpt", "550"]);
+    let app = TestApp::spawn(&sink.config());
+    let id = submit(&app, &valid_submission());
+    let db = Db::open(&app.db_path());
+    let row = wait_for_attempt(&db, &id);
+    assert_eq!(row["status"].as_deref(), Some("failed"), "{row:?}");
+    assert_eq!(row["attempts"].as_deref(), Some("1"));
+    assert!(row["last_error"].as_deref().unwrap().contains("550"), "{row:?}");
+    assert_eq!(app.metric("inquiryd_notifications_failed_total{kind=\"staff\"}"), 1.0);
+}
+
+#[test]
+fn temporary_rejection_is_retried() {
+    let sink = SmtpSink::start_with(&["--reject-rcpt", "451"]);
+    let app = TestApp::spawn(&format!("{}\n[mail]\nmax_attempts = 2", sink.config()));
+    let id = submit(&app, &valid_submission());
+    let db = Db::open(&app.db_path());
+    let row = wait_for_attempt(&db, &id);
+    assert_eq!(row["status"].as_deref(), Some("pending"), "{row:?}");
+    assert!(row["last_error"].as_deref().unwrap().contains("451"));
+    // The second attempt is the last one allowed.
+    for _ in 0..200 {
+        if notification(&db, &id, "staff")["status"].as_deref() == Some("failed") {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("not failed after max_attempts");
+}
+
+#[test]
+fn killed_with_mail_pending_delivers_after_restart() {
+    let mut sink = SmtpSink::start();
+    let app = TestApp::spawn(&sink.config());
+    sink.stop();
+    let ids: Vec<String> = (0..3).map(|n| submit(&app, &unique_submission(n))).collect();
+    let app = app.kill_and_restart();
+    sink.resume();
+    let messages = sink.wait_for(3, Duration::from_secs(15));
+    let delivered: HashSet<String> = messages.iter().map(|m| m.header("X-Inquiry-Id").unwrap()).collect();
+    assert_eq!(delivered, ids.into_iter().collect(), "{}", app.logs());
+}
+
+#[test]
+fn spam_sends_no_email() {
+    let sink = SmtpSink::start();
+    let app = TestApp::spawn(&sink.config());
+    let mut bot = unique_submission(1);
+    bot["_gotcha"] = json!("http://spam.example");
+    submit(&app, &bot);
+    let human = submit(&app, &unique_submission(2));
+    let messages = sink.wait_for(1, PROMPTLY);
+    std::thread::sleep(Duration::from_millis(300));
+    let ids: Vec<String> = sink.messages().iter().map(|m| m.header("X-Inquiry-Id").unwrap()).collect();
+    assert_eq!(ids, vec![human]);
+    assert_eq!(messages.len(), 1);
+}
+
+#[test]
+fn file_transport_writes_eml_files() {
+    let app = TestApp::spawn("");
+    let id = submit(&app, &valid_submission());
+    let dir = app.dir.path().join("mail");
+    for _ in 0..200 {
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        if let Some(name) = names.iter().find(|n| n.starts_with(&id) && n.ends_with(".eml")) {
+            let raw = std::fs::read(dir.join(name)).unwrap();
+            let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
+            assert!(parsed.subject().unwrap().contains("关于合作的问题"));
+            assert!(parsed.parts.iter().any(|p| p.content_type().is_some_and(|c| c.subtype() == Some("html"))));
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("no .eml written for {id}");
+}
+
+#[test]
+fn mail_test_command_reports_the_smtp_outcome() {
+    let mut sink = SmtpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    common::write_config(dir.path(), &sink.config());
+    let out = run_cli(dir.path(), &[], &["mail", "test", "--to", "ops@example.org"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("250"), "{stdout}");
+    assert_eq!(sink.wait_for(1, PROMPTLY)[0].to, vec!["ops@example.org"]);
+
+    sink.stop();
+    let out = run_cli(dir.path(), &[], &["mail", "test", "--to", "ops@example.org"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("transient") && stderr.contains("connect"), "{stderr}");
+}
