@@ -119,14 +119,22 @@ pub struct SmtpSettings {
     pub timeout_seconds: u64,
     pub ca_file: PathBuf,
     pub pool_size: u32,
+    /// Disable Nagle's algorithm on SMTP connections (see `mail::transport`).
+    pub tcp_nodelay: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitSettings {
+    /// `false` switches every rate limit off (for benchmarks).
+    pub enabled: bool,
     pub per_ip_per_minute: u32,
     pub per_ip_burst: u32,
     pub per_email_per_hour: u32,
+    /// Failed admin authentications per minute per address.
+    pub admin_failures_per_minute: u32,
+    /// Most client addresses (and emails) each limiter remembers at once.
+    pub max_tracked_keys: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -134,6 +142,14 @@ pub struct LimitSettings {
 pub struct SpamSettings {
     pub honeypot_field: String,
     pub min_fill_seconds: u64,
+    /// More links than this in the text is spam; 0 disables the check.
+    pub max_links: usize,
+    /// Case-insensitive substrings of name, subject, message or organization.
+    #[serde(deserialize_with = "list")]
+    pub blocked_words: Vec<String>,
+    /// The email's domain, or a linked host, equal to or under one of these.
+    #[serde(deserialize_with = "list")]
+    pub blocked_domains: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -159,6 +175,7 @@ pub struct CaptchaSettings {
     #[serde(serialize_with = "redacted")]
     pub secret: SecretString,
     pub verify_url: String,
+    pub timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -255,7 +272,10 @@ impl Settings {
         if self.smtp.pool_size == 0 {
             return fail("smtp.pool_size", "must be at least 1");
         }
-        if self.limits.per_ip_per_minute == 0 || self.limits.per_ip_burst == 0 || self.limits.per_email_per_hour == 0 {
+        let limits = &self.limits;
+        if [limits.per_ip_per_minute, limits.per_ip_burst, limits.per_email_per_hour, limits.admin_failures_per_minute]
+            .contains(&0)
+        {
             return fail("limits", "every limit must be at least 1");
         }
         if self.spam.honeypot_field.trim().is_empty() {
@@ -263,6 +283,12 @@ impl Settings {
         }
         if !self.form.success_url.is_empty() && !is_http_url(&self.form.success_url) {
             return fail("form.success_url", "must be an http(s) URL");
+        }
+        if self.limits.max_tracked_keys < 1000 {
+            return fail("limits.max_tracked_keys", "must be at least 1000");
+        }
+        if !self.captcha.verify_url.is_empty() && !is_http_url(&self.captcha.verify_url) {
+            return fail("captcha.verify_url", "must be an http(s) URL");
         }
         if self.captcha.provider != CaptchaProvider::Disabled && self.captcha.secret.expose_secret().is_empty() {
             return fail("captcha.secret", "is required when captcha.provider is set");

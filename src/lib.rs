@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod limits;
 pub mod mail;
 pub mod problem;
 pub mod routes;

@@ -15,6 +15,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::config::Settings;
+use crate::limits::Guard;
 use crate::mail::{Composer, OutboxWorker, Transport, WorkerOptions};
 use crate::problem::Problem;
 use crate::store::{self, Writer, WriterOptions};
@@ -26,6 +27,9 @@ pub struct AppState {
     pub writer: Writer,
     pub reads: SqlitePool,
     pub metrics: PrometheusHandle,
+    pub guard: Arc<Guard>,
+    /// The `RateLimit-Policy` header value, fixed by the configuration.
+    pub rate_limit_policy: String,
     /// Idempotency keys whose first request is still being processed.
     pub in_flight: Mutex<HashSet<String>>,
 }
@@ -77,8 +81,15 @@ impl Application {
         let listener = TcpListener::bind(settings.listen_address())
             .with_context(|| format!("cannot listen on {}", settings.listen_address()))?;
         let address = listener.local_addr()?;
+        let guard = Arc::new(Guard::new(&settings));
+        guard.spawn_housekeeping(Duration::from_secs(10));
+        let limits = &settings.limits;
+        let rate_limit_policy =
+            format!("\"ip\";q={};w=60, \"email\";q={};w=3600", limits.per_ip_per_minute, limits.per_email_per_hour);
         let state = web::Data::new(AppState {
             settings: settings.clone(),
+            guard,
+            rate_limit_policy,
             writer,
             reads,
             metrics: metrics_handle(),
@@ -87,6 +98,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .wrap(from_fn(routes::cors))
                 .wrap(from_fn(telemetry::request_span))
                 .configure(routes::configure)
                 .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(Problem::NotFound) }))

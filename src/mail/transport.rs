@@ -94,6 +94,7 @@ pub struct SmtpPool {
     timeout: Duration,
     hello: ClientId,
     max_idle: usize,
+    nodelay: bool,
     idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
 }
 
@@ -122,6 +123,7 @@ impl SmtpPool {
             timeout: Duration::from_secs(smtp.timeout_seconds.max(1)),
             hello: ClientId::default(),
             max_idle: smtp.pool_size as usize,
+            nodelay: smtp.tcp_nodelay,
             idle: Mutex::new(Vec::new()),
         })
     }
@@ -186,7 +188,7 @@ impl SmtpPool {
                 _ => {
                     let stream =
                         TcpStream::connect((self.host.as_str(), self.port)).await.map_err(|e| fail("connect", &e))?;
-                    stream.set_nodelay(true).map_err(|e| fail("connect", &e))?;
+                    stream.set_nodelay(self.nodelay).map_err(|e| fail("connect", &e))?;
                     let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello)
                         .await
                         .map_err(|e| fail("greeting", &describe_error(&e)))?;

@@ -1,17 +1,20 @@
-//! `POST /api/v1/inquiries`: validate, flag spam, commit, answer.
+//! `POST /api/v1/inquiries`: limit, validate, flag spam, commit, answer in JSON
+//! or, for a plain HTML form, with a redirect or an error page.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
-use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::body::{read_body, BodyKind};
-use crate::config::{Settings, StoreIp};
-use crate::domain::{parse_submission, InquiryStatus, NewInquiry, Submission, SubmissionRules};
+use super::form_page;
+use crate::config::StoreIp;
+use crate::domain::{parse_submission, FieldError, InquiryStatus, NewInquiry, SubmissionRules};
+use crate::limits::{client_address, Allowance, Refused, Verdict, SPAM_FLAGS};
 use crate::mail;
 use crate::problem::Problem;
 use crate::startup::AppState;
@@ -21,40 +24,126 @@ use crate::timestamp::{now_ms, to_rfc3339};
 const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 const MAX_IDEMPOTENCY_KEY: usize = 128;
 
-pub async fn submit(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, Problem> {
-    let received_at = now_ms();
-    let kind = BodyKind::of(&req)?;
-    let bytes = read_body(&req, payload, state.settings.server.body_limit_bytes).await?;
-    let fields = kind.fields(&bytes)?;
-    let key = idempotency_key(&req)?;
-    let rules = SubmissionRules {
-        honeypot_field: &state.settings.spam.honeypot_field,
-        require_consent: state.settings.privacy.require_consent,
-    };
-    let submission = parse_submission(fields, rules).map_err(|errors| {
-        metrics::counter!("inquiryd_submissions_total", "outcome" => "invalid").increment(1);
-        Problem::Validation(errors)
-    })?;
+/// The rate-limit state to report, most constraining first.
+#[derive(Default)]
+struct Allowances(Vec<Allowance>);
 
-    let spam_flags = spam_flags(&state.settings, &submission, received_at);
-    let status = if spam_flags.is_empty() { InquiryStatus::New } else { InquiryStatus::Spam };
-    let notifications = match status {
-        InquiryStatus::Spam => Vec::new(),
-        _ => mail::plan(&state.settings.mail, &submission.inquiry),
+impl Allowances {
+    fn note(&mut self, checked: Result<Option<Allowance>, Refused>) -> Result<(), Problem> {
+        match checked {
+            Ok(allowance) => {
+                self.0.extend(allowance);
+                Ok(())
+            }
+            Err(refused) => {
+                self.0.push(refused.allowance);
+                Err(Problem::RateLimited { retry_after: refused.retry_after })
+            }
+        }
+    }
+
+    fn headers(&self, response: &mut HttpResponse, policy: &str) {
+        let Some(tightest) = self.0.iter().min_by_key(|a| (a.remaining, std::cmp::Reverse(a.reset_seconds))) else {
+            return;
+        };
+        let state = format!("\"{}\";r={};t={}", tightest.name, tightest.remaining, tightest.reset_seconds);
+        for (name, value) in [("ratelimit-policy", policy.to_owned()), ("ratelimit", state)] {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                response.headers_mut().insert(header::HeaderName::from_static(name), value);
+            }
+        }
+    }
+}
+
+pub async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+    let kind = BodyKind::of(&req);
+    let html = matches!(kind, Ok(BodyKind::Form)) && !wants_json(&req);
+    let mut allowances = Allowances::default();
+    let outcome = accept(&req, payload, &state, kind, &mut allowances).await;
+    if let Err(problem) = &outcome {
+        let label = match problem {
+            Problem::RateLimited { .. } => "rate_limited",
+            Problem::Unavailable { .. } => "unavailable",
+            Problem::Internal(_) => "failed",
+            _ => "invalid",
+        };
+        metrics::counter!("inquiryd_submissions_total", "outcome" => label).increment(1);
+    }
+    let mut response = match (outcome, html) {
+        (Ok(receipt), false) => created(&receipt),
+        (Ok(receipt), true) => see_other(&state.settings.form.success_url, &receipt),
+        (Err(problem), false) => problem.error_response(),
+        (Err(problem), true) => form_page::error_page(&problem),
     };
-    let client_ip = req.peer_addr().and_then(|a| stored_ip(a.ip(), state.settings.privacy.store_ip));
+    allowances.headers(&mut response, &state.rate_limit_policy);
+    response
+}
+
+async fn accept(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    kind: Result<BodyKind, Problem>,
+    allowances: &mut Allowances,
+) -> Result<Receipt, Problem> {
+    let received_at = now_ms();
+    let settings = &state.settings;
+    let kind = kind?;
+    let peer = req.peer_addr().map(|a| a.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    let client = client_address(peer, req.headers(), &settings.server.trusted_proxies);
+    allowances.note(state.guard.check_ip(client))?;
+
+    let bytes = read_body(req, payload, settings.server.body_limit_bytes).await?;
+    let fields = kind.fields(&bytes)?;
+    let key = idempotency_key(req)?;
+    let rules = SubmissionRules {
+        honeypot_field: &settings.spam.honeypot_field,
+        require_consent: settings.privacy.require_consent,
+    };
+    let submission = parse_submission(fields, rules).map_err(Problem::Validation)?;
+    allowances.note(state.guard.check_email(&submission.inquiry.email.normalized()))?;
+    let request_hash: [u8; 32] = Sha256::digest(&bytes).into();
+
+    let mut flags = state.guard.spam.flags(&submission, received_at);
+    if let Some(captcha) = &state.guard.captcha {
+        if let Some(key) = &key {
+            // A replay must not spend the (single-use) CAPTCHA token again.
+            if let Some((hash, receipt)) = crate::store::idempotent_answer(&state.reads, key).await {
+                return if hash == request_hash { Ok(receipt) } else { Err(Problem::IdempotencyMismatch) };
+            }
+        }
+        let field = captcha.token_field();
+        let Some(token) = &submission.captcha_token else {
+            return Err(Problem::validation_one(field, "captcha_required", "complete the CAPTCHA to send the form"));
+        };
+        match captcha.verify(token, client).await {
+            Verdict::Passed => {}
+            Verdict::Failed(codes) => {
+                tracing::info!(codes = ?codes, "captcha refused");
+                return Err(Problem::Validation(vec![FieldError::new(
+                    field,
+                    "captcha_failed",
+                    "the CAPTCHA was not solved or has expired; please try again",
+                )]));
+            }
+            Verdict::Unavailable(why) => {
+                tracing::warn!(%why, "captcha verification unavailable; accepting the submission unverified");
+                flags.push("captcha_unverified".to_owned());
+            }
+        }
+    }
+
+    let spam = flags.iter().any(|f| SPAM_FLAGS.contains(&f.as_str()));
+    let status = if spam { InquiryStatus::Spam } else { InquiryStatus::New };
+    let notifications = if spam { Vec::new() } else { mail::plan(&settings.mail, &submission.inquiry) };
     let record = NewRecord {
         dedupe_hash: dedupe_hash(&submission.inquiry),
         inquiry: submission.inquiry,
         status,
-        spam_flags,
-        client_ip,
+        spam_flags: flags,
+        client_ip: stored_ip(client, settings.privacy.store_ip),
         received_at,
-        idempotency: key.map(|key| IdempotencyClaim { key, request_hash: Sha256::digest(&bytes).into() }),
+        idempotency: key.map(|key| IdempotencyClaim { key, request_hash }),
         notifications,
     };
 
@@ -62,21 +151,25 @@ pub async fn submit(
         Some(claim) => Some(InFlight::claim(&state.in_flight, &claim.key)?),
         None => None,
     };
-    let outcome = state.writer.write(record).await;
-    let (label, result) = match outcome {
-        WriteOutcome::Created(receipt) => match status {
-            InquiryStatus::Spam => ("spam", Ok(receipt)),
-            _ => ("accepted", Ok(receipt)),
-        },
+    let (label, result) = match state.writer.write(record).await {
+        WriteOutcome::Created(receipt) if spam => ("spam", Ok(receipt)),
+        WriteOutcome::Created(receipt) => ("accepted", Ok(receipt)),
         WriteOutcome::Replayed(receipt) | WriteOutcome::Duplicate(receipt) => ("duplicate", Ok(receipt)),
-        WriteOutcome::KeyReused => ("invalid", Err(Problem::IdempotencyMismatch)),
-        WriteOutcome::Unavailable => ("unavailable", Err(Problem::Unavailable { retry_after: 5 })),
+        WriteOutcome::KeyReused => return Err(Problem::IdempotencyMismatch),
+        WriteOutcome::Unavailable => return Err(Problem::Unavailable { retry_after: 5 }),
         WriteOutcome::Failed => {
-            ("failed", Err(Problem::Internal(anyhow::anyhow!("the writer could not store a valid submission"))))
+            return Err(Problem::Internal(anyhow::anyhow!("the writer could not store a valid submission")))
         }
     };
     metrics::counter!("inquiryd_submissions_total", "outcome" => label).increment(1);
-    Ok(created(&result?))
+    result
+}
+
+fn wants_json(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/json") || accept.contains("application/problem+json"))
 }
 
 fn created(receipt: &Receipt) -> HttpResponse {
@@ -85,10 +178,14 @@ fn created(receipt: &Receipt) -> HttpResponse {
         .json(json!({"id": receipt.id, "status": "received", "received_at": to_rfc3339(receipt.received_at)}))
 }
 
+/// 303 to `form.success_url`, never to an address the request names.
+fn see_other(success_url: &str, receipt: &Receipt) -> HttpResponse {
+    let location = if success_url.is_empty() { format!("/thanks?id={}", receipt.id) } else { success_url.to_owned() };
+    HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
+}
+
 fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, Problem> {
-    let Some(value) = req.headers().get(IDEMPOTENCY_HEADER) else {
-        return Ok(None);
-    };
+    let Some(value) = req.headers().get(IDEMPOTENCY_HEADER) else { return Ok(None) };
     let bad = |why: &str| Problem::validation_one(IDEMPOTENCY_HEADER, "invalid_header", why.to_owned());
     let key = value.to_str().map_err(|_| bad("Idempotency-Key must be printable ASCII"))?.trim();
     if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
@@ -98,21 +195,6 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, Problem> {
         return Err(bad("Idempotency-Key must be printable ASCII"));
     }
     Ok(Some(key.to_owned()))
-}
-
-/// The explainable reasons this submission is kept as spam; empty when it is not.
-fn spam_flags(settings: &Settings, submission: &Submission, received_at: i64) -> Vec<String> {
-    let mut flags = Vec::new();
-    if submission.honeypot_filled {
-        flags.push("honeypot".to_owned());
-    }
-    let min_fill_ms = i64::try_from(settings.spam.min_fill_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
-    if let Some(started) = submission.started_at_ms.filter(|_| min_fill_ms > 0) {
-        if received_at - started < min_fill_ms {
-            flags.push("filled_too_fast".to_owned());
-        }
-    }
-    flags
 }
 
 fn dedupe_hash(inquiry: &NewInquiry) -> [u8; 32] {

@@ -2,7 +2,9 @@
 
 use serde::Serialize;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{FromRow, Row};
+use sqlx::{FromRow, Row, SqlitePool};
+
+use super::Receipt;
 
 use crate::timestamp::to_rfc3339;
 
@@ -61,4 +63,21 @@ impl FromRow<'_, SqliteRow> for InquiryRecord {
 
 fn rfc3339<S: serde::Serializer>(ms: &i64, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&to_rfc3339(*ms))
+}
+
+/// The first answer given for an Idempotency-Key within its 24 hours, with the
+/// hash of the body it came with.
+pub async fn idempotent_answer(reads: &SqlitePool, key: &str) -> Option<([u8; 32], Receipt)> {
+    let since = crate::timestamp::now_ms() - 24 * 60 * 60 * 1000;
+    let row = sqlx::query(
+        "SELECT request_hash, inquiry_id, received_at FROM idempotency_keys WHERE key = ? AND created_at >= ?",
+    )
+    .bind(key)
+    .bind(since)
+    .fetch_optional(reads)
+    .await
+    .ok()??;
+    let hash: Vec<u8> = row.try_get("request_hash").ok()?;
+    let receipt = Receipt { id: row.try_get("inquiry_id").ok()?, received_at: row.try_get("received_at").ok()? };
+    Some((hash.try_into().ok()?, receipt))
 }

@@ -14,7 +14,7 @@ use sqlx::{Connection, SqliteConnection};
 
 use crate::config::{DatabaseSettings, Synchronous};
 
-pub use inquiries::{InquiryRecord, INQUIRY_COLUMNS};
+pub use inquiries::{idempotent_answer, InquiryRecord, INQUIRY_COLUMNS};
 pub use outbox::{backlog, next_due, ClaimedNotification, Settlement};
 pub use writer::{
     IdempotencyClaim, NewRecord, OutboxOp, OutboxReply, PlannedNotification, Receipt, StoreUnavailable, WriteOutcome,

@@ -89,7 +89,7 @@ pub enum OutboxReply {
 }
 
 enum Command {
-    Submit(Job),
+    Submit(Box<Job>),
     Outbox(OutboxOp, oneshot::Sender<Result<OutboxReply, StoreUnavailable>>),
 }
 
@@ -123,7 +123,7 @@ impl Writer {
     /// Queues the record and waits until the transaction holding it is committed.
     pub async fn write(&self, record: NewRecord) -> WriteOutcome {
         let (reply, answer) = oneshot::channel();
-        if self.tx.send(Command::Submit(Job { record, reply })).await.is_err() {
+        if self.tx.send(Command::Submit(Box::new(Job { record, reply }))).await.is_err() {
             return WriteOutcome::Unavailable;
         }
         answer.await.unwrap_or(WriteOutcome::Unavailable)
@@ -160,7 +160,7 @@ impl WriterTask {
             let mut ops = Vec::new();
             for command in commands {
                 match command {
-                    Command::Submit(job) => jobs.push(job),
+                    Command::Submit(job) => jobs.push(*job),
                     Command::Outbox(op, reply) => ops.push((op, reply)),
                 }
             }

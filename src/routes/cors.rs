@@ -1,0 +1,74 @@
+//! CORS for the public submission endpoint: exactly `server.allowed_origins`
+//! (and the service's own origin) may post from a browser.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::Method;
+use actix_web::middleware::Next;
+use actix_web::{web, HttpResponse, ResponseError};
+
+use crate::problem::Problem;
+use crate::startup::AppState;
+
+/// Paths a browser on an allowed origin may call.
+const PUBLIC_PATHS: [&str; 1] = ["/api/v1/inquiries"];
+const ALLOWED_HEADERS: &str = "Content-Type, Accept, Idempotency-Key";
+const EXPOSED_HEADERS: &str = "Location, Retry-After, RateLimit, RateLimit-Policy, X-Request-Id";
+
+pub async fn cors(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let Some(origin) = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned) else {
+        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+    };
+    let public = PUBLIC_PATHS.contains(&req.path());
+    let allowed = public && is_allowed(&req, &origin);
+    let preflight =
+        req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+
+    if preflight {
+        let response = if allowed {
+            let mut ok = HttpResponse::NoContent();
+            ok.insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "POST, OPTIONS"))
+                .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, ALLOWED_HEADERS))
+                .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"));
+            with_origin(ok.finish(), &origin)
+        } else {
+            Problem::ForbiddenOrigin.error_response()
+        };
+        return Ok(req.into_response(response));
+    }
+    if public && !allowed && req.method() == Method::POST {
+        metrics::counter!("inquiryd_submissions_total", "outcome" => "forbidden_origin").increment(1);
+        return Ok(req.into_response(Problem::ForbiddenOrigin.error_response()));
+    }
+    let response = next.call(req).await?.map_into_boxed_body();
+    if !allowed {
+        return Ok(response);
+    }
+    let (request, response) = response.into_parts();
+    let mut response = with_origin(response, &origin);
+    response.headers_mut().insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED_HEADERS));
+    Ok(ServiceResponse::new(request, response))
+}
+
+fn with_origin(mut response: HttpResponse, origin: &str) -> HttpResponse {
+    if let Ok(value) = HeaderValue::from_str(origin) {
+        response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+    }
+    response.headers_mut().append(header::VARY, HeaderValue::from_static("Origin"));
+    response
+}
+
+/// Listed in `server.allowed_origins`, or the page this service itself served
+/// (the origin's host is the `Host` the browser connected to).
+fn is_allowed(req: &ServiceRequest, origin: &str) -> bool {
+    let listed = req
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|state| state.settings.server.allowed_origins.iter().any(|o| o == origin));
+    let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin_host = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://"));
+    listed || (host.is_some() && host == origin_host)
+}

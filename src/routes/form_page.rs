@@ -1,0 +1,98 @@
+//! Plain HTML answers for visitors whose browser posted the form without
+//! JavaScript: the thank-you page and a page listing every problem.
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse, ResponseError};
+use serde::Deserialize;
+
+use crate::problem::Problem;
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:40em;margin:3em auto;padding:0 1em;\
+line-height:1.5;color:#1a1a1a}h1{font-size:1.4em}li{margin:.3em 0}";
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{title}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n"
+    )
+}
+
+/// The error page: the same status as the JSON answer, every problem listed.
+pub fn error_page(problem: &Problem) -> HttpResponse {
+    let mut items = String::new();
+    for error in problem.field_errors().unwrap_or_default() {
+        items.push_str(&format!(
+            "<li><strong>{}</strong>: {}</li>\n",
+            escape(&label(&error.field)),
+            escape(&error.message)
+        ));
+    }
+    let list = if items.is_empty() { String::new() } else { format!("<ul>\n{items}</ul>\n") };
+    let body = format!(
+        "<div role=\"alert\">\n<h1>Your message was not sent</h1>\n<p>{}</p>\n{list}</div>\n\
+         <p>Use your browser's Back button to return to the form; what you typed is still there.</p>",
+        escape(&problem.detail())
+    );
+    let json = problem.error_response();
+    let mut response = HttpResponse::build(json.status());
+    if let Some(retry) = json.headers().get(header::RETRY_AFTER) {
+        response.insert_header((header::RETRY_AFTER, retry.clone()));
+    }
+    response.content_type("text/html; charset=utf-8").body(page("Your message was not sent", &body))
+}
+
+#[derive(Deserialize)]
+pub struct ThanksQuery {
+    id: Option<String>,
+}
+
+/// `GET /thanks`: where a no-JavaScript post lands when `form.success_url` is empty.
+pub async fn thanks(query: web::Query<ThanksQuery>) -> HttpResponse {
+    let reference = query
+        .id
+        .as_deref()
+        .filter(|id| id.len() <= 64 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-'))
+        .map(|id| format!("<p>Your reference: <strong>{id}</strong></p>"))
+        .unwrap_or_default();
+    let body = format!(
+        "<h1>Thank you</h1>\n<p>We received your message and will answer it as soon as we can.</p>\n{reference}"
+    );
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(page("Thank you", &body))
+}
+
+fn label(field: &str) -> String {
+    let mut chars = field.trim_start_matches('_').replace(['_', '-'], " ").chars().collect::<Vec<_>>();
+    if let Some(first) = chars.first_mut() {
+        *first = first.to_ascii_uppercase();
+    }
+    chars.into_iter().collect()
+}
+
+/// Escapes text for HTML content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(escape("<a href=\"x\">&'</a>"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(label("phone"), "Phone");
+        assert_eq!(label("cf-turnstile-response"), "Cf turnstile response");
+    }
+}
