@@ -10,33 +10,15 @@ ratio shows what disabling Nagle's algorithm buys. Uses the release binaries.
 """
 import argparse
 import json
-import os
-import pathlib
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-TARGET = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release"
-
-
-def build():
-    subprocess.run(
-        ["cargo", "build", "--release", "--locked", "--bin", "inquiryd", "--example", "smtp_sink"],
-        cwd=ROOT, check=True,
-    )
-
-
-def start(cmd, prefix, **kw):
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, **kw)
-    for line in proc.stdout:
-        if line.startswith(prefix):
-            return proc, line[len(prefix):].strip()
-    raise SystemExit(f"{cmd[0]} did not start")
+sys.path.insert(0, __import__("os").path.dirname(__file__))
+import lib  # noqa: E402
 
 
 def post(base, n):
@@ -51,60 +33,34 @@ def post(base, n):
 
 def run(count, pool, nodelay):
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = pathlib.Path(tmp)
-        counter = tmp / "count"
-        sink, address = start(
-            [str(TARGET / "examples" / "smtp_sink"), "--count-file", str(counter), "--threads", "64"],
+        counter = lib.pathlib.Path(tmp) / "count"
+        sink, address = lib.start(
+            [str(lib.TARGET / "examples" / "smtp_sink"), "--count-file", str(counter), "--threads", "64"],
             "smtp_sink listening on ",
         )
-        port = address.rsplit(":", 1)[1]
-        (tmp / "inquiryd.toml").write_text(f"""
-[server]
-port = 0
-[database]
-url = "sqlite://{tmp}/inquiries.db"
-[mail]
-transport = "smtp"
-concurrency = {pool}
-[smtp]
-host = "127.0.0.1"
-port = {port}
-tls = "none"
-timeout_seconds = 120
-pool_size = {pool}
-tcp_nodelay = {"true" if nodelay else "false"}
-[limits]
-per_ip_per_minute = 100000000
-per_ip_burst = 100000000
-per_email_per_hour = 100000000
-[log]
-level = "warn"
-""")
+        config = lib.merged(lib.OPEN_LIMITS, {
+            "mail": {"transport": "smtp", "concurrency": pool},
+            "smtp": {"host": "127.0.0.1", "port": int(address.rsplit(":", 1)[1]), "tls": "none",
+                     "timeout_seconds": 120, "pool_size": pool, "tcp_nodelay": nodelay},
+        })
         sink.send_signal(signal.SIGSTOP)
-        server, base = start(
-            [str(TARGET / "inquiryd"), "--config", str(tmp / "inquiryd.toml"), "serve"],
-            "inquiryd listening on ",
-        )
         try:
-            with ThreadPoolExecutor(16) as pool_:
-                list(pool_.map(lambda n: post(base, n), range(count)))
-            started = time.monotonic()
-            sink.send_signal(signal.SIGCONT)
-            deadline = started + 600
-            delivered = 0
-            while time.monotonic() < deadline:
-                try:
-                    delivered = int(counter.read_text().strip() or 0)
-                except (FileNotFoundError, ValueError):
-                    delivered = 0
-                if delivered >= count:
-                    break
-                time.sleep(0.005)
-            elapsed = time.monotonic() - started
-            return delivered, elapsed
+            with lib.Server(config) as server:
+                with ThreadPoolExecutor(16) as workers:
+                    list(workers.map(lambda n: post(server.base, n), range(count)))
+                started = time.monotonic()
+                sink.send_signal(signal.SIGCONT)
+                delivered = 0
+                while time.monotonic() < started + 600:
+                    try:
+                        delivered = int(counter.read_text().strip() or 0)
+                    except (FileNotFoundError, ValueError):
+                        delivered = 0
+                    if delivered >= count:
+                        break
+                    time.sleep(0.005)
+                return delivered, time.monotonic() - started
         finally:
-            server.terminate()
-            server.wait()
             sink.send_signal(signal.SIGCONT)
             sink.kill()
             sink.wait()
@@ -117,7 +73,7 @@ def main():
     parser.add_argument("--no-build", action="store_true")
     args = parser.parse_args()
     if not args.no_build:
-        build()
+        lib.build(examples=["smtp_sink"])
     results = {}
     for nodelay in (True, False):
         count = args.count if nodelay else max(200, args.count // 10)

@@ -1,0 +1,142 @@
+"""Shared pieces of the benchmarks: build, run the release binary, drive wrk."""
+import os
+import pathlib
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+TARGET = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release"
+LUA = pathlib.Path(__file__).resolve().parent / "lua"
+
+OPEN_LIMITS = {"limits": {"per_ip_per_minute": 10**9, "per_ip_burst": 10**9, "per_email_per_hour": 10**9}}
+
+
+def merged(*layers):
+    """Deep-merges dicts of TOML sections; later layers win."""
+    out = {}
+    for layer in layers:
+        for section, values in layer.items():
+            out.setdefault(section, {}).update(values)
+    return out
+
+
+def toml(config):
+    def value(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return str(v)
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return "".join(f"[{section}]\n" + "".join(f"{k} = {value(v)}\n" for k, v in values.items())
+                   for section, values in config.items())
+
+
+def build(examples=()):
+    cmd = ["cargo", "build", "--release", "--locked", "--bin", "inquiryd"]
+    for example in examples:
+        cmd += ["--example", example]
+    subprocess.run(cmd, cwd=ROOT, check=True)
+
+
+def ensure_wrk():
+    if shutil.which("wrk"):
+        return
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, env=env)
+
+
+def start(cmd, prefix, **kw):
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, **kw)
+    for line in proc.stdout:
+        if line.startswith(prefix):
+            return proc, line[len(prefix):].strip()
+    raise SystemExit(f"{cmd[0]} did not start")
+
+
+class Server:
+    """inquiryd serving a fresh database in a temp dir; `config` is a dict of sections."""
+
+    def __init__(self, config=None, keep_dir=None):
+        self.tmp = None if keep_dir else tempfile.TemporaryDirectory()
+        self.dir = pathlib.Path(keep_dir or self.tmp.name)
+        base = {
+            "server": {"port": 0},
+            "database": {"url": f"sqlite://{self.dir}/inquiries.db"},
+            "mail": {"file_dir": f"{self.dir}/mail", "transport": "log"},
+            "log": {"level": "warn"},
+        }
+        (self.dir / "inquiryd.toml").write_text(toml(merged(base, config or {})))
+        self.proc, address = start(
+            [str(TARGET / "inquiryd"), "--config", str(self.dir / "inquiryd.toml"), "serve"],
+            "inquiryd listening on http://",
+        )
+        self.base = "http://" + address
+        threading_drain(self.proc)
+
+    def status(self, key):
+        text = pathlib.Path(f"/proc/{self.proc.pid}/status").read_text()
+        return int(re.search(rf"^{key}:\s+(\d+) kB", text, re.M).group(1))
+
+    def rss_mb(self):
+        return self.status("VmRSS") / 1024
+
+    def peak_mb(self):
+        return self.status("VmHWM") / 1024
+
+    def metric(self, name):
+        text = urllib.request.urlopen(self.base + "/metrics").read().decode()
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith(name) and not line.startswith("#"):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        if self.tmp:
+            self.tmp.cleanup()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def threading_drain(proc):
+    import threading
+
+    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+
+
+def wrk(url, script=None, duration=10, connections=64, threads=1, env=None, rate=None):
+    """Runs wrk; returns requests/s, latency percentiles (ms) and non-2xx/3xx count."""
+    cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s", "--latency"]
+    if script:
+        cmd += ["-s", str(LUA / script)]
+    cmd.append(url)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, **(env or {})), check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    latency = {}
+    for pct, value, unit in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\b", out, re.M):
+        latency[int(pct)] = float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+    return {"rps": rps, "requests": total, "errors": int(errors.group(1)) if errors else 0, "latency_ms": latency,
+            "raw": out}
+
+
+def settle(seconds=1.0):
+    time.sleep(seconds)
