@@ -95,12 +95,13 @@ impl Application {
             metrics: metrics_handle(),
             in_flight: Mutex::new(HashSet::new()),
         });
+        let demo_page = settings.server.demo_page;
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .wrap(from_fn(routes::cors))
                 .wrap(from_fn(telemetry::request_span))
-                .configure(routes::configure)
+                .configure(|cfg| routes::configure(cfg, demo_page))
                 .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(Problem::NotFound) }))
         })
         .shutdown_timeout(settings.server.shutdown_timeout_seconds)

@@ -12,7 +12,18 @@ pub use body::{read_body, BodyKind};
 pub use cors::cors;
 pub use form_page::escape;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// The example contact form, served at `/` when `server.demo_page` is on.
+const DEMO_PAGE: &str = include_str!("../../examples/contact-form.html");
+
+pub fn configure(cfg: &mut web::ServiceConfig, demo_page: bool) {
+    if demo_page {
+        cfg.route(
+            "/",
+            web::get().to(|| async {
+                actix_web::HttpResponse::Ok().content_type("text/html; charset=utf-8").body(DEMO_PAGE)
+            }),
+        );
+    }
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))
