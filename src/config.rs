@@ -69,6 +69,8 @@ pub struct DatabaseSettings {
     pub group_commit: bool,
     pub batch_max: usize,
     pub read_pool_size: u32,
+    /// Keep the full-text index up to date (in the write transaction).
+    pub search_index: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -372,7 +374,7 @@ fn describe(error: figment::Error) -> ConfigError {
 }
 
 fn append_field(key: &mut String, field: &str) {
-    if !key.rsplit('.').next().is_some_and(|last| last == field) {
+    if key.rsplit('.').next().is_none_or(|last| last != field) {
         if !key.is_empty() {
             key.push('.');
         }

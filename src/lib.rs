@@ -6,6 +6,7 @@ pub mod domain;
 pub mod limits;
 pub mod mail;
 pub mod problem;
+pub mod retention;
 pub mod routes;
 pub mod startup;
 pub mod store;

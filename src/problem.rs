@@ -30,6 +30,12 @@ pub enum Problem {
     Unavailable { retry_after: u64 },
     #[error("not found")]
     NotFound,
+    #[error("authentication required")]
+    Unauthorized { token_given: bool },
+    #[error("token scope too narrow")]
+    ReadOnlyToken,
+    #[error("conflict: {0}")]
+    Conflict(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -62,6 +68,9 @@ impl Problem {
             Self::RateLimited { .. } => ("rate-limited", "Too many requests"),
             Self::Unavailable { .. } => ("storage-unavailable", "Service temporarily unavailable"),
             Self::NotFound => ("not-found", "Not found"),
+            Self::Unauthorized { .. } => ("unauthorized", "Authentication required"),
+            Self::ReadOnlyToken => ("read-only-token", "Token may only read"),
+            Self::Conflict(_) => ("conflict", "Conflict"),
             Self::Internal(_) => ("internal", "Internal error"),
         }
     }
@@ -86,6 +95,12 @@ impl Problem {
                 format!("Storage is busy or unavailable; nothing was saved. Retry in {retry_after} seconds.")
             }
             Self::NotFound => "No such resource.".to_owned(),
+            Self::Unauthorized { token_given: false } => {
+                "Send an admin token as `Authorization: Bearer TOKEN`.".to_owned()
+            }
+            Self::Unauthorized { token_given: true } => "The token is not valid or was revoked.".to_owned(),
+            Self::ReadOnlyToken => "This token has the read scope; changes need a write token.".to_owned(),
+            Self::Conflict(why) => why.clone(),
             Self::Internal(_) => "Something went wrong on our side; nothing about it is your fault.".to_owned(),
         }
     }
@@ -118,6 +133,9 @@ impl ResponseError for Problem {
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::ReadOnlyToken => StatusCode::FORBIDDEN,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -137,9 +155,29 @@ impl ResponseError for Problem {
         };
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json")));
+        if let Self::Unauthorized { token_given } = self {
+            let challenge = if *token_given {
+                "Bearer realm=\"inquiryd\", error=\"invalid_token\""
+            } else {
+                "Bearer realm=\"inquiryd\""
+            };
+            response.insert_header((header::WWW_AUTHENTICATE, challenge));
+        }
         if let Some(seconds) = self.retry_after() {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
         response.body(serde_json::to_vec(&body).unwrap_or_default())
+    }
+}
+
+impl From<sqlx::Error> for Problem {
+    /// Busy or failing storage is a 503 the client may retry; anything else is a bug.
+    fn from(error: sqlx::Error) -> Self {
+        if crate::store::is_transient(&error) {
+            tracing::warn!(%error, "storage unavailable");
+            Self::Unavailable { retry_after: 5 }
+        } else {
+            Self::Internal(error.into())
+        }
     }
 }

@@ -19,7 +19,7 @@ use crate::limits::Guard;
 use crate::mail::{Composer, OutboxWorker, Transport, WorkerOptions};
 use crate::problem::Problem;
 use crate::store::{self, Writer, WriterOptions};
-use crate::{mail, routes, telemetry};
+use crate::{mail, retention, routes, telemetry};
 
 /// Everything a request handler may touch, built once at start-up.
 pub struct AppState {
@@ -28,6 +28,8 @@ pub struct AppState {
     pub reads: SqlitePool,
     pub metrics: PrometheusHandle,
     pub guard: Arc<Guard>,
+    /// Wakes the outbox worker (after an admin re-queues a notification).
+    pub outbox: Arc<Notify>,
     /// The `RateLimit-Policy` header value, fixed by the configuration.
     pub rate_limit_policy: String,
     /// Idempotency keys whose first request is still being processed.
@@ -50,6 +52,10 @@ impl Application {
         let settings = Arc::new(settings);
         let mut conn = store::open_writer(&settings.database).await.context("cannot open the database")?;
         store::migrate(&mut conn).await.context("cannot apply migrations")?;
+        let search_index = settings.database.search_index;
+        store::in_transaction(&mut conn, false, move |c| Box::pin(store::search::ensure_index(c, search_index)))
+            .await
+            .context("cannot prepare the search index")?;
         let reads = store::open_reads(&settings.database).await.context("cannot open the database")?;
 
         let outbox = Arc::new(Notify::new());
@@ -57,6 +63,7 @@ impl Application {
             group_commit: settings.database.group_commit,
             batch_max: settings.database.batch_max,
             message_id_domain: mail::message_id_domain(&settings.mail),
+            search_index: settings.database.search_index,
         };
         let (writer, writer_task) = Writer::spawn(conn, options, outbox.clone());
 
@@ -68,7 +75,7 @@ impl Application {
             reads: reads.clone(),
             composer: Arc::new(composer),
             transport: Arc::new(transport),
-            wake: outbox,
+            wake: outbox.clone(),
             options: WorkerOptions {
                 concurrency: settings.mail.concurrency,
                 max_attempts: settings.mail.max_attempts,
@@ -77,6 +84,9 @@ impl Application {
             },
         };
         let worker_task = worker.spawn(worker_stopped);
+        if settings.privacy.retention_days > 0 {
+            retention::spawn(writer.clone(), settings.clone());
+        }
 
         let listener = TcpListener::bind(settings.listen_address())
             .with_context(|| format!("cannot listen on {}", settings.listen_address()))?;
@@ -89,6 +99,7 @@ impl Application {
         let state = web::Data::new(AppState {
             settings: settings.clone(),
             guard,
+            outbox,
             rate_limit_policy,
             writer,
             reads,

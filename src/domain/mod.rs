@@ -2,10 +2,14 @@
 
 mod email;
 mod inquiry;
+mod query;
 mod submission;
 mod text;
 
 pub use email::EmailAddress;
 pub use inquiry::{Category, InquiryStatus, NewInquiry, NotificationKind};
+pub use query::{
+    encode_cursor, parse_query, ExportFormat, InquiryFilter, ListQuery, Page, Purpose, DEFAULT_LIMIT, MAX_LIMIT,
+};
 pub use submission::{parse_submission, Submission, SubmissionRules};
 pub use text::FieldError;

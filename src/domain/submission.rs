@@ -122,6 +122,7 @@ pub fn parse_submission(
 
     let started_at_ms = match take("_started_at") {
         None => None,
+        Some(Value::String(s)) if s.trim().is_empty() => None,
         Some(v) => match parse_timestamp(&v) {
             Some(ms) => Some(ms),
             None => {

@@ -33,3 +33,24 @@ pub fn message_id_domain(settings: &MailSettings) -> String {
         .map(|m| m.email.domain().to_owned())
         .unwrap_or_else(|_| "localhost".to_owned())
 }
+
+/// Removes the copies of erased inquiries' emails that the file transport wrote
+/// (`<inquiry id>-…​.eml` in `mail.file_dir`).
+pub async fn forget(settings: &MailSettings, inquiry_ids: &[String]) {
+    if inquiry_ids.is_empty() {
+        return;
+    }
+    let Ok(mut entries) = tokio::fs::read_dir(&settings.file_dir).await else { return };
+    let ids: std::collections::HashSet<&str> = inquiry_ids.iter().map(String::as_str).collect();
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        // `<36-character id>-<kind>-<notification id>.eml`
+        let erased = name.ends_with(".eml") && name.get(..36).is_some_and(|id| ids.contains(id));
+        if erased {
+            if let Err(e) = tokio::fs::remove_file(entry.path()).await {
+                tracing::warn!(error = %e, "could not remove an erased inquiry's email copy");
+            }
+        }
+    }
+}

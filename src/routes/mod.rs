@@ -1,5 +1,7 @@
 //! HTTP routes, one module per group, merged in [`configure`].
 
+mod admin;
+mod auth;
 mod body;
 mod cors;
 mod form_page;
@@ -28,5 +30,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, demo_page: bool) {
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))
         .route("/thanks", web::get().to(form_page::thanks))
-        .route("/api/v1/inquiries", web::post().to(submit::submit));
+        .route("/api/v1/inquiries", web::post().to(submit::submit))
+        .service(
+            web::scope("/api/v1/admin")
+                .wrap(actix_web::middleware::from_fn(auth::require_token))
+                .configure(admin::configure),
+        );
 }

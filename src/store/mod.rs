@@ -1,7 +1,11 @@
 //! All SQL lives here. One writer connection commits in groups; reads use a pool.
 
+pub mod admin;
+pub mod export;
 mod inquiries;
 mod outbox;
+pub mod search;
+pub mod tokens;
 mod writer;
 
 use std::path::PathBuf;
@@ -16,6 +20,7 @@ use crate::config::{DatabaseSettings, Synchronous};
 
 pub use inquiries::{idempotent_answer, InquiryRecord, INQUIRY_COLUMNS};
 pub use outbox::{backlog, next_due, ClaimedNotification, Settlement};
+pub use writer::in_transaction;
 pub use writer::{
     IdempotencyClaim, NewRecord, OutboxOp, OutboxReply, PlannedNotification, Receipt, StoreUnavailable, WriteOutcome,
     Writer, WriterOptions,
@@ -47,7 +52,7 @@ impl StoreError {
     }
 }
 
-pub(crate) fn is_transient(error: &sqlx::Error) -> bool {
+pub fn is_transient(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Database(db) => {
             // SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN (and extended codes).

@@ -120,7 +120,7 @@ pub async fn settle(conn: &mut SqliteConnection, settlements: &[Settlement], now
             }
         };
         sqlx::query(
-            "INSERT OR REPLACE INTO notification_attempts (notification_id, attempt, at, outcome, detail) \
+            "INSERT INTO notification_attempts (notification_id, attempt, at, outcome, detail) \
              SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM notifications WHERE id = ?1)",
         )
         .bind(id)

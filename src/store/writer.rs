@@ -4,12 +4,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use futures_util::future::BoxFuture;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use super::outbox::{self, ClaimedNotification, Settlement};
+use super::search;
 use crate::domain::{InquiryStatus, NewInquiry, NotificationKind};
 use crate::timestamp::now_ms;
 
@@ -88,9 +90,14 @@ pub enum OutboxReply {
     Done,
 }
 
+/// Any other write (admin changes, erasure, retention): runs in a transaction of
+/// its own on the writer's connection and replies after its commit.
+type Exec = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, ()> + Send>;
+
 enum Command {
     Submit(Box<Job>),
     Outbox(OutboxOp, oneshot::Sender<Result<OutboxReply, StoreUnavailable>>),
+    Exec(Exec),
 }
 
 /// A write that did not happen; the caller may try again later.
@@ -104,6 +111,8 @@ pub struct WriterOptions {
     pub batch_max: usize,
     /// Right-hand side of every Message-ID this service generates.
     pub message_id_domain: String,
+    /// Index new inquiries for full-text search in the same transaction.
+    pub search_index: bool,
 }
 
 /// The handle request handlers use to queue a record for the next commit.
@@ -127,6 +136,24 @@ impl Writer {
             return WriteOutcome::Unavailable;
         }
         answer.await.unwrap_or(WriteOutcome::Unavailable)
+    }
+
+    /// Runs `write` in its own transaction on the writer's connection; with
+    /// `checkpoint`, truncates the WAL afterwards so that erased data leaves no
+    /// copy behind in it.
+    pub async fn exec<T, F>(&self, checkpoint: bool, write: F) -> Result<T, sqlx::Error>
+    where
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, sqlx::Error>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: Exec = Box::new(move |conn| {
+            Box::pin(async move {
+                let _ = reply.send(in_transaction(conn, checkpoint, write).await);
+            })
+        });
+        self.tx.send(Command::Exec(job)).await.map_err(|_| sqlx::Error::PoolClosed)?;
+        answer.await.unwrap_or(Err(sqlx::Error::PoolClosed))
     }
 
     /// Runs one outbox operation in the next commit.
@@ -158,13 +185,20 @@ impl WriterTask {
             }
             let mut jobs = Vec::new();
             let mut ops = Vec::new();
+            let mut execs = Vec::new();
             for command in commands {
                 match command {
                     Command::Submit(job) => jobs.push(*job),
                     Command::Outbox(op, reply) => ops.push((op, reply)),
+                    Command::Exec(exec) => execs.push(exec),
                 }
             }
-            self.process(jobs, ops).await;
+            if !jobs.is_empty() || !ops.is_empty() {
+                self.process(jobs, ops).await;
+            }
+            for exec in execs {
+                exec(&mut self.conn).await;
+            }
         }
         tracing::debug!("writer stopped");
     }
@@ -247,7 +281,7 @@ impl WriterTask {
         let (outcomes, notifications) = if records.is_empty() {
             (Vec::new(), 0)
         } else {
-            write_batch(&mut self.conn, records, &self.options.message_id_domain).await?
+            write_batch(&mut self.conn, records, &self.options).await?
         };
         let now = now_ms();
         let mut replies = Vec::with_capacity(ops.len());
@@ -277,13 +311,49 @@ impl WriterTask {
     }
 }
 
+/// Runs `write` between `BEGIN IMMEDIATE` and `COMMIT` (or `ROLLBACK` when it fails).
+pub async fn in_transaction<T, F>(conn: &mut SqliteConnection, checkpoint: bool, write: F) -> Result<T, sqlx::Error>
+where
+    F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, sqlx::Error>>,
+{
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+    let result = match write(&mut *conn).await {
+        Ok(value) => sqlx::query("COMMIT").execute(&mut *conn).await.map(|_| value),
+        Err(e) => Err(e),
+    };
+    if result.is_err() {
+        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+    } else if checkpoint {
+        truncate_wal(conn).await;
+    }
+    result
+}
+
+/// Copies the WAL into the database and empties it, so that no page image from
+/// before an erasure survives there. A reader in the middle of a query blocks
+/// it; it is retried for up to a second.
+async fn truncate_wal(conn: &mut SqliteConnection) {
+    for _ in 0..20 {
+        match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&mut *conn).await {
+            Ok((0, _, _)) => return,
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            Err(e) => {
+                tracing::warn!(error = %e, "WAL checkpoint after erasure failed");
+                return;
+            }
+        }
+    }
+    tracing::warn!("WAL checkpoint after erasure kept being blocked by readers");
+}
+
 /// Inside the open transaction: resolves replays and duplicates, inserts the rest.
 /// Returns each record's outcome and how many notifications were queued.
 async fn write_batch(
     conn: &mut SqliteConnection,
     records: &[&NewRecord],
-    message_id_domain: &str,
+    options: &WriterOptions,
 ) -> Result<(Vec<WriteOutcome>, usize), sqlx::Error> {
+    let message_id_domain = &options.message_id_domain;
     let now = now_ms();
     let mut keys = known_keys(conn, records, now).await?;
     let mut recent = recent_duplicates(conn, records, now).await?;
@@ -315,7 +385,25 @@ async fn write_batch(
     }
 
     for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
-        insert_inquiries(conn, chunk, now).await?;
+        let seqs = insert_inquiries(conn, chunk, now).await?;
+        if options.search_index {
+            let documents: Vec<(i64, String)> = chunk
+                .iter()
+                .filter_map(|(record, id)| {
+                    let i = &record.inquiry;
+                    let body = search::document(&[
+                        Some(&i.name),
+                        Some(i.email.as_str()),
+                        Some(&i.subject),
+                        Some(&i.message),
+                        i.organization.as_deref(),
+                        i.country.as_deref(),
+                    ]);
+                    seqs.get(id).map(|seq| (*seq, body))
+                })
+                .collect();
+            search::index(conn, &documents).await?;
+        }
     }
     let notifications: Vec<(&str, &PlannedNotification, String)> = fresh
         .iter()
@@ -354,11 +442,12 @@ async fn write_batch(
     Ok((outcomes, notifications.len()))
 }
 
+/// Inserts the rows and returns each one's `seq` by id.
 async fn insert_inquiries(
     conn: &mut SqliteConnection,
     rows: &[(&NewRecord, String)],
     now: i64,
-) -> Result<(), sqlx::Error> {
+) -> Result<HashMap<String, i64>, sqlx::Error> {
     let mut insert = QueryBuilder::<Sqlite>::new(
         "INSERT INTO inquiries (id, received_at, status, category, name, email, email_norm, subject, message, \
          organization, country, phone, consent, page, client_ip, spam_flags, dedupe_hash, updated_at) ",
@@ -384,8 +473,12 @@ async fn insert_inquiries(
             .push_bind(&record.dedupe_hash[..])
             .push_bind(now);
     });
-    insert.build().execute(conn).await?;
-    Ok(())
+    insert.push(" RETURNING id, seq");
+    let mut seqs = HashMap::with_capacity(rows.len());
+    for row in insert.build().fetch_all(conn).await? {
+        seqs.insert(row.try_get("id")?, row.try_get("seq")?);
+    }
+    Ok(seqs)
 }
 
 type KnownKeys = HashMap<String, ([u8; 32], Receipt)>;

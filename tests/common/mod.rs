@@ -111,6 +111,34 @@ impl TestApp {
         Reply::from(ureq::get(&self.url(path)).call())
     }
 
+    /// An admin API call with a bearer token (`None`: no Authorization header).
+    pub fn admin(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Reply {
+        let mut req = ureq::request(method, &self.url(&format!("/api/v1/admin{path}")));
+        if let Some(token) = token {
+            req = req.set("Authorization", &format!("Bearer {token}"));
+        }
+        Reply::from(match body {
+            Some(body) => req.set("Content-Type", "application/json").send_string(&body.to_string()),
+            None => req.call(),
+        })
+    }
+
+    /// `inquiryd token create` against this app's database; returns the token.
+    pub fn create_token(&self, scope: &str) -> String {
+        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let out =
+            run_cli(self.dir.path(), &env, &["token", "create", "--name", &format!("{scope} test"), "--scope", scope]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(stdout.lines().count(), 1, "the token alone on stdout: {stdout:?}");
+        stdout.trim().to_owned()
+    }
+
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        run_cli(self.dir.path(), &env, args)
+    }
+
     /// The value of one Prometheus sample, by its full name with labels.
     pub fn metric(&self, sample: &str) -> f64 {
         let text = self.get("/metrics").body;
@@ -249,6 +277,17 @@ impl Db {
             sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap()
         });
         Self { runtime, pool }
+    }
+
+    /// Runs a write on a separate, writable connection (to set up a scenario).
+    pub fn write(path: &Path, sql: &str) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            use sqlx::Connection;
+            let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path).busy_timeout(Duration::from_secs(5));
+            let mut conn = sqlx::SqliteConnection::connect_with(&options).await.unwrap();
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        });
     }
 
     pub fn scalar(&self, sql: &str, bind: &str) -> i64 {

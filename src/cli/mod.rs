@@ -1,5 +1,7 @@
 //! The command line: parse, load configuration, dispatch.
 
+mod admin;
+
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -26,6 +28,22 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Manage admin tokens.
+    Token {
+        #[command(subcommand)]
+        action: admin::TokenAction,
+    },
+    /// The inquiry log in the terminal.
+    Inquiries {
+        #[command(subcommand)]
+        action: admin::InquiriesAction,
+    },
+    /// Apply the retention policy now.
+    Purge {
+        /// Count what would be erased; erase nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Email delivery.
     Mail {
         #[command(subcommand)]
@@ -66,6 +84,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Healthcheck => healthcheck(&settings),
+        Command::Token { action } => admin::token(&settings, action).await,
+        Command::Inquiries { action } => admin::inquiries(&settings, action).await,
+        Command::Purge { dry_run } => admin::purge(&settings, dry_run).await,
         Command::Mail { action: MailAction::Test { to } } => mail_test(&settings, &to).await,
         Command::Config { action: ConfigAction::Check } => {
             print!("{}", settings.redacted_toml());

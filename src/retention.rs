@@ -1,0 +1,49 @@
+//! `privacy.retention_days`: inquiries older than that are erased daily (and by
+//! `inquiryd purge`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use sqlx::SqliteConnection;
+
+use crate::config::Settings;
+use crate::mail;
+use crate::store::admin::{self, Erase};
+use crate::store::Writer;
+use crate::timestamp::now_ms;
+
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The instant before which inquiries are past retention.
+pub fn cutoff(retention_days: u32) -> i64 {
+    now_ms() - i64::from(retention_days) * DAY.as_millis() as i64
+}
+
+/// Erases what is past retention and audits the count; returns the erased ids.
+pub async fn purge(conn: &mut SqliteConnection, retention_days: u32, actor: &str) -> Result<Vec<String>, sqlx::Error> {
+    let ids = admin::erase(conn, Erase::ReceivedBefore(cutoff(retention_days))).await?;
+    admin::audit(conn, actor, "retention.purge", None, json!({"erased": ids.len(), "retention_days": retention_days}))
+        .await?;
+    Ok(ids)
+}
+
+/// Runs the purge shortly after start-up and then once a day.
+pub fn spawn(writer: Writer, settings: Arc<Settings>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let mut daily = tokio::time::interval(DAY);
+        loop {
+            daily.tick().await;
+            let days = settings.privacy.retention_days;
+            let result = writer.exec(true, move |conn| Box::pin(purge(conn, days, "retention"))).await;
+            match result {
+                Ok(ids) => {
+                    tracing::info!(erased = ids.len(), "retention purge done");
+                    mail::forget(&settings.mail, &ids).await;
+                }
+                Err(error) => tracing::warn!(%error, "retention purge failed; retrying tomorrow"),
+            }
+        }
+    })
+}

@@ -1,0 +1,264 @@
+//! `/api/v1/admin/…`: the inquiry log for staff.
+
+use actix_web::http::header;
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use bytes::Bytes;
+use futures_util::stream;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use tokio::sync::mpsc;
+
+use super::auth::Actor;
+use super::body::read_body;
+use crate::domain::{encode_cursor, parse_query, EmailAddress, ExportFormat, FieldError, InquiryStatus, Purpose};
+use crate::mail;
+use crate::problem::Problem;
+use crate::startup::AppState;
+use crate::store::admin::{self, Erase, Requeue};
+use crate::store::{export, InquiryRecord};
+
+const NOTE_MAX: usize = 2000;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/inquiries", web::get().to(list))
+        .route("/inquiries/export", web::get().to(export_inquiries))
+        .route("/inquiries/{id}", web::get().to(get_one))
+        .route("/inquiries/{id}", web::patch().to(update))
+        .route("/inquiries/{id}", web::delete().to(delete))
+        .route("/stats", web::get().to(stats))
+        .route("/notifications/{id}/retry", web::post().to(retry))
+        .route("/erasures", web::post().to(erasure))
+        .route("/audit", web::get().to(audit));
+}
+
+fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, Problem> {
+    serde_urlencoded::from_str(req.query_string())
+        .map_err(|e| Problem::validation_one("query", "malformed", format!("the query string is malformed: {e}")))
+}
+
+fn actor(req: &HttpRequest) -> String {
+    req.extensions().get::<Actor>().map(Actor::label).unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn page_body<T: serde::Serialize>(items: &[T], next: Option<i64>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({"items": items, "next_cursor": next.map(encode_cursor)}))
+}
+
+async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+    let query = parse_query(&query_pairs(&req)?, Purpose::List).map_err(Problem::Validation)?;
+    let (items, next) = admin::list(&state.reads, &query.filter, query.page).await?;
+    Ok(page_body(&items, next))
+}
+
+async fn get_one(id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+    let (inquiry, notifications) = admin::get(&state.reads, &id).await?.ok_or(Problem::NotFound)?;
+    Ok(HttpResponse::Ok().json(with_notifications(&inquiry, &notifications)))
+}
+
+fn with_notifications(inquiry: &InquiryRecord, notifications: &[admin::NotificationView]) -> Value {
+    let mut body = serde_json::to_value(inquiry).unwrap_or_default();
+    body["notifications"] = serde_json::to_value(notifications).unwrap_or_default();
+    body
+}
+
+/// `{"status": "...", "note"?: "..." | null}`.
+async fn update(
+    req: HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    let body = json_object(&req, payload, &state).await?;
+    let (status, note) = parse_update(body)?;
+    let id = id.into_inner();
+    let actor = actor(&req);
+    let target = id.clone();
+    let updated = state
+        .writer
+        .exec(false, move |conn| {
+            Box::pin(async move {
+                let note_changed = note.is_some();
+                let previous = admin::update(conn, &target, status, note).await?;
+                if let Some(previous) = &previous {
+                    let detail = json!({"from": previous, "to": status.as_str(), "note_changed": note_changed});
+                    admin::audit(conn, &actor, "inquiry.update", Some(&target), detail).await?;
+                }
+                Ok(previous.is_some())
+            })
+        })
+        .await?;
+    if !updated {
+        return Err(Problem::NotFound);
+    }
+    get_one(web::Path::from(id), state).await
+}
+
+fn parse_update(mut body: Map<String, Value>) -> Result<(InquiryStatus, Option<Option<String>>), Problem> {
+    let mut errors = Vec::new();
+    let status = match body.remove("status") {
+        Some(Value::String(s)) => match s.parse::<InquiryStatus>() {
+            Ok(status) => Some(status),
+            Err(why) => {
+                errors.push(FieldError::new("status", "invalid_choice", format!("status {why}")));
+                None
+            }
+        },
+        Some(_) => {
+            errors.push(FieldError::new("status", "invalid_type", "status must be a string"));
+            None
+        }
+        None => {
+            errors.push(FieldError::new("status", "required", "status is required"));
+            None
+        }
+    };
+    let note = match body.remove("note") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::String(s)) if s.chars().count() > NOTE_MAX => {
+            errors.push(FieldError::new("note", "too_long", format!("note must be at most {NOTE_MAX} characters")));
+            None
+        }
+        Some(Value::String(s)) if s.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) => {
+            errors.push(FieldError::new("note", "control_characters", "note must not contain control characters"));
+            None
+        }
+        Some(Value::String(s)) => Some(Some(s.trim().to_owned()).filter(|s| !s.is_empty())),
+        Some(_) => {
+            errors.push(FieldError::new("note", "invalid_type", "note must be a string or null"));
+            None
+        }
+    };
+    for key in body.keys() {
+        errors.push(FieldError::new(key.clone(), "unknown_field", format!("{key} is not a field of this call")));
+    }
+    match status {
+        Some(status) if errors.is_empty() => Ok((status, note)),
+        _ => Err(Problem::Validation(errors)),
+    }
+}
+
+async fn json_object(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<Map<String, Value>, Problem> {
+    let kind = super::BodyKind::of(req)?;
+    if kind != super::BodyKind::Json {
+        return Err(Problem::UnsupportedMediaType);
+    }
+    let bytes = read_body(req, payload, state.settings.server.body_limit_bytes).await?;
+    kind.fields(&bytes)
+}
+
+async fn delete(req: HttpRequest, id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+    let erased = erase(&req, &state, "inquiry.delete", ErasureOf::One(id.into_inner())).await?;
+    if erased == 0 {
+        return Err(Problem::NotFound);
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ErasureRequest {
+    email: String,
+}
+
+/// A right-to-be-forgotten request: every inquiry from one address.
+async fn erasure(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+    let body = json_object(&req, payload, &state).await?;
+    let request: ErasureRequest = serde_json::from_value(Value::Object(body))
+        .map_err(|e| Problem::validation_one("email", "invalid", format!("send {{\"email\": \"...\"}} only ({e})")))?;
+    let email = EmailAddress::parse("email", &request.email).map_err(|e| Problem::Validation(vec![e]))?;
+    let erased = erase(&req, &state, "erasure", ErasureOf::Email(email.normalized())).await?;
+    Ok(HttpResponse::Ok().json(json!({"erased": erased})))
+}
+
+enum ErasureOf {
+    One(String),
+    Email(String),
+}
+
+/// Erases in the writer, audits the count (never the address), then removes any
+/// copies of the emails the file transport kept.
+async fn erase(req: &HttpRequest, state: &AppState, action: &'static str, of: ErasureOf) -> Result<usize, Problem> {
+    let actor = actor(req);
+    let ids = state
+        .writer
+        .exec(true, move |conn| {
+            Box::pin(async move {
+                let (which, target) = match &of {
+                    ErasureOf::One(id) => (Erase::One(id), Some(id.as_str())),
+                    ErasureOf::Email(email) => (Erase::Email(email), None),
+                };
+                let ids = admin::erase(conn, which).await?;
+                if !ids.is_empty() || target.is_none() {
+                    admin::audit(conn, &actor, action, target, json!({"erased": ids.len()})).await?;
+                }
+                Ok(ids)
+            })
+        })
+        .await?;
+    mail::forget(&state.settings.mail, &ids).await;
+    Ok(ids.len())
+}
+
+async fn export_inquiries(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+    let query = parse_query(&query_pairs(&req)?, Purpose::Export).map_err(Problem::Validation)?;
+    let format = query.format.unwrap_or(ExportFormat::Ndjson);
+    let (tx, rx) = mpsc::channel::<Bytes>(4);
+    let reads = state.reads.clone();
+    tokio::spawn(async move {
+        if let Err(error) = export::export(&reads, &query.filter, format, tx).await {
+            tracing::error!(%error, "export failed part-way");
+        }
+    });
+    let body = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|chunk| (Ok::<_, Problem>(chunk), rx)) });
+    let (content_type, extension) = match format {
+        ExportFormat::Csv => ("text/csv; charset=utf-8", "csv"),
+        ExportFormat::Ndjson => ("application/x-ndjson", "ndjson"),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"inquiries.{extension}\"")))
+        .streaming(body))
+}
+
+async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+    Ok(HttpResponse::Ok().json(admin::stats(&state.reads).await?))
+}
+
+async fn retry(req: HttpRequest, id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+    let actor = actor(&req);
+    let id = id.into_inner();
+    let target = id.clone();
+    let outcome = state
+        .writer
+        .exec(false, move |conn| {
+            Box::pin(async move {
+                let outcome = admin::requeue(conn, &target).await?;
+                if outcome == Requeue::Requeued {
+                    admin::audit(conn, &actor, "notification.retry", Some(&target), json!({})).await?;
+                }
+                Ok(outcome)
+            })
+        })
+        .await?;
+    match outcome {
+        Requeue::Requeued => {
+            state.outbox.notify_one();
+            Ok(HttpResponse::Accepted().json(json!({"id": id, "status": "pending"})))
+        }
+        Requeue::NotFound => Err(Problem::NotFound),
+        Requeue::NotFailed(status) => {
+            Err(Problem::Conflict(format!("only a failed notification can be retried; this one is {status}")))
+        }
+    }
+}
+
+async fn audit(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+    let query = parse_query(&query_pairs(&req)?, Purpose::Pages).map_err(Problem::Validation)?;
+    let (entries, next) = admin::audit_page(&state.reads, query.page).await?;
+    Ok(page_body(&entries, next))
+}

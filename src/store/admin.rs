@@ -1,0 +1,317 @@
+//! The inquiry log for admins: listing, triage, erasure, statistics, audit.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
+
+use super::inquiries::{InquiryRecord, INQUIRY_COLUMNS};
+use super::search;
+use crate::domain::{Category, InquiryFilter, InquiryStatus, Page};
+use crate::timestamp::{now_ms, to_rfc3339};
+
+/// Appends `SELECT … FROM … WHERE <filter>` for inquiries, newest first, before
+/// `before` (a `seq`). The caller adds `LIMIT`.
+pub fn select_inquiries(filter: &InquiryFilter, before: Option<i64>) -> QueryBuilder<'static, Sqlite> {
+    let search = filter.q.as_deref().and_then(search::match_query);
+    let (mut query, order) = match &search {
+        Some(_) => (
+            QueryBuilder::new(format!(
+                "SELECT {INQUIRY_COLUMNS} FROM inquiries_fts JOIN inquiries i ON i.seq = inquiries_fts.rowid \
+                 WHERE inquiries_fts MATCH "
+            )),
+            " ORDER BY inquiries_fts.rowid DESC",
+        ),
+        None => (
+            QueryBuilder::new(format!("SELECT {INQUIRY_COLUMNS} FROM inquiries i WHERE 1 = 1")),
+            " ORDER BY i.seq DESC",
+        ),
+    };
+    if let Some(expression) = search {
+        query.push_bind(expression);
+        if let Some(seq) = before {
+            query.push(" AND inquiries_fts.rowid < ").push_bind(seq);
+        }
+    } else if filter.q.is_some() {
+        // Nothing searchable was typed (only punctuation): nothing matches.
+        query.push(" AND 0");
+    } else if let Some(seq) = before {
+        query.push(" AND i.seq < ").push_bind(seq);
+    }
+    if let Some(status) = filter.status {
+        query.push(" AND i.status = ").push_bind(status.as_str());
+    }
+    if let Some(category) = filter.category {
+        query.push(" AND i.category = ").push_bind(category.as_str());
+    }
+    if let Some(email) = &filter.email {
+        query.push(" AND i.email_norm = ").push_bind(email.clone());
+    }
+    if let Some(since) = filter.since {
+        query.push(" AND i.received_at >= ").push_bind(since);
+    }
+    if let Some(until) = filter.until {
+        query.push(" AND i.received_at <= ").push_bind(until);
+    }
+    query.push(order);
+    query
+}
+
+/// One page, newest first, and the `seq` to continue before (when there is more).
+pub async fn list(
+    reads: &SqlitePool,
+    filter: &InquiryFilter,
+    page: Page,
+) -> Result<(Vec<InquiryRecord>, Option<i64>), sqlx::Error> {
+    let mut query = select_inquiries(filter, page.before);
+    query.push(" LIMIT ").push_bind(i64::from(page.limit) + 1);
+    let mut items: Vec<InquiryRecord> = query.build_query_as().fetch_all(reads).await?;
+    let next = if items.len() > page.limit as usize {
+        items.truncate(page.limit as usize);
+        items.last().map(|i| i.seq)
+    } else {
+        None
+    };
+    Ok((items, next))
+}
+
+/// A notification as an admin sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotificationView {
+    pub id: String,
+    pub kind: String,
+    pub recipient: String,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub sent_at: Option<String>,
+}
+
+pub async fn get(reads: &SqlitePool, id: &str) -> Result<Option<(InquiryRecord, Vec<NotificationView>)>, sqlx::Error> {
+    let inquiry: Option<InquiryRecord> =
+        sqlx::query_as(&format!("SELECT {INQUIRY_COLUMNS} FROM inquiries i WHERE i.id = ?"))
+            .bind(id)
+            .fetch_optional(reads)
+            .await?;
+    let Some(inquiry) = inquiry else { return Ok(None) };
+    let rows = sqlx::query(
+        "SELECT id, kind, recipients, status, attempts, last_error, sent_at FROM notifications \
+         WHERE inquiry_id = ? ORDER BY created_at, kind DESC",
+    )
+    .bind(id)
+    .fetch_all(reads)
+    .await?;
+    let notifications = rows
+        .iter()
+        .map(|row| {
+            Ok(NotificationView {
+                id: row.try_get("id")?,
+                kind: row.try_get("kind")?,
+                recipient: row.try_get("recipients")?,
+                status: row.try_get("status")?,
+                attempts: row.try_get("attempts")?,
+                last_error: row.try_get("last_error")?,
+                sent_at: row.try_get::<Option<i64>, _>("sent_at")?.map(to_rfc3339),
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok(Some((inquiry, notifications)))
+}
+
+/// Sets the status (and the note, when given: `Some(None)` clears it).
+/// Returns the previous status, or `None` when there is no such inquiry.
+pub async fn update(
+    conn: &mut SqliteConnection,
+    id: &str,
+    status: InquiryStatus,
+    note: Option<Option<String>>,
+) -> Result<Option<String>, sqlx::Error> {
+    let previous: Option<String> =
+        sqlx::query_scalar("SELECT status FROM inquiries WHERE id = ?").bind(id).fetch_optional(&mut *conn).await?;
+    if previous.is_none() {
+        return Ok(None);
+    }
+    let mut query = QueryBuilder::<Sqlite>::new("UPDATE inquiries SET status = ");
+    query.push_bind(status.as_str()).push(", updated_at = ").push_bind(now_ms());
+    if let Some(note) = note {
+        query.push(", note = ").push_bind(note);
+    }
+    query.push(" WHERE id = ").push_bind(id);
+    query.build().execute(&mut *conn).await?;
+    Ok(previous)
+}
+
+/// Which inquiries an erasure covers.
+pub enum Erase<'a> {
+    One(&'a str),
+    Email(&'a str),
+    ReceivedBefore(i64),
+}
+
+/// Erases inquiries with their notifications, delivery attempts, idempotency
+/// keys and search-index entries; returns the erased ids. With `secure_delete`
+/// and the index's secure-delete option the data is overwritten, not just
+/// unlinked.
+pub async fn erase(conn: &mut SqliteConnection, which: Erase<'_>) -> Result<Vec<String>, sqlx::Error> {
+    let mut select = QueryBuilder::<Sqlite>::new(format!("SELECT {INQUIRY_COLUMNS} FROM inquiries i WHERE "));
+    match which {
+        Erase::One(id) => select.push("i.id = ").push_bind(id.to_owned()),
+        Erase::Email(email) => select.push("i.email_norm = ").push_bind(email.to_lowercase()),
+        Erase::ReceivedBefore(cutoff) => select.push("i.received_at < ").push_bind(cutoff),
+    };
+    let doomed: Vec<InquiryRecord> = select.build_query_as().fetch_all(&mut *conn).await?;
+    let mut ids = Vec::with_capacity(doomed.len());
+    for chunk in doomed.chunks(500) {
+        search::unindex(conn, chunk).await?;
+        for (table, column) in [("idempotency_keys", "inquiry_id"), ("inquiries", "id")] {
+            let mut delete = QueryBuilder::<Sqlite>::new(format!("DELETE FROM {table} WHERE {column} IN ("));
+            let mut list = delete.separated(", ");
+            chunk.iter().for_each(|i| {
+                list.push_bind(i.id.clone());
+            });
+            delete.push(")").build().execute(&mut *conn).await?;
+        }
+        ids.extend(chunk.iter().map(|i| i.id.clone()));
+    }
+    Ok(ids)
+}
+
+/// How many inquiries were received before `cutoff` (for `purge --dry-run`).
+pub async fn count_before(reads: &SqlitePool, cutoff: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM inquiries WHERE received_at < ?").bind(cutoff).fetch_one(reads).await
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requeue {
+    Requeued,
+    NotFound,
+    /// Only a failed notification can be retried; this is its status.
+    NotFailed(String),
+}
+
+/// Puts a failed notification back in the queue, due now, with a fresh count of attempts.
+pub async fn requeue(conn: &mut SqliteConnection, id: &str) -> Result<Requeue, sqlx::Error> {
+    let status: Option<String> =
+        sqlx::query_scalar("SELECT status FROM notifications WHERE id = ?").bind(id).fetch_optional(&mut *conn).await?;
+    match status.as_deref() {
+        None => Ok(Requeue::NotFound),
+        Some("failed") => {
+            sqlx::query(
+                "UPDATE notifications SET status = 'pending', attempts = 0, next_attempt_at = ?, lease_until = NULL \
+                 WHERE id = ?",
+            )
+            .bind(now_ms())
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+            Ok(Requeue::Requeued)
+        }
+        Some(other) => Ok(Requeue::NotFailed(other.to_owned())),
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    pub total: i64,
+    pub by_status: BTreeMap<String, i64>,
+    pub by_category: BTreeMap<String, i64>,
+    /// The last 30 days, oldest first, days without inquiries included.
+    pub per_day: Vec<DayCount>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DayCount {
+    pub date: String,
+    pub count: i64,
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+pub async fn stats(reads: &SqlitePool) -> Result<Stats, sqlx::Error> {
+    let mut by_status: BTreeMap<String, i64> = InquiryStatus::ALL.iter().map(|s| (s.as_str().to_owned(), 0)).collect();
+    for row in sqlx::query("SELECT status, COUNT(*) AS n FROM inquiries GROUP BY status").fetch_all(reads).await? {
+        by_status.insert(row.try_get("status")?, row.try_get("n")?);
+    }
+    let mut by_category: BTreeMap<String, i64> = Category::ALL.iter().map(|c| (c.as_str().to_owned(), 0)).collect();
+    for row in sqlx::query("SELECT category, COUNT(*) AS n FROM inquiries GROUP BY category").fetch_all(reads).await? {
+        by_category.insert(row.try_get("category")?, row.try_get("n")?);
+    }
+    let today = now_ms().div_euclid(DAY_MS);
+    let first = today - 29;
+    let mut counts = BTreeMap::new();
+    let rows = sqlx::query(
+        "SELECT received_at / 86400000 AS day, COUNT(*) AS n FROM inquiries WHERE received_at >= ? GROUP BY day",
+    )
+    .bind(first * DAY_MS)
+    .fetch_all(reads)
+    .await?;
+    for row in rows {
+        counts.insert(row.try_get::<i64, _>("day")?, row.try_get::<i64, _>("n")?);
+    }
+    let per_day = (first..=today)
+        .map(|day| DayCount { date: to_rfc3339(day * DAY_MS)[..10].to_owned(), count: *counts.get(&day).unwrap_or(&0) })
+        .collect();
+    Ok(Stats { total: by_status.values().sum(), by_status, by_category, per_day })
+}
+
+/// One line of the audit log: who did what to which id, never personal data.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    #[serde(skip)]
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: Option<String>,
+    pub detail: Value,
+}
+
+pub async fn audit(
+    conn: &mut SqliteConnection,
+    actor: &str,
+    action: &str,
+    target: Option<&str>,
+    detail: Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)")
+        .bind(now_ms())
+        .bind(actor)
+        .bind(action)
+        .bind(target)
+        .bind(detail.to_string())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn audit_page(reads: &SqlitePool, page: Page) -> Result<(Vec<AuditEntry>, Option<i64>), sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT seq, at, actor, action, target, detail FROM audit_log WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+    )
+    .bind(page.before.unwrap_or(i64::MAX))
+    .bind(i64::from(page.limit) + 1)
+    .fetch_all(reads)
+    .await?;
+    let mut entries = rows
+        .iter()
+        .map(|row| {
+            let detail: String = row.try_get("detail")?;
+            Ok(AuditEntry {
+                seq: row.try_get("seq")?,
+                at: to_rfc3339(row.try_get("at")?),
+                actor: row.try_get("actor")?,
+                action: row.try_get("action")?,
+                target: row.try_get("target")?,
+                detail: serde_json::from_str(&detail).unwrap_or(Value::Null),
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let next = if entries.len() > page.limit as usize {
+        entries.truncate(page.limit as usize);
+        entries.last().map(|e| e.seq)
+    } else {
+        None
+    };
+    Ok((entries, next))
+}

@@ -1,0 +1,151 @@
+//! Admin tokens: 256 random bits shown once; only their SHA-256 is stored.
+
+use std::fmt;
+use std::str::FromStr;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::{Row, SqliteConnection, SqlitePool};
+
+use crate::timestamp::{now_ms, to_rfc3339};
+
+const PREFIX: &str = "iqd_";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Read,
+    Write,
+}
+
+impl FromStr for Scope {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "read" => Ok(Self::Read),
+            "write" => Ok(Self::Write),
+            _ => Err("scope must be read or write".to_owned()),
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Read => "read",
+            Self::Write => "write",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenInfo {
+    pub id: String,
+    pub name: String,
+    pub scope: Scope,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub revoked_at: Option<String>,
+    #[serde(skip)]
+    pub last_used_ms: Option<i64>,
+}
+
+fn info(row: &sqlx::sqlite::SqliteRow) -> Result<TokenInfo, sqlx::Error> {
+    let scope: String = row.try_get("scope")?;
+    let last_used: Option<i64> = row.try_get("last_used_at")?;
+    Ok(TokenInfo {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        scope: scope.parse().unwrap_or(Scope::Read),
+        created_at: to_rfc3339(row.try_get("created_at")?),
+        last_used_at: last_used.map(to_rfc3339),
+        revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(to_rfc3339),
+        last_used_ms: last_used,
+    })
+}
+
+pub fn hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Creates a token and returns it with its record; the token is never stored.
+pub async fn create(conn: &mut SqliteConnection, name: &str, scope: Scope) -> Result<(String, TokenInfo), sqlx::Error> {
+    let mut secret = [0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    let token = format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(secret));
+    let mut id_bytes = [0u8; 6];
+    rand::rng().fill_bytes(&mut id_bytes);
+    let id: String = id_bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let row = sqlx::query(
+        "INSERT INTO admin_tokens (id, name, scope, token_hash, created_at) VALUES (?, ?, ?, ?, ?) \
+         RETURNING id, name, scope, created_at, last_used_at, revoked_at",
+    )
+    .bind(&id)
+    .bind(name)
+    .bind(scope.to_string())
+    .bind(&hash(&token)[..])
+    .bind(now_ms())
+    .fetch_one(conn)
+    .await?;
+    Ok((token, info(&row)?))
+}
+
+pub async fn list(reads: &SqlitePool) -> Result<Vec<TokenInfo>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, name, scope, created_at, last_used_at, revoked_at FROM admin_tokens ORDER BY created_at",
+    )
+    .fetch_all(reads)
+    .await?;
+    rows.iter().map(info).collect()
+}
+
+/// The active token with this hash. The lookup is by an index on the hash; the
+/// final equality check runs in constant time.
+pub async fn find(reads: &SqlitePool, token: &str) -> Result<Option<TokenInfo>, sqlx::Error> {
+    let digest = hash(token);
+    let row = sqlx::query(
+        "SELECT id, name, scope, created_at, last_used_at, revoked_at, token_hash FROM admin_tokens \
+         WHERE token_hash = ? AND revoked_at IS NULL",
+    )
+    .bind(&digest[..])
+    .fetch_optional(reads)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let stored: Vec<u8> = row.try_get("token_hash")?;
+    constant_time_eq(&stored, &digest).then(|| info(&row)).transpose()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Revokes by id; `false` when there is no such active token.
+pub async fn revoke(conn: &mut SqliteConnection, id: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE admin_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+        .bind(now_ms())
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn touch(conn: &mut SqliteConnection, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE admin_tokens SET last_used_at = ? WHERE id = ?").bind(now_ms()).bind(id).execute(conn).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compares_in_constant_time_and_correctly() {
+        assert!(constant_time_eq(&[1, 2, 3], &[1, 2, 3]));
+        assert!(!constant_time_eq(&[1, 2, 3], &[1, 2, 4]));
+        assert!(!constant_time_eq(&[1, 2], &[1, 2, 3]));
+    }
+}

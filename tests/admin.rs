@@ -1,0 +1,445 @@
+//! Admin: tokens, the inquiry log API and CLI, search, export, erasure, audit,
+//! retention — over real HTTP against the real binary.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use common::{unique_submission, valid_submission, Db, TestApp};
+use serde_json::{json, Value};
+
+const SUBMIT: &str = "/api/v1/inquiries";
+
+fn submit(app: &TestApp, body: &Value) -> String {
+    let reply = app.post_json(SUBMIT, body);
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    reply.json()["id"].as_str().unwrap().to_owned()
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn tokens_scopes_and_failures() {
+    let app = TestApp::spawn("[limits]\nadmin_failures_per_minute = 3");
+    let read = app.create_token("read");
+    let write = app.create_token("write");
+    assert!(read.starts_with("iqd_") && read.len() >= 4 + 22, "at least 128 random bits: {read}");
+    assert_ne!(read, write);
+    let id = submit(&app, &valid_submission());
+
+    let missing = app.admin("GET", "/inquiries", None, None);
+    assert_eq!(missing.status, 401);
+    assert_eq!(missing.header("www-authenticate"), Some("Bearer realm=\"inquiryd\""));
+    assert_eq!(missing.header("content-type"), Some("application/problem+json"));
+    let wrong = app.admin("GET", "/inquiries", Some("iqd_not-a-real-token"), None);
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.header("www-authenticate").unwrap().contains("invalid_token"));
+
+    assert_eq!(app.admin("GET", "/inquiries", Some(&read), None).status, 200);
+    let patch = json!({"status": "in_progress"});
+    let refused = app.admin("PATCH", &format!("/inquiries/{id}"), Some(&read), Some(&patch));
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert_eq!(app.admin("PATCH", &format!("/inquiries/{id}"), Some(&write), Some(&patch)).status, 200);
+
+    // Revocation, and what is kept about tokens.
+    let listing = String::from_utf8(app.cli(&["token", "list"]).stdout).unwrap();
+    assert!(!listing.contains(&read) && !listing.contains(&write), "{listing}");
+    let read_line = listing.lines().find(|l| l.contains("read test")).unwrap();
+    let read_id = read_line.split_whitespace().next().unwrap();
+    let columns: Vec<&str> = read_line.split_whitespace().collect();
+    assert_ne!(columns[3], "-", "last use is kept: {read_line}");
+    assert_eq!(columns[4], "-", "not revoked yet: {read_line}");
+    let revoke = app.cli(&["token", "revoke", read_id]);
+    assert!(revoke.status.success(), "{}", String::from_utf8_lossy(&revoke.stderr));
+    assert_eq!(app.admin("GET", "/inquiries", Some(&read), None).status, 401);
+    assert!(!app.cli(&["token", "revoke", read_id]).status.success(), "revoking twice is an error");
+
+    // Repeated failures from one address: 3 per minute (the revoked token\n    // and the wrong one above already count), then 429.
+    let statuses: Vec<u16> = (0..2).map(|_| app.admin("GET", "/stats", Some("iqd_guess"), None).status).collect();
+    assert_eq!(statuses, vec![401, 429]);
+    assert!(app.admin("GET", "/stats", Some("iqd_guess"), None).header("retry-after").is_some());
+
+    // The raw tokens are nowhere: not in the database file, not in the logs.
+    std::thread::sleep(Duration::from_millis(200));
+    let mut bytes = std::fs::read(app.db_path()).unwrap();
+    bytes.extend(std::fs::read(app.db_path().with_extension("db-wal")).unwrap_or_default());
+    for token in [&read, &write] {
+        assert!(!contains(&bytes, token.as_bytes()), "token stored in clear");
+        assert!(!app.logs().contains(token.as_str()), "token logged");
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn pagination_returns_each_inquiry_once_in_order_even_while_new_ones_arrive() {
+    let app = TestApp::spawn("");
+    let token = app.create_token("read");
+    let mut submitted: Vec<String> = (0..230).map(|n| submit(&app, &unique_submission(n))).collect();
+    submitted.reverse();
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/inquiries?limit=37&cursor={c}"),
+            None => "/inquiries?limit=37".to_owned(),
+        };
+        let page = app.admin("GET", &path, Some(&token), None);
+        assert_eq!(page.status, 200, "{}", page.body);
+        let page = page.json();
+        seen.extend(ids(&page));
+        pages += 1;
+        // Concurrent arrivals are newer than any cursor: they never shift later pages.
+        submit(&app, &unique_submission(10_000 + pages));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 7);
+    assert_eq!(seen, submitted, "every inquiry exactly once, newest first");
+    let default = app.admin("GET", "/inquiries", Some(&token), None).json();
+    assert_eq!(ids(&default).len(), 50, "default limit");
+}
+
+#[test]
+fn filters_and_their_errors() {
+    let app = TestApp::spawn("");
+    let token = app.create_token("write");
+    let mut question = unique_submission(1);
+    question["email"] = json!("Ada@Example.org");
+    let question = submit(&app, &question);
+    let mut praise = unique_submission(2);
+    praise["category"] = json!("commendation");
+    let praise = submit(&app, &praise);
+    app.admin("PATCH", &format!("/inquiries/{praise}"), Some(&token), Some(&json!({"status": "resolved"})));
+
+    let get = |query: &str| {
+        let reply = app.admin("GET", &format!("/inquiries?{query}"), Some(&token), None);
+        assert_eq!(reply.status, 200, "{query}: {}", reply.body);
+        ids(&reply.json())
+    };
+    assert_eq!(get("status=resolved"), vec![praise.clone()]);
+    assert_eq!(get("category=commendation"), vec![praise.clone()]);
+    assert_eq!(get("category=question&status=new"), vec![question.clone()]);
+    assert_eq!(get("email=ada%40example.org"), vec![question.clone()]);
+    assert_eq!(get("since=2000-01-01T00:00:00Z&until=2999-01-01T00:00:00Z").len(), 2);
+    assert!(get("until=2000-01-01T00:00:00Z").is_empty());
+
+    for (query, field) in [
+        ("status=open", "status"),
+        ("since=last%20week", "since"),
+        ("limit=0", "limit"),
+        ("limit=201", "limit"),
+        ("cursor=bm90LWEtY3Vyc29y", "cursor"),
+        ("cursor=%%%", "cursor"),
+        ("order=asc", "order"),
+    ] {
+        let reply = app.admin("GET", &format!("/inquiries?{query}"), Some(&token), None);
+        assert_eq!(reply.status, 422, "{query}: {}", reply.body);
+        assert_eq!(reply.error_fields(), vec![field.to_owned()], "{query}");
+    }
+}
+
+#[test]
+fn full_text_search_in_every_script() {
+    let app = TestApp::spawn("");
+    let token = app.create_token("read");
+    let texts = [
+        ("Просьба о сотрудничестве", "Здравствуйте! Мы хотим обсудить сотрудничество с лабораторией."),
+        ("关于合作的问题", "您好，我们希望与贵所开展合作研究。"),
+        ("Conference invitation", "We would like to invite your astronomers to our conference."),
+        ("Сұрақ", "Зертханаңыздағы жұмыс туралы сұрағым бар."),
+    ];
+    let ids_by_text: Vec<String> = texts
+        .iter()
+        .enumerate()
+        .map(|(n, (subject, message))| {
+            let mut body = unique_submission(n);
+            body["subject"] = json!(subject);
+            body["message"] = json!(message);
+            submit(&app, &body)
+        })
+        .collect();
+    let search = |q: &str| ids(&app.admin("GET", &format!("/inquiries?q={}", encode(q)), Some(&token), None).json());
+    assert_eq!(search("сотрудничество"), vec![ids_by_text[0].clone()], "a Russian word");
+    assert_eq!(search("СОТРУДНИЧ"), vec![ids_by_text[0].clone()], "case-folded prefix");
+    assert_eq!(search("astronomers"), vec![ids_by_text[2].clone()], "an English word");
+    assert_eq!(search("合作"), vec![ids_by_text[1].clone()], "a two-character Chinese word");
+    assert_eq!(search("研究"), vec![ids_by_text[1].clone()]);
+    assert_eq!(search("зертхана"), vec![ids_by_text[3].clone()], "Kazakh");
+    assert!(search("合研").is_empty(), "characters must be adjacent");
+    assert!(search("nonexistentword").is_empty());
+    assert!(search("\"*(").is_empty(), "punctuation only matches nothing, and is not an error");
+    let combined = app.admin("GET", &format!("/inquiries?q={}&category=question", encode("合作")), Some(&token), None);
+    assert_eq!(ids(&combined.json()), vec![ids_by_text[1].clone()]);
+}
+
+#[test]
+fn one_inquiry_with_notifications_patch_and_audit() {
+    let app = TestApp::spawn("[mail]\nacknowledge_submitter = true");
+    let token = app.create_token("write");
+    let id = submit(&app, &valid_submission());
+    std::thread::sleep(Duration::from_millis(300));
+    let one = app.admin("GET", &format!("/inquiries/{id}"), Some(&token), None);
+    assert_eq!(one.status, 200);
+    let one = one.json();
+    assert_eq!(one["name"], "Иван Петров");
+    assert_eq!(one["subject"], "关于合作的问题");
+    assert_eq!(one["status"], "new");
+    assert_eq!(one["spam_flags"], json!([]));
+    assert_eq!(one["client_ip"], "127.0.0.0/24");
+    let notifications = one["notifications"].as_array().unwrap();
+    let kinds: HashSet<&str> = notifications.iter().map(|n| n["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, HashSet::from(["staff", "receipt"]));
+    for n in notifications {
+        for key in ["recipient", "status", "attempts", "last_error", "sent_at"] {
+            assert!(n.get(key).is_some(), "{key} missing in {n}");
+        }
+    }
+
+    let patched = app.admin(
+        "PATCH",
+        &format!("/inquiries/{id}"),
+        Some(&token),
+        Some(&json!({"status": "resolved", "note": "Answered by phone"})),
+    );
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(patched.json()["status"], "resolved");
+    assert_eq!(patched.json()["note"], "Answered by phone");
+    let bad =
+        app.admin("PATCH", &format!("/inquiries/{id}"), Some(&token), Some(&json!({"status": "done", "colour": 1})));
+    assert_eq!(bad.status, 422);
+    assert_eq!(bad.error_fields(), vec!["status".to_owned(), "colour".to_owned()]);
+    let missing = app.admin("PATCH", "/inquiries/no-such-id", Some(&token), Some(&json!({"status": "spam"})));
+    assert_eq!(missing.status, 404);
+    assert_eq!(app.admin("GET", "/inquiries/no-such-id", Some(&token), None).status, 404);
+
+    let audit = app.admin("GET", "/audit", Some(&token), None).json();
+    let entry = &audit["items"][0];
+    assert_eq!(entry["action"], "inquiry.update");
+    assert_eq!(entry["target"], id);
+    assert!(entry["actor"].as_str().unwrap().starts_with("token:"));
+    assert_eq!(entry["detail"], json!({"from": "new", "to": "resolved", "note_changed": true}));
+    assert!(!audit.to_string().contains("Иван") && !audit.to_string().contains("ivan@"), "no personal data");
+
+    let stats = app.admin("GET", "/stats", Some(&token), None).json();
+    assert_eq!(stats["total"], 1);
+    assert_eq!(stats["by_status"]["resolved"], 1);
+    assert_eq!(stats["by_category"]["question"], 1);
+    assert_eq!(stats["per_day"].as_array().unwrap().len(), 30);
+    assert_eq!(stats["per_day"][29]["count"], 1);
+}
+
+#[test]
+fn export_streams_csv_and_ndjson_like_the_cli() {
+    let app = TestApp::spawn("");
+    let token = app.create_token("read");
+    let mut formula = unique_submission(1);
+    formula["name"] = json!("=HYPERLINK(\"http://evil.example\",\"click\")");
+    formula["organization"] = json!("@SUM(A1:A9)");
+    formula["message"] = json!("-2+3, \"quoted\"\nsecond line");
+    submit(&app, &formula);
+    for n in 2..12 {
+        submit(&app, &unique_submission(n));
+    }
+    let csv = app.admin("GET", "/inquiries/export?format=csv", Some(&token), None);
+    assert_eq!(csv.status, 200);
+    assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
+    assert!(csv.body.starts_with("id,received_at,status,category,name,email,subject,message,"));
+    assert!(csv.body.contains("\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"click\"\")\""), "{}", csv.body);
+    assert!(csv.body.contains("\"'@SUM(A1:A9)\""));
+    assert!(csv.body.contains("\"'-2+3, \"\"quoted\"\"\nsecond line\""));
+    assert!(!csv.body.contains(",=HYPERLINK") && !csv.body.contains(",@SUM"));
+
+    let ndjson = app.admin("GET", "/inquiries/export?format=ndjson&q=Message", Some(&token), None);
+    assert_eq!(ndjson.header("content-type"), Some("application/x-ndjson"));
+    let lines: Vec<Value> = ndjson.body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 10, "the filter applies to exports");
+    assert!(lines.iter().all(|l| l["id"].is_string() && l["received_at"].is_string()));
+
+    let out = app.dir.path().join("export.csv");
+    let cli = app.cli(&["inquiries", "export", "--format", "csv", "-o", out.to_str().unwrap()]);
+    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+    assert_eq!(std::fs::read_to_string(out).unwrap(), csv.body, "one implementation for the API and the CLI");
+
+    let bad = app.admin("GET", "/inquiries/export?format=xlsx&limit=3", Some(&token), None);
+    assert_eq!(bad.status, 422);
+    assert_eq!(bad.error_fields(), vec!["format".to_owned(), "limit".to_owned()]);
+}
+
+#[test]
+fn cli_list_matches_the_api() {
+    let app = TestApp::spawn("");
+    let token = app.create_token("read");
+    for n in 0..3 {
+        submit(&app, &unique_submission(n));
+    }
+    let api = app.admin("GET", "/inquiries?limit=2&category=question", Some(&token), None).json();
+    let cli = app.cli(&["inquiries", "list", "--limit", "2", "--category", "question", "--json"]);
+    assert!(cli.status.success());
+    let cli: Value = serde_json::from_slice(&cli.stdout).unwrap();
+    assert_eq!(cli, api);
+    let table = String::from_utf8(app.cli(&["inquiries", "list", "--status", "new"]).stdout).unwrap();
+    assert_eq!(table.lines().count(), 4, "{table}");
+    let bad = app.cli(&["inquiries", "list", "--status", "open", "--since", "soon"]);
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("--status") && stderr.contains("--since"), "{stderr}");
+}
+
+#[test]
+fn erasure_leaves_no_trace_of_the_personal_data() {
+    let app = TestApp::spawn("[mail]\nacknowledge_submitter = true");
+    let token = app.create_token("write");
+    let canaries = ["Zyxwvutsrq Canaryname", "zyxcanary@example.org", "Qwertyuiop-canary-message", "金丝雀测试"];
+    let mut erased_ids = Vec::new();
+    for n in 0..3 {
+        let mut body = unique_submission(n);
+        body["name"] = json!(canaries[0]);
+        body["email"] = json!(if n == 1 { "ZyxCanary@Example.org" } else { canaries[1] });
+        body["message"] = json!(format!("{} {} {n}", canaries[2], canaries[3]));
+        erased_ids.push(submit(&app, &body));
+    }
+    let kept = submit(&app, &valid_submission());
+    let mail_dir = app.dir.path().join("mail");
+    for _ in 0..100 {
+        if std::fs::read_dir(&mail_dir).map(|d| d.count()).unwrap_or(0) >= 8 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let reply = app.admin("POST", "/erasures", Some(&token), Some(&json!({"email": "zyxcanary@EXAMPLE.org"})));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json(), json!({"erased": 3}));
+
+    for id in &erased_ids {
+        assert_eq!(app.admin("GET", &format!("/inquiries/{id}"), Some(&token), None).status, 404);
+    }
+    assert_eq!(app.admin("GET", &format!("/inquiries/{kept}"), Some(&token), None).status, 200);
+    let search = app.admin("GET", &format!("/inquiries?q={}", encode("金丝雀")), Some(&token), None).json();
+    assert!(ids(&search).is_empty(), "no search-index entry left");
+    let mail_files: Vec<String> =
+        std::fs::read_dir(&mail_dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(mail_files.iter().all(|f| erased_ids.iter().all(|id| !f.starts_with(id.as_str()))), "{mail_files:?}");
+    assert!(!mail_files.is_empty(), "the kept inquiry's mail remains");
+
+    let mut bytes = std::fs::read(app.db_path()).unwrap();
+    bytes.extend(std::fs::read(app.db_path().with_extension("db-wal")).unwrap_or_default());
+    for canary in canaries.iter().chain(&["zyxcanary", "Canaryname", "canary-message"]) {
+        for form in [canary.to_string(), canary.to_lowercase()] {
+            let at = bytes.windows(form.len()).position(|w| w == form.as_bytes());
+            assert!(
+                at.is_none(),
+                "{form:?} is still in the database file at {at:?} (db is {} bytes): {:?}",
+                std::fs::metadata(app.db_path()).unwrap().len(),
+                at.map(
+                    |i| String::from_utf8_lossy(&bytes[i.saturating_sub(120)..(i + 60).min(bytes.len())]).into_owned()
+                )
+            );
+        }
+    }
+    let audit = app.admin("GET", "/audit", Some(&token), None).json();
+    assert_eq!(audit["items"][0]["action"], "erasure");
+    assert_eq!(audit["items"][0]["detail"], json!({"erased": 3}));
+    assert!(!audit.to_string().to_lowercase().contains("canary"));
+
+    let again = app.admin("DELETE", &format!("/inquiries/{kept}"), Some(&token), None);
+    assert_eq!(again.status, 204);
+    assert_eq!(app.admin("DELETE", &format!("/inquiries/{kept}"), Some(&token), None).status, 404);
+    assert_eq!(app.admin("GET", "/audit?limit=1", Some(&token), None).json()["items"][0]["action"], "inquiry.delete");
+    let bad = app.admin("POST", "/erasures", Some(&token), Some(&json!({"email": "not an address"})));
+    assert_eq!(bad.status, 422);
+}
+
+#[test]
+fn retry_requeues_a_failed_notification() {
+    let sink = common::smtp::SmtpSink::start_with(&["--reject-rcpt", "550"]);
+    let app = TestApp::spawn(&sink.config());
+    let token = app.create_token("write");
+    let id = submit(&app, &valid_submission());
+    let db = Db::open(&app.db_path());
+    let notification = (0..200)
+        .find_map(|_| {
+            std::thread::sleep(Duration::from_millis(25));
+            db.row("SELECT id, status FROM notifications WHERE inquiry_id = ?", &id)
+                .filter(|r| r["status"].as_deref() == Some("failed"))
+        })
+        .expect("the notification fails");
+    let nid = notification["id"].clone().unwrap();
+
+    let retried = app.admin("POST", &format!("/notifications/{nid}/retry"), Some(&token), None);
+    assert_eq!(retried.status, 202, "{}", retried.body);
+    for _ in 0..200 {
+        if db.scalar("SELECT COUNT(*) FROM notification_attempts WHERE notification_id = ?", &nid) == 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM notification_attempts WHERE notification_id = ?", &nid),
+        2,
+        "sent again"
+    );
+    assert_eq!(
+        app.admin("GET", "/audit?limit=1", Some(&token), None).json()["items"][0]["action"],
+        "notification.retry"
+    );
+    assert_eq!(app.admin("POST", "/notifications/nope/retry", Some(&token), None).status, 404);
+
+    let ok_app = TestApp::spawn("");
+    let ok_token = ok_app.create_token("write");
+    let ok_id = submit(&ok_app, &valid_submission());
+    let ok_db = Db::open(&ok_app.db_path());
+    std::thread::sleep(Duration::from_millis(500));
+    let sent = ok_db.row("SELECT id FROM notifications WHERE inquiry_id = ?", &ok_id).unwrap()["id"].clone().unwrap();
+    let conflict = ok_app.admin("POST", &format!("/notifications/{sent}/retry"), Some(&ok_token), None);
+    assert_eq!(conflict.status, 409, "{}", conflict.body);
+}
+
+#[test]
+fn retention_purge_by_command_and_dry_run() {
+    let app = TestApp::spawn("[privacy]\nretention_days = 30");
+    let old: Vec<String> = (0..3).map(|n| submit(&app, &unique_submission(n))).collect();
+    let recent = submit(&app, &unique_submission(9));
+    let forty_days_ago = "strftime('%s','now') * 1000 - 40 * 86400000";
+    Db::write(
+        &app.db_path(),
+        &format!("UPDATE inquiries SET received_at = {forty_days_ago} WHERE id IN ('{}')", old.join("','")),
+    );
+    let dry = app.cli(&["purge", "--dry-run"]);
+    assert!(dry.status.success(), "{}", String::from_utf8_lossy(&dry.stderr));
+    assert!(String::from_utf8_lossy(&dry.stdout).starts_with("3 inquiries"));
+    let db = Db::open(&app.db_path());
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM inquiries", ""), 4, "a dry run erases nothing");
+
+    let purge = app.cli(&["purge"]);
+    assert!(purge.status.success(), "{}", String::from_utf8_lossy(&purge.stderr));
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM inquiries", ""), 1);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM inquiries WHERE id = ?", &recent), 1);
+    let token = app.create_token("read");
+    let audit = app.admin("GET", "/audit", Some(&token), None).json();
+    let purge_entry = audit["items"].as_array().unwrap().iter().find(|e| e["action"] == "retention.purge").unwrap();
+    assert_eq!(purge_entry["actor"], "cli");
+    assert_eq!(purge_entry["detail"]["erased"], 3);
+
+    let keep_forever = TestApp::spawn("");
+    assert!(!keep_forever.cli(&["purge"]).status.success(), "retention_days = 0 has nothing to purge");
+}
