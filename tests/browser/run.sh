@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Headless-browser test of examples/contact-form.html against the real inquiryd binary.
+# Installs what is missing (Debian's Chromium, sqlite3, playwright-core from the npm
+# registry -- never a browser download), builds the binary when needed, runs the test.
+#
+#   bash tests/browser/run.sh                 # builds target/debug/inquiryd when missing or stale
+#   INQUIRYD_BIN=path/to/inquiryd bash tests/browser/run.sh
+#
+# Screenshots: target/browser/*.png. The last line is "N passed, M failed".
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+need=()
+[[ -x /usr/bin/chromium ]] || need+=(chromium)
+command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
+command -v node >/dev/null 2>&1 || need+=(nodejs npm)
+if ((${#need[@]})); then
+    echo "installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+
+if [[ ! -d tests/browser/node_modules/playwright-core ]]; then
+    # playwright-core has no install script and downloads no browser.
+    (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+fi
+
+if [[ -z "${INQUIRYD_BIN:-}" ]]; then
+    bin=target/debug/inquiryd
+    # The page is compiled into the binary (include_str!): rebuild when it or the code changed.
+    if [[ ! -x $bin ]] || [[ -n "$(find src examples/contact-form.html migrations config Cargo.toml Cargo.lock \
+            -newer "$bin" -print -quit)" ]]; then
+        cargo build --locked --bin inquiryd
+    fi
+fi
+
+exec node tests/browser/form.test.mjs
