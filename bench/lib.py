@@ -140,3 +140,9 @@ def wrk(url, script=None, duration=10, connections=64, threads=1, env=None, rate
 
 def settle(seconds=1.0):
     time.sleep(seconds)
+
+
+def cursor(seq):
+    """The API's opaque cursor for a position (see domain::query::encode_cursor)."""
+    import base64
+    return base64.urlsafe_b64encode(f"v1:{seq}".encode()).decode().rstrip("=")

@@ -254,6 +254,8 @@ fn export_streams_csv_and_ndjson_like_the_cli() {
     let mut formula = unique_submission(1);
     formula["name"] = json!("=HYPERLINK(\"http://evil.example\",\"click\")");
     formula["organization"] = json!("@SUM(A1:A9)");
+    formula["consent"] = json!(true);
+    formula["_gotcha"] = json!("bot");
     formula["message"] = json!("-2+3, \"quoted\"\nsecond line");
     submit(&app, &formula);
     for n in 2..12 {
@@ -268,11 +270,24 @@ fn export_streams_csv_and_ndjson_like_the_cli() {
     assert!(csv.body.contains("\"'-2+3, \"\"quoted\"\"\nsecond line\""));
     assert!(!csv.body.contains(",=HYPERLINK") && !csv.body.contains(",@SUM"));
 
+    let spam_line = csv.body.split("\r\n").find(|l| l.contains("HYPERLINK")).unwrap();
+    assert!(spam_line.contains(",\"spam\",") && spam_line.contains(",\"true\",") && spam_line.contains("\"honeypot\""));
+    let all = app.admin("GET", "/inquiries/export?format=ndjson", Some(&token), None);
+    let first: Value = serde_json::from_str(all.body.lines().last().unwrap()).unwrap();
+    let mut api = app.admin("GET", &format!("/inquiries/{}", first["id"].as_str().unwrap()), Some(&token), None).json();
+    api.as_object_mut().unwrap().remove("notifications");
+    assert_eq!(first, api, "consent, spam flags and times render as in the API");
     let ndjson = app.admin("GET", "/inquiries/export?format=ndjson&q=Message", Some(&token), None);
     assert_eq!(ndjson.header("content-type"), Some("application/x-ndjson"));
     let lines: Vec<Value> = ndjson.body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 10, "the filter applies to exports");
-    assert!(lines.iter().all(|l| l["id"].is_string() && l["received_at"].is_string()));
+    // Each exported object is exactly the API's inquiry object.
+    for line in &lines {
+        let mut one =
+            app.admin("GET", &format!("/inquiries/{}", line["id"].as_str().unwrap()), Some(&token), None).json();
+        one.as_object_mut().unwrap().remove("notifications");
+        assert_eq!(line, &one);
+    }
 
     let out = app.dir.path().join("export.csv");
     let cli = app.cli(&["inquiries", "export", "--format", "csv", "-o", out.to_str().unwrap()]);

@@ -1,35 +1,66 @@
-//! Streaming exports: rows are written into bounded chunks as they are read, so
-//! memory stays flat whatever the size of the log.
+//! Streaming exports. SQLite renders each row (an NDJSON object or a CSV
+//! record) as one string, so a row costs one value to move instead of sixteen;
+//! rows are gathered into bounded chunks, so memory stays flat whatever the size
+//! of the log. A test keeps the NDJSON objects equal to the API's inquiry objects.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::TryStreamExt;
 use sqlx::SqlitePool;
 use tokio::sync::mpsc;
 
-use super::admin::select_inquiries;
-use super::InquiryRecord;
+use super::admin::select_filtered;
 use crate::domain::{ExportFormat, InquiryFilter};
-use crate::timestamp::to_rfc3339;
 
 const CHUNK: usize = 64 * 1024;
-const CSV_COLUMNS: [&str; 16] = [
-    "id",
-    "received_at",
-    "status",
-    "category",
-    "name",
-    "email",
-    "subject",
-    "message",
-    "organization",
-    "country",
-    "phone",
-    "consent",
-    "page",
-    "client_ip",
-    "spam_flags",
-    "note",
+
+/// `(name, SQL expression)` in the order of the API's inquiry object.
+const FIELDS: [(&str, &str); 16] = [
+    ("id", "i.id"),
+    (
+        "received_at",
+        "strftime('%Y-%m-%dT%H:%M:%S', i.received_at / 1000, 'unixepoch') || printf('.%03dZ', i.received_at % 1000)",
+    ),
+    ("status", "i.status"),
+    ("category", "i.category"),
+    ("name", "i.name"),
+    ("email", "i.email"),
+    ("subject", "i.subject"),
+    ("message", "i.message"),
+    ("organization", "i.organization"),
+    ("country", "i.country"),
+    ("phone", "i.phone"),
+    ("consent", "CASE WHEN i.consent IS NULL THEN NULL WHEN i.consent THEN json('true') ELSE json('false') END"),
+    ("page", "i.page"),
+    ("client_ip", "i.client_ip"),
+    ("spam_flags", "json(i.spam_flags)"),
+    ("note", "i.note"),
 ];
+
+fn ndjson_column() -> String {
+    let pairs: Vec<String> = FIELDS.iter().map(|(name, expr)| format!("'{name}', {expr}")).collect();
+    format!("json_object({})", pairs.join(", "))
+}
+
+/// One RFC 4180 record, every cell quoted, and neutralised against formula
+/// injection: a cell a spreadsheet would evaluate (starting with `= + - @`, tab
+/// or CR) gets a leading `'`.
+fn csv_column() -> String {
+    let cells: Vec<String> = FIELDS
+        .iter()
+        .map(|(name, expr)| {
+            let value = match *name {
+                "spam_flags" => "(SELECT group_concat(value, ' ') FROM json_each(i.spam_flags))".to_owned(),
+                "consent" => "CASE WHEN i.consent IS NULL THEN '' WHEN i.consent THEN 'true' ELSE 'false' END".to_owned(),
+                _ => format!("coalesce({expr}, '')"),
+            };
+            format!(
+                "'\"' || CASE WHEN substr({value}, 1, 1) IN ('=', '+', '-', '@', char(9), char(13)) THEN '''' ELSE '' END \
+                 || replace({value}, '\"', '\"\"') || '\"'"
+            )
+        })
+        .collect();
+    cells.join(" || ',' || ")
+}
 
 /// Writes every matching inquiry to `out`, newest first; returns how many.
 /// Stops early (without error) when the receiver goes away.
@@ -40,20 +71,21 @@ pub async fn export(
     out: mpsc::Sender<Bytes>,
 ) -> Result<u64, sqlx::Error> {
     let mut buffer = BytesMut::with_capacity(CHUNK * 2);
-    if format == ExportFormat::Csv {
-        csv_row(&mut buffer, CSV_COLUMNS.iter().map(|c| c.to_string()));
-    }
-    let mut query = select_inquiries(filter, None);
-    let mut rows = query.build_query_as::<InquiryRecord>().fetch(reads);
-    let mut count = 0;
-    while let Some(inquiry) = rows.try_next().await? {
-        match format {
-            ExportFormat::Csv => csv_row(&mut buffer, csv_fields(&inquiry)),
-            ExportFormat::Ndjson => {
-                let _ = serde_json::to_writer((&mut buffer).writer(), &inquiry);
-                buffer.put_u8(b'\n');
-            }
+    let (column, line_end): (String, &[u8]) = match format {
+        ExportFormat::Csv => {
+            let header: Vec<&str> = FIELDS.iter().map(|(name, _)| *name).collect();
+            buffer.put_slice(header.join(",").as_bytes());
+            buffer.put_slice(b"\r\n");
+            (csv_column(), b"\r\n")
         }
+        ExportFormat::Ndjson => (ndjson_column(), b"\n"),
+    };
+    let mut query = select_filtered(&column, filter, None);
+    let mut rows = query.build_query_scalar::<String>().fetch(reads);
+    let mut count = 0;
+    while let Some(line) = rows.try_next().await? {
+        buffer.put_slice(line.as_bytes());
+        buffer.put_slice(line_end);
         count += 1;
         if buffer.len() >= CHUNK && out.send(buffer.split().freeze()).await.is_err() {
             return Ok(count);
@@ -63,83 +95,4 @@ pub async fn export(
         let _ = out.send(buffer.freeze()).await;
     }
     Ok(count)
-}
-
-fn csv_fields(i: &InquiryRecord) -> impl Iterator<Item = String> {
-    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
-    [
-        i.id.clone(),
-        to_rfc3339(i.received_at),
-        i.status.clone(),
-        i.category.clone(),
-        i.name.clone(),
-        i.email.clone(),
-        i.subject.clone(),
-        i.message.clone(),
-        opt(&i.organization),
-        opt(&i.country),
-        opt(&i.phone),
-        i.consent.map(|c| c.to_string()).unwrap_or_default(),
-        opt(&i.page),
-        opt(&i.client_ip),
-        i.spam_flags.join(" "),
-        opt(&i.note),
-    ]
-    .into_iter()
-}
-
-/// One RFC 4180 record, CRLF-terminated, every cell neutralised against formula
-/// injection: a cell a spreadsheet would evaluate (starting with `= + - @`, tab
-/// or CR) is prefixed with `'`.
-fn csv_row(out: &mut BytesMut, cells: impl Iterator<Item = String>) {
-    for (n, cell) in cells.enumerate() {
-        if n > 0 {
-            out.put_u8(b',');
-        }
-        let neutral = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
-        let quote = neutral || cell.contains([',', '"', '\r', '\n']);
-        if quote {
-            out.put_u8(b'"');
-        }
-        if neutral {
-            out.put_u8(b'\'');
-        }
-        for piece in cell.split('"').enumerate() {
-            if piece.0 > 0 {
-                out.put_slice(b"\"\"");
-            }
-            out.put_slice(piece.1.as_bytes());
-        }
-        if quote {
-            out.put_u8(b'"');
-        }
-    }
-    out.put_slice(b"\r\n");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn row(cells: &[&str]) -> String {
-        let mut out = BytesMut::new();
-        csv_row(&mut out, cells.iter().map(|c| c.to_string()));
-        String::from_utf8(out.to_vec()).unwrap()
-    }
-
-    #[test]
-    fn quotes_per_rfc_4180() {
-        assert_eq!(
-            row(&["a", "b,c", "say \"hi\"", "two\r\nlines"]),
-            "a,\"b,c\",\"say \"\"hi\"\"\",\"two\r\nlines\"\r\n"
-        );
-    }
-
-    #[test]
-    fn neutralises_formula_cells() {
-        assert_eq!(
-            row(&["=HYPERLINK(\"x\")", "+1", "-2", "@SUM(A1)", "\tx", "ok"]),
-            "\"'=HYPERLINK(\"\"x\"\")\",\"'+1\",\"'-2\",\"'@SUM(A1)\",\"'\tx\",ok\r\n"
-        );
-    }
 }

@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""The admin API over a million inquiries: p50/p99 of list pages and search,
+and a streamed export's rate and the server's peak memory.
+
+Seeds N inquiries straight into a migrated database (Python's sqlite3; texts in
+Russian, Chinese, Kazakh, Urdu and English), marks the search index incomplete
+so that the server rebuilds it at start-up (timed), then measures over one
+keep-alive connection.
+
+    python3 bench/admin.py [--rows 1000000] [--requests 1000]
+"""
+import argparse
+import http.client
+import json
+import pathlib
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import lib  # noqa: E402
+
+WORDS = {
+    "ru": "сотрудничество лаборатория конференция студент вопрос проект данные наблюдения телескоп грант".split(),
+    "zh": ["合作", "研究", "问题", "项目", "数据", "会议", "学生", "天文", "申请", "实验室"],
+    "kk": "ынтымақтастық зертхана конференция студент сұрақ жоба деректер".split(),
+    "ur": "تعاون تحقیق سوال منصوبہ کانفرنس طالب علم".split(),
+    "en": "collaboration laboratory conference student question project data telescope grant visit".split(),
+}
+STATUSES = ["new"] * 6 + ["in_progress", "resolved", "resolved", "archived", "spam"]
+CATEGORIES = ["inquiry", "inquiry", "question", "question", "commendation", "other"]
+
+
+def text(rng, words):
+    lang = rng.choice(list(WORDS))
+    joiner = "" if lang == "zh" else " "
+    return joiner.join(rng.choice(WORDS[lang]) for _ in range(words))
+
+
+def seed(db, rows):
+    rng = random.Random(42)
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA journal_mode = WAL")
+    con.execute("PRAGMA synchronous = OFF")
+    start_ms = int(time.time() * 1000) - 365 * 86400000
+    step = 365 * 86400000 // rows
+    batch = []
+    for n in range(rows):
+        received = start_ms + n * step
+        email = f"visitor{rng.randrange(50000)}@example.org"
+        batch.append((
+            str(uuid.UUID(int=rng.getrandbits(128))), received, rng.choice(STATUSES), rng.choice(CATEGORIES),
+            f"Посетитель {n}", email, email, text(rng, 4), text(rng, rng.randrange(20, 80)), "[]", received,
+        ))
+        if len(batch) == 20000:
+            con.executemany(
+                "INSERT INTO inquiries (id, received_at, status, category, name, email, email_norm, subject, message,"
+                " spam_flags, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)", batch)
+            batch.clear()
+    if batch:
+        con.executemany(
+            "INSERT INTO inquiries (id, received_at, status, category, name, email, email_norm, subject, message,"
+            " spam_flags, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)", batch)
+    con.execute("UPDATE meta SET value = 'incomplete' WHERE key = 'search_index'")
+    con.commit()
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+
+
+def percentiles(conn, token, paths):
+    times = []
+    for path in paths:
+        start = time.perf_counter()
+        conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+        response = conn.getresponse()
+        body = response.read()
+        times.append((time.perf_counter() - start) * 1000)
+        assert response.status == 200, (path, response.status, body[:300])
+    times.sort()
+    return statistics.median(times), times[int(len(times) * 0.99) - 1]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--no-build", action="store_true")
+    args = parser.parse_args()
+    if not args.no_build:
+        lib.build()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = pathlib.Path(tmp)
+        db = tmp / "inquiries.db"
+        config = tmp / "inquiryd.toml"
+        config.write_text(lib.toml({"database": {"url": f"sqlite://{db}"}, "log": {"level": "warn"}}))
+        run = lambda *a: subprocess.run([str(lib.TARGET / "inquiryd"), "--config", str(config), *a],  # noqa: E731
+                                        check=True, capture_output=True, text=True).stdout
+        run("migrate")
+        started = time.monotonic()
+        seed(db, args.rows)
+        print(f"seeded {args.rows} inquiries in {time.monotonic() - started:.1f} s "
+              f"({db.stat().st_size / 1e6:.0f} MB)", flush=True)
+        token = run("token", "create", "--name", "bench").strip()
+        started = time.monotonic()
+        with lib.Server(keep_dir=tmp) as server:
+            print(f"search index rebuilt at start-up in {time.monotonic() - started:.1f} s", flush=True)
+            host = server.base.removeprefix("http://")
+            conn = http.client.HTTPConnection(host)
+            first_page = json.loads((conn.request("GET", "/api/v1/admin/inquiries?limit=50",
+                                                  headers={"Authorization": f"Bearer {token}"}),
+                                     conn.getresponse().read())[1])
+            assert len(first_page["items"]) == 50
+            rng = random.Random(7)
+            deep = [f"/api/v1/admin/inquiries?limit=50&cursor={lib.cursor(rng.randrange(1000, 20000))}"
+                    for _ in range(args.requests)]
+            cases = [
+                ("first page", ["/api/v1/admin/inquiries?limit=50"] * args.requests),
+                ("filtered page (status=resolved&category=question)",
+                 ["/api/v1/admin/inquiries?limit=50&status=resolved&category=question"] * args.requests),
+                ("deep cursor page (oldest 2%)", deep),
+                ("search newest-first, Russian word",
+                 ["/api/v1/admin/inquiries?limit=50&q=%D1%82%D0%B5%D0%BB%D0%B5%D1%81%D0%BA%D0%BE%D0%BF"] * args.requests),
+                ("search newest-first, two-character Chinese word",
+                 ["/api/v1/admin/inquiries?limit=50&q=%E5%A4%A9%E6%96%87"] * args.requests),
+            ]
+            results = {}
+            print(f"{'call':<52} {'p50 ms':>8} {'p99 ms':>8}")
+            for name, paths in cases:
+                p50, p99 = percentiles(conn, token, paths)
+                results[name] = (p50, p99)
+                print(f"{name:<52} {p50:8.2f} {p99:8.2f}", flush=True)
+            before_peak = server.peak_mb()
+            started = time.monotonic()
+            out = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{size_download}", "-H",
+                                  f"Authorization: Bearer {token}",
+                                  server.base + "/api/v1/admin/inquiries/export?format=ndjson"],
+                                 check=True, capture_output=True, text=True).stdout
+            elapsed = time.monotonic() - started
+            print(f"export ndjson: {args.rows} rows, {int(out) / 1e6:.0f} MB in {elapsed:.2f} s = "
+                  f"{args.rows / elapsed:,.0f} rows/s; server peak RSS {server.peak_mb():.1f} MB "
+                  f"(before the export {before_peak:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main()
