@@ -5,6 +5,7 @@ pub mod config;
 pub mod domain;
 pub mod limits;
 pub mod mail;
+pub mod openapi;
 pub mod problem;
 pub mod retention;
 pub mod routes;

@@ -51,7 +51,7 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
         let mut conn = store::open_writer(&settings.database).await.context("cannot open the database")?;
-        store::migrate(&mut conn).await.context("cannot apply migrations")?;
+        store::migrate(&mut conn).await?;
         let search_index = settings.database.search_index;
         store::in_transaction(&mut conn, false, move |c| Box::pin(store::search::ensure_index(c, search_index)))
             .await
@@ -151,6 +151,16 @@ pub fn metrics_handle() -> PrometheusHandle {
                 .set_buckets_for_metric(
                     Matcher::Full("inquiryd_group_commit_batch_size".to_owned()),
                     &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0],
+                )
+                .expect("static buckets are valid")
+                .set_buckets_for_metric(
+                    Matcher::Full("inquiryd_http_request_duration_seconds".to_owned()),
+                    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0],
+                )
+                .expect("static buckets are valid")
+                .set_buckets_for_metric(
+                    Matcher::Full("inquiryd_notification_lag_seconds".to_owned()),
+                    &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0],
                 )
                 .expect("static buckets are valid");
             let recorder = builder.build_recorder();

@@ -39,8 +39,16 @@ pub async fn request_span(
     let started = Instant::now();
     async move {
         let mut response = next.call(req).await?;
-        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-        tracing::info!(status = response.status().as_u16(), elapsed_ms, "request finished");
+        let elapsed = started.elapsed().as_secs_f64();
+        let status = response.status().as_u16();
+        let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+        let method = response.request().method().to_string();
+        metrics::histogram!(
+            "inquiryd_http_request_duration_seconds",
+            "route" => route, "method" => method, "status" => status.to_string()
+        )
+        .record(elapsed);
+        tracing::info!(status, elapsed_ms = elapsed * 1000.0, "request finished");
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
         }

@@ -44,6 +44,8 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Write a consistent copy of the live database to FILE (safe while serving).
+    Backup { file: PathBuf },
     /// Email delivery.
     Mail {
         #[command(subcommand)]
@@ -84,6 +86,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Healthcheck => healthcheck(&settings),
+        Command::Backup { file } => {
+            let count = store::backup(&settings.database, &file).await?;
+            println!("backed up {count} inquiries to {}", file.display());
+            Ok(())
+        }
         Command::Token { action } => admin::token(&settings, action).await,
         Command::Inquiries { action } => admin::inquiries(&settings, action).await,
         Command::Purge { dry_run } => admin::purge(&settings, dry_run).await,
@@ -105,18 +112,57 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     app.run_until_stopped().await
 }
 
+/// The start-up summary: what an operator checks first.
 fn banner(s: &Settings) -> String {
+    let word = |on: bool| if on { "on" } else { "off" };
+    let name = |v: &dyn spelled::Named| v.name();
+    let mail = match s.mail.transport {
+        crate::config::MailTransportKind::Smtp => format!(
+            "smtp {}:{} ({}{})",
+            s.smtp.host,
+            s.smtp.port,
+            name(&s.smtp.tls),
+            if s.smtp.username.is_empty() { String::new() } else { format!(", AUTH as {}", s.smtp.username) }
+        ),
+        crate::config::MailTransportKind::File => format!("file transport into {}", s.mail.file_dir.display()),
+        crate::config::MailTransportKind::Log => "log transport (nothing is sent)".to_owned(),
+    };
+    let retention = match s.privacy.retention_days {
+        0 => "kept forever".to_owned(),
+        days => format!("erased after {days} days"),
+    };
     format!(
-        "  database   {} (synchronous={:?}, group commit {})\n  mail       {:?} to {}\n  limits     {}/min per address (burst {}), {}/hour per email",
-        s.database.url,
-        s.database.synchronous,
-        if s.database.group_commit { "on" } else { "off" },
-        s.mail.transport,
+        "  database   {} (synchronous {}, group commit {}, search index {})\n\
+         \x20 mail       {mail}; staff mail to {}; receipts {}\n\
+         \x20 limits     {}: {}/min per address (burst {}), {}/hour per email, {} failed admin logins/min\n\
+         \x20 privacy    client address {}, consent {}, inquiries {retention}",
+        s.database.url.trim_start_matches("sqlite://"),
+        name(&s.database.synchronous),
+        word(s.database.group_commit),
+        word(s.database.search_index),
         s.mail.to.join(", "),
+        word(s.mail.acknowledge_submitter),
+        word(s.limits.enabled),
         s.limits.per_ip_per_minute,
         s.limits.per_ip_burst,
         s.limits.per_email_per_hour,
+        s.limits.admin_failures_per_minute,
+        name(&s.privacy.store_ip),
+        if s.privacy.require_consent { "required" } else { "optional" },
     )
+}
+
+/// Configuration enums as spelled in the configuration file.
+mod spelled {
+    pub trait Named {
+        fn name(&self) -> String;
+    }
+
+    impl<T: serde::Serialize> Named for T {
+        fn name(&self) -> String {
+            serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+        }
+    }
 }
 
 async fn mail_test(settings: &Settings, to: &str) -> anyhow::Result<()> {

@@ -135,12 +135,12 @@ impl OutboxWorker {
                 Settlement::Sent { id, attempt, response }
             }
             Err(e) if e.permanent || attempt >= i64::from(self.options.max_attempts) => {
-                tracing::warn!(notification = %id, attempt, error = %e.detail, "notification failed");
+                tracing::warn!(notification = %id, attempt, cause = summary(&e.detail), "notification failed");
                 metrics::counter!("inquiryd_notifications_failed_total", "kind" => kind).increment(1);
                 Settlement::Failed { id, attempt, error: e.detail }
             }
             Err(e) => {
-                tracing::info!(notification = %id, attempt, error = %e.detail, "delivery will be retried");
+                tracing::info!(notification = %id, attempt, cause = summary(&e.detail), "delivery will be retried");
                 metrics::counter!("inquiryd_notification_retries_total", "kind" => kind).increment(1);
                 let next_attempt_at = now_ms() + backoff_ms(self.options.retry_base_seconds, attempt);
                 Settlement::Retry { id, attempt, error: e.detail, next_attempt_at }
@@ -157,6 +157,19 @@ impl OutboxWorker {
     }
 }
 
+/// What a log line may say about a failure: the SMTP code or the stage that
+/// failed, never the server's text (which can quote the visitor's address).
+/// The full text is kept in the outbox for admins.
+fn summary(detail: &str) -> String {
+    let code = detail
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|part| part.len() == 3 && matches!(part.as_bytes()[0], b'4' | b'5'));
+    match code {
+        Some(code) => format!("SMTP {code}"),
+        None => detail.split(':').next().unwrap_or("error").chars().take(40).collect(),
+    }
+}
+
 /// Exponential backoff with "equal jitter": half the delay fixed, half random.
 fn backoff_ms(base_seconds: u64, attempt: i64) -> i64 {
     let exponent = (attempt - 1).clamp(0, 30) as u32;
@@ -168,6 +181,13 @@ fn backoff_ms(base_seconds: u64, attempt: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_summaries_hold_no_addresses() {
+        assert_eq!(summary("permanent error (550): 5.1.1 <ivan@example.org> rejected"), "SMTP 550");
+        assert_eq!(summary("connect: Connection refused (os error 111)"), "connect");
+        assert_eq!(summary("AUTH: permanent error (535): bad credentials"), "SMTP 535");
+    }
 
     #[test]
     fn backoff_grows_and_stays_jittered_within_bounds() {

@@ -44,13 +44,28 @@ fn page_body<T: serde::Serialize>(items: &[T], next: Option<i64>) -> HttpRespons
     HttpResponse::Ok().json(json!({"items": items, "next_cursor": next.map(encode_cursor)}))
 }
 
-async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+#[utoipa::path(get, path = "/api/v1/admin/inquiries", security(("admin_token" = [])), tag = "admin", params(crate::openapi::Filters, crate::openapi::Paging),
+    responses(
+        (status = 200, description = "Newest first", body = crate::openapi::InquiryPage),
+        (status = 401, description = "No valid token (`WWW-Authenticate: Bearer`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid: every failing field listed", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate-limited (`Retry-After`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable (`Retry-After`)", body = crate::openapi::Problem, content_type = "application/problem+json")
+    ))]
+pub(crate) async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     let query = parse_query(&query_pairs(&req)?, Purpose::List).map_err(Problem::Validation)?;
     let (items, next) = admin::list(&state.reads, &query.filter, query.page).await?;
     Ok(page_body(&items, next))
 }
 
-async fn get_one(id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+#[utoipa::path(get, path = "/api/v1/admin/inquiries/{id}", security(("admin_token" = [])), tag = "admin", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The inquiry with its notifications", body = crate::openapi::InquiryWithNotifications),
+        (status = 401, description = "No valid token (`WWW-Authenticate: Bearer`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable (`Retry-After`)", body = crate::openapi::Problem, content_type = "application/problem+json")
+    ))]
+pub(crate) async fn get_one(id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     let (inquiry, notifications) = admin::get(&state.reads, &id).await?.ok_or(Problem::NotFound)?;
     Ok(HttpResponse::Ok().json(with_notifications(&inquiry, &notifications)))
 }
@@ -62,7 +77,17 @@ fn with_notifications(inquiry: &InquiryRecord, notifications: &[admin::Notificat
 }
 
 /// `{"status": "...", "note"?: "..." | null}`.
-async fn update(
+#[utoipa::path(patch, path = "/api/v1/admin/inquiries/{id}", security(("admin_token" = [])), tag = "admin", params(("id" = String, Path)), request_body = crate::openapi::StatusChange,
+    responses(
+        (status = 200, description = "Updated", body = crate::openapi::InquiryWithNotifications),
+        (status = 401, description = "No valid token (`WWW-Authenticate: Bearer`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A read token", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Content type other than JSON or form-encoded", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid: every failing field listed", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable (`Retry-After`)", body = crate::openapi::Problem, content_type = "application/problem+json")
+    ))]
+pub(crate) async fn update(
     req: HttpRequest,
     id: web::Path<String>,
     payload: web::Payload,
@@ -151,7 +176,19 @@ async fn json_object(
     kind.fields(&bytes)
 }
 
-async fn delete(req: HttpRequest, id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+#[utoipa::path(delete, path = "/api/v1/admin/inquiries/{id}", security(("admin_token" = [])), tag = "admin", params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Erased with its notifications; audited"),
+        (status = 401, description = "No valid token (`WWW-Authenticate: Bearer`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A read token", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable (`Retry-After`)", body = crate::openapi::Problem, content_type = "application/problem+json")
+    ))]
+pub(crate) async fn delete(
+    req: HttpRequest,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
     let erased = erase(&req, &state, "inquiry.delete", ErasureOf::One(id.into_inner())).await?;
     if erased == 0 {
         return Err(Problem::NotFound);
@@ -166,7 +203,20 @@ struct ErasureRequest {
 }
 
 /// A right-to-be-forgotten request: every inquiry from one address.
-async fn erasure(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+#[utoipa::path(post, path = "/api/v1/admin/erasures", security(("admin_token" = [])), tag = "admin", request_body = crate::openapi::ErasureRequest,
+    responses(
+        (status = 200, description = "Every inquiry from that address erased", body = crate::openapi::Erased),
+        (status = 401, description = "No valid token (`WWW-Authenticate: Bearer`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A read token", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Content type other than JSON or form-encoded", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid: every failing field listed", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable (`Retry-After`)", body = crate::openapi::Problem, content_type = "application/problem+json")
+    ))]
+pub(crate) async fn erasure(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
     let body = json_object(&req, payload, &state).await?;
     let request: ErasureRequest = serde_json::from_value(Value::Object(body))
         .map_err(|e| Problem::validation_one("email", "invalid", format!("send {{\"email\": \"...\"}} only ({e})")))?;
@@ -204,7 +254,14 @@ async fn erase(req: &HttpRequest, state: &AppState, action: &'static str, of: Er
     Ok(ids.len())
 }
 
-async fn export_inquiries(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+#[utoipa::path(get, path = "/api/v1/admin/inquiries/export", security(("admin_token" = [])), tag = "admin", params(crate::openapi::ExportFormat, crate::openapi::Filters),
+    responses(
+        (status = 200, description = "Streamed CSV (RFC 4180, formula cells neutralised) or NDJSON", content((String = "text/csv"), (String = "application/x-ndjson"))),
+        (status = 401, description = "No valid token (`WWW-Authenticate: Bearer`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid: every failing field listed", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable (`Retry-After`)", body = crate::openapi::Problem, content_type = "application/problem+json")
+    ))]
+pub(crate) async fn export_inquiries(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     let query = parse_query(&query_pairs(&req)?, Purpose::Export).map_err(Problem::Validation)?;
     let format = query.format.unwrap_or(ExportFormat::Ndjson);
     let (tx, rx) = mpsc::channel::<Bytes>(4);
@@ -225,11 +282,30 @@ async fn export_inquiries(req: HttpRequest, state: web::Data<AppState>) -> Resul
         .streaming(body))
 }
 
-async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+#[utoipa::path(get, path = "/api/v1/admin/stats", security(("admin_token" = [])), tag = "admin",
+    responses(
+        (status = 200, description = "Totals by status and category, and per day for the last 30 days", body = crate::openapi::Stats),
+        (status = 401, description = "No valid token (`WWW-Authenticate: Bearer`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable (`Retry-After`)", body = crate::openapi::Problem, content_type = "application/problem+json")
+    ))]
+pub(crate) async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     Ok(HttpResponse::Ok().json(admin::stats(&state.reads).await?))
 }
 
-async fn retry(req: HttpRequest, id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+#[utoipa::path(post, path = "/api/v1/admin/notifications/{id}/retry", security(("admin_token" = [])), tag = "admin", params(("id" = String, Path)),
+    responses(
+        (status = 202, description = "Re-queued", body = crate::openapi::Requeued),
+        (status = 401, description = "No valid token (`WWW-Authenticate: Bearer`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A read token", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not a failed notification", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable (`Retry-After`)", body = crate::openapi::Problem, content_type = "application/problem+json")
+    ))]
+pub(crate) async fn retry(
+    req: HttpRequest,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
     let actor = actor(&req);
     let id = id.into_inner();
     let target = id.clone();
@@ -257,7 +333,14 @@ async fn retry(req: HttpRequest, id: web::Path<String>, state: web::Data<AppStat
     }
 }
 
-async fn audit(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+#[utoipa::path(get, path = "/api/v1/admin/audit", security(("admin_token" = [])), tag = "admin", params(crate::openapi::Paging),
+    responses(
+        (status = 200, description = "Admin actions, newest first", body = crate::openapi::AuditPage),
+        (status = 401, description = "No valid token (`WWW-Authenticate: Bearer`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid: every failing field listed", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable (`Retry-After`)", body = crate::openapi::Problem, content_type = "application/problem+json")
+    ))]
+pub(crate) async fn audit(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     let query = parse_query(&query_pairs(&req)?, Purpose::Pages).map_err(Problem::Validation)?;
     let (entries, next) = admin::audit_page(&state.reads, query.page).await?;
     Ok(page_body(&entries, next))

@@ -48,6 +48,8 @@ pub struct ThanksQuery {
 }
 
 /// `GET /thanks`: where a no-JavaScript post lands when `form.success_url` is empty.
+#[utoipa::path(get, path = "/thanks", tag = "public", params(("id" = Option<String>, Query, description = "The inquiry id to show")),
+    responses((status = 200, description = "A small thank-you page", content_type = "text/html")))]
 pub async fn thanks(query: web::Query<ThanksQuery>) -> HttpResponse {
     let reference = query
         .id

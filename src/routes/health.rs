@@ -5,11 +5,15 @@ use crate::startup::AppState;
 use crate::store;
 
 /// 200 while the process runs.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process runs")))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
 /// 200 when the database answers and every migration is applied, else 503.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
+    (status = 200, description = "Ready", body = crate::openapi::Readiness),
+    (status = 503, description = "Not ready: the body lists each check", body = crate::openapi::Readiness)))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let (database, migrations) = store::readiness(&state.reads).await;
     let word = |ok: bool| if ok { "ok" } else { "failing" };
@@ -25,6 +29,8 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     if let Ok((pending, oldest)) = store::backlog(&state.reads).await {
         metrics::gauge!("inquiryd_notifications_pending").set(pending as f64);

@@ -1,12 +1,12 @@
 //! HTTP routes, one module per group, merged in [`configure`].
 
-mod admin;
+pub(crate) mod admin;
 mod auth;
 mod body;
 mod cors;
-mod form_page;
-mod health;
-mod submit;
+pub(crate) mod form_page;
+pub(crate) mod health;
+pub(crate) mod submit;
 
 use actix_web::web;
 
@@ -30,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, demo_page: bool) {
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))
         .route("/thanks", web::get().to(form_page::thanks))
+        .route("/api/v1/openapi.json", web::get().to(crate::openapi::openapi_json))
         .route("/api/v1/inquiries", web::post().to(submit::submit))
         .service(
             web::scope("/api/v1/admin")

@@ -55,6 +55,29 @@ impl Allowances {
     }
 }
 
+/// Submit an inquiry (JSON, or a plain HTML form's fields form-encoded).
+#[utoipa::path(
+    post,
+    path = "/api/v1/inquiries",
+    tag = "public",
+    request_body(content(
+        (crate::openapi::Submission = "application/json"),
+        (crate::openapi::Submission = "application/x-www-form-urlencoded")
+    )),
+    params(("Idempotency-Key" = Option<String>, Header, description = "At most 128 characters; a repeat within 24 h returns the first answer")),
+    responses(
+        (status = 201, description = "Stored and its emails queued (also for spam and repeats, which return the first answer)", body = crate::openapi::Accepted),
+        (status = 303, description = "A plain form post was stored: redirect to `form.success_url` (or `/thanks`)"),
+        (status = 400, description = "Malformed JSON (the detail says where)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Origin not in `server.allowed_origins`", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The first request with this Idempotency-Key is still in flight", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over `server.body_limit_bytes`", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Content type other than JSON or form-encoded", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid: every failing field listed", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate-limited (`Retry-After`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable (`Retry-After`)", body = crate::openapi::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
     let kind = BodyKind::of(&req);
     let html = matches!(kind, Ok(BodyKind::Form)) && !wants_json(&req);

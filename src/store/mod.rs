@@ -131,3 +131,28 @@ pub async fn readiness(reads: &SqlitePool) -> (bool, bool) {
             .is_ok_and(|n| n == 1);
     (answers, applied)
 }
+
+/// Writes a consistent copy of the live database to `target` (`VACUUM INTO`:
+/// one read transaction, so writers carry on), then checks the copy and returns
+/// how many inquiries it holds.
+pub async fn backup(settings: &DatabaseSettings, target: &std::path::Path) -> Result<i64, StoreError> {
+    if target.exists() {
+        return Err(StoreError::Directory(
+            target.to_owned(),
+            std::io::Error::new(std::io::ErrorKind::AlreadyExists, "the backup file already exists"),
+        ));
+    }
+    if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Directory(dir.to_owned(), e))?;
+    }
+    let mut conn = open_writer(settings).await?;
+    sqlx::query("VACUUM INTO ?").bind(target.to_string_lossy().into_owned()).execute(&mut conn).await?;
+    conn.close().await.map_err(StoreError::Open)?;
+    let copy = SqliteConnectOptions::new().filename(target).read_only(true);
+    let mut copy = SqliteConnection::connect_with(&copy).await.map_err(StoreError::Open)?;
+    let check: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&mut copy).await?;
+    if check != "ok" {
+        return Err(StoreError::Query(sqlx::Error::Protocol(format!("the copy failed its integrity check: {check}"))));
+    }
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM inquiries").fetch_one(&mut copy).await?)
+}

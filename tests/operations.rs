@@ -1,0 +1,232 @@
+//! Operations: metrics, OpenAPI, graceful shutdown, JSON logs, backup, config
+//! check and the container recipe.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{run_cli, unique_submission, valid_submission, Db, TestApp};
+use serde_json::{json, Value};
+
+const SUBMIT: &str = "/api/v1/inquiries";
+
+#[test]
+fn metrics_follow_submissions_and_deliveries() {
+    let app = TestApp::spawn("[spam]\nmax_links = 1\n[limits]\nper_email_per_hour = 2");
+    let before = app.metric("inquiryd_submissions_total{outcome=\"accepted\"}");
+    assert_eq!(before, 0.0);
+    app.post_json(SUBMIT, &unique_submission(1));
+    app.post_json(SUBMIT, &unique_submission(1));
+    let mut spam = unique_submission(2);
+    spam["message"] = json!("http://a.example http://b.example");
+    spam["email"] = json!("bot@example.org");
+    app.post_json(SUBMIT, &spam);
+    app.post_json(SUBMIT, &json!({"name": ""}));
+    app.post_json(SUBMIT, &unique_submission(3));
+    let mut sent = 0.0;
+    for _ in 0..100 {
+        sent = app.metric("inquiryd_notifications_sent_total{kind=\"staff\"}");
+        if sent >= 1.0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    let text = app.get("/metrics").body;
+    let value = |sample: &str| app.metric(sample);
+    assert_eq!(value("inquiryd_submissions_total{outcome=\"accepted\"}"), 1.0, "{text}");
+    assert_eq!(value("inquiryd_submissions_total{outcome=\"duplicate\"}"), 1.0);
+    assert_eq!(value("inquiryd_submissions_total{outcome=\"spam\"}"), 1.0);
+    assert_eq!(value("inquiryd_submissions_total{outcome=\"invalid\"}"), 1.0);
+    assert_eq!(value("inquiryd_submissions_total{outcome=\"rate_limited\"}"), 1.0, "the third from one email");
+    assert_eq!(sent, 1.0 + 0.0, "one staff email: the duplicate and the spam send none");
+    assert_eq!(value("inquiryd_notifications_pending"), 0.0);
+    assert!(text.contains("inquiryd_notifications_oldest_pending_age_seconds"));
+    assert!(text.contains("inquiryd_group_commit_batch_size_bucket"));
+    assert!(
+        text.contains(
+            "inquiryd_http_request_duration_seconds_bucket{route=\"/api/v1/inquiries\",method=\"POST\",status=\"201\""
+        ),
+        "{text}"
+    );
+    assert!(text.contains("route=\"unmatched\"") || !text.contains("status=\"404\""));
+}
+
+#[test]
+fn openapi_document_is_3_1_complete_and_committed() {
+    let app = TestApp::spawn("");
+    let reply = app.get("/api/v1/openapi.json");
+    assert_eq!(reply.status, 200);
+    let served = reply.json();
+    assert!(served["openapi"].as_str().unwrap().starts_with("3.1"), "{}", served["openapi"]);
+    let paths = served["paths"].as_object().unwrap();
+    for path in [
+        "/api/v1/inquiries",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/api/v1/admin/inquiries",
+        "/api/v1/admin/inquiries/{id}",
+        "/api/v1/admin/inquiries/export",
+        "/api/v1/admin/stats",
+        "/api/v1/admin/notifications/{id}/retry",
+        "/api/v1/admin/erasures",
+        "/api/v1/admin/audit",
+    ] {
+        assert!(paths.contains_key(path), "{path} missing from the OpenAPI document");
+    }
+    let submit = &served["paths"]["/api/v1/inquiries"]["post"]["responses"];
+    for status in ["201", "303", "400", "403", "409", "413", "415", "422", "429", "503"] {
+        assert!(submit.get(status).is_some(), "POST /api/v1/inquiries lacks {status}");
+    }
+    let committed: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        committed == served,
+        "docs/openapi.json is out of date: regenerate it with\n  \
+         curl -s localhost:8080/api/v1/openapi.json | python3 -m json.tool > docs/openapi.json"
+    );
+}
+
+#[test]
+fn sigterm_under_load_loses_nothing_answered() {
+    let mut app = TestApp::spawn("[server]\nshutdown_timeout_seconds = 10");
+    let answered: Arc<Mutex<Vec<String>>> = Arc::default();
+    let url = app.url(SUBMIT);
+    let workers: Vec<_> = (0..8)
+        .map(|t| {
+            let (url, answered) = (url.clone(), answered.clone());
+            std::thread::spawn(move || {
+                for n in 0..10_000 {
+                    let body = unique_submission(t * 100_000 + n).to_string();
+                    match ureq::post(&url).set("Content-Type", "application/json").send_string(&body) {
+                        Ok(r) if r.status() == 201 => {
+                            let id = r.into_json::<Value>().unwrap()["id"].as_str().unwrap().to_owned();
+                            answered.lock().unwrap().push(id);
+                        }
+                        _ => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    while answered.lock().unwrap().len() < 200 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let status = app.terminate();
+    workers.into_iter().for_each(|w| w.join().unwrap());
+    assert!(status.success(), "exit status {status:?}\n{}", app.logs());
+    let answered = answered.lock().unwrap().clone();
+    let db = Db::open(&app.db_path());
+    let stored = db.scalar("SELECT COUNT(*) FROM inquiries", "");
+    for id in &answered {
+        assert_eq!(
+            db.scalar("SELECT COUNT(*) FROM inquiries WHERE id = ?", id),
+            1,
+            "{id} was answered 201 but is lost"
+        );
+    }
+    assert!(stored as usize >= answered.len());
+    assert!(answered.len() >= 200);
+}
+
+#[test]
+fn json_logs_carry_the_request_id_and_no_personal_data() {
+    let app = TestApp::spawn("[log]\nformat = \"json\"\nlevel = \"info\"");
+    let mut body = valid_submission();
+    body["name"] = json!("Canaryperson Zyxqw");
+    body["email"] = json!("canary.zyxqw@example.org");
+    body["message"] = json!("canary-message-zyxqw");
+    let reply = app.post_json(SUBMIT, &body);
+    assert_eq!(reply.status, 201);
+    let request_id = reply.header("x-request-id").unwrap().to_owned();
+    app.post_json(SUBMIT, &json!({"name": "Canaryperson Zyxqw", "email": "bad"}));
+    std::thread::sleep(Duration::from_millis(500));
+    let logs = app.logs();
+    let json_lines: Vec<Value> = logs.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    assert!(json_lines.len() >= 3, "{logs}");
+    let finished = json_lines
+        .iter()
+        .find(|l| l["span"]["request_id"] == request_id.as_str())
+        .unwrap_or_else(|| panic!("no log line with request id {request_id}:\n{logs}"));
+    assert_eq!(finished["fields"]["status"], 201);
+    for canary in ["Canaryperson", "zyxqw", "canary.zyxqw"] {
+        assert!(!logs.to_lowercase().contains(&canary.to_lowercase()), "{canary} logged:\n{logs}");
+    }
+}
+
+#[test]
+fn backup_while_serving_holds_every_row() {
+    let app = TestApp::spawn("");
+    let ids: HashSet<String> = (0..25)
+        .map(|n| app.post_json(SUBMIT, &unique_submission(n)).json()["id"].as_str().unwrap().to_owned())
+        .collect();
+    let target = app.dir.path().join("backups/inquiries-copy.db");
+    let out = app.cli(&["backup", target.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("25 inquiries"));
+    let copy = Db::open(&target);
+    for id in &ids {
+        assert_eq!(copy.scalar("SELECT COUNT(*) FROM inquiries WHERE id = ?", id), 1);
+    }
+    assert!(!app.cli(&["backup", target.to_str().unwrap()]).status.success(), "never overwrites a file");
+}
+
+#[test]
+fn config_check_prints_the_effective_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_config(dir.path(), "[captcha]\nprovider = \"turnstile\"\nsecret = \"cf-secret-123\"");
+    let out = run_cli(dir.path(), &[("INQUIRYD_LIMITS__PER_IP_BURST", "7")], &["config", "check"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for section in [
+        "[server]",
+        "[database]",
+        "[mail]",
+        "[mail.routes]",
+        "[smtp]",
+        "[limits]",
+        "[spam]",
+        "[form]",
+        "[captcha]",
+        "[privacy]",
+        "[log]",
+    ] {
+        assert!(text.contains(section), "{section} missing:\n{text}");
+    }
+    assert!(text.contains("per_ip_burst = 7"));
+    assert!(!text.contains("cf-secret-123"));
+}
+
+#[test]
+fn startup_banner_states_address_database_mail_and_limits() {
+    let app = TestApp::spawn("");
+    let logs = app.logs();
+    assert!(logs.contains(&format!("inquiryd listening on {}", app.base)));
+    for needle in ["database", "inquiries.db", "mail", "file", "limits", "/min per address"] {
+        assert!(logs.contains(needle), "{needle} missing from the banner:\n{logs}");
+    }
+}
+
+#[test]
+fn dockerfile_is_pinned_unprivileged_and_healthchecked() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile")).unwrap();
+    let froms: Vec<&str> = text.lines().filter(|l| l.trim_start().starts_with("FROM ")).collect();
+    assert!(froms.len() >= 2, "multi-stage");
+    for from in &froms {
+        let image = from.split_whitespace().nth(1).unwrap();
+        let tag = image.split(['@', ':']).nth(1).unwrap_or("");
+        assert!(image.contains('@') || tag.chars().any(|c| c.is_ascii_digit()), "{image} is not pinned");
+        assert!(!image.ends_with(":latest"));
+    }
+    let user = text.lines().rev().find(|l| l.starts_with("USER ")).expect("USER");
+    assert!(!user.contains("root") && !user.contains(" 0"), "{user}");
+    assert!(text.contains("HEALTHCHECK") && text.contains("healthcheck"));
+    assert!(text.contains("VOLUME [\"/data\"]"));
+    assert!(text.contains("--locked"));
+    let runtime = &text[text.rfind("FROM ").unwrap()..];
+    assert!(runtime.contains("USER ") && runtime.contains("HEALTHCHECK"), "the runtime stage runs unprivileged");
+}
