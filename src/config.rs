@@ -49,6 +49,8 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     pub demo_page: bool,
     pub shutdown_timeout_seconds: u64,
+    /// How long a client may take to send a request's head, and its body.
+    pub client_timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -210,6 +212,12 @@ pub struct LogSettings {
     pub level: String,
 }
 
+impl ServerSettings {
+    pub fn client_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.client_timeout_seconds)
+    }
+}
+
 impl Settings {
     /// Loads the layers in order; `file` is `--config` or `INQUIRYD_CONFIG`.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
@@ -234,6 +242,9 @@ impl Settings {
         }
         if let Some(bad) = self.server.allowed_origins.iter().find(|o| !is_origin(o)) {
             return fail("server.allowed_origins", &format!("{bad:?} is not an origin like https://example.org"));
+        }
+        if self.server.client_timeout_seconds == 0 {
+            return fail("server.client_timeout_seconds", "must be at least 1");
         }
         if self.server.body_limit_bytes < 1024 {
             return fail("server.body_limit_bytes", "must be at least 1024");

@@ -14,6 +14,8 @@ pub enum Problem {
     Malformed(String),
     #[error("request body larger than {limit} bytes")]
     TooLarge { limit: usize },
+    #[error("request body not received in time")]
+    BodyTimeout { seconds: u64 },
     #[error("unsupported content type")]
     UnsupportedMediaType,
     #[error("validation failed")]
@@ -60,6 +62,7 @@ impl Problem {
         match self {
             Self::Malformed(_) => ("malformed-body", "Malformed request body"),
             Self::TooLarge { .. } => ("body-too-large", "Request body too large"),
+            Self::BodyTimeout { .. } => ("body-timeout", "Request body too slow"),
             Self::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
             Self::Validation(_) => ("validation", "Invalid submission"),
             Self::IdempotencyMismatch => ("idempotency-key-reused", "Idempotency key reused"),
@@ -80,6 +83,7 @@ impl Problem {
         match self {
             Self::Malformed(why) => format!("The body is not valid JSON: {why}"),
             Self::TooLarge { limit } => format!("The body must be at most {limit} bytes."),
+            Self::BodyTimeout { seconds } => format!("The whole body must arrive within {seconds} seconds."),
             Self::UnsupportedMediaType => "Send application/json or application/x-www-form-urlencoded.".to_owned(),
             Self::Validation(errors) if errors.len() == 1 => errors[0].message.clone(),
             Self::Validation(errors) => format!("{} fields need attention.", errors.len()),
@@ -126,6 +130,7 @@ impl ResponseError for Problem {
         match self {
             Self::Malformed(_) => StatusCode::BAD_REQUEST,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) | Self::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             Self::IdempotencyInFlight => StatusCode::CONFLICT,

@@ -116,6 +116,7 @@ impl Application {
                 .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(Problem::NotFound) }))
         })
         .shutdown_timeout(settings.server.shutdown_timeout_seconds)
+        .client_request_timeout(Duration::from_secs(settings.server.client_timeout_seconds))
         .listen(listener)?
         .run();
         let shutdown_timeout = Duration::from_secs(settings.server.shutdown_timeout_seconds);

@@ -116,6 +116,14 @@ fn pagination_returns_each_inquiry_once_in_order_even_while_new_ones_arrive() {
     assert_eq!(seen, submitted, "every inquiry exactly once, newest first");
     let default = app.admin("GET", "/inquiries", Some(&token), None).json();
     assert_eq!(ids(&default).len(), 50, "default limit");
+
+    // The export pages through the same order in chunks of its own.
+    let export = app.admin("GET", "/inquiries/export?format=ndjson", Some(&token), None).body;
+    let exported: Vec<String> =
+        export.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_str().unwrap().to_owned()).collect();
+    let total = Db::open(&app.db_path()).scalar("SELECT COUNT(*) FROM inquiries", "") as usize;
+    assert_eq!(exported.len(), total);
+    assert_eq!(exported[exported.len() - submitted.len()..], submitted[..], "newest first, each once");
 }
 
 #[test]

@@ -190,3 +190,45 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const KEYS: [&str; 11] =
+        ["status", "category", "email", "q", "since", "until", "limit", "cursor", "format", "sort", ""];
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// Any query string gets an answer: a query, or errors naming parameters that were sent.
+        #[test]
+        fn every_query_is_answered(pairs in proptest::collection::vec(
+            (proptest::sample::select(KEYS.to_vec()), any::<String>()), 0..8)
+        ) {
+            let pairs: Vec<(String, String)> = pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            for purpose in [Purpose::List, Purpose::Export, Purpose::Pages] {
+                match parse_query(&pairs, purpose) {
+                    Ok(q) => {
+                        prop_assert!((1..=MAX_LIMIT).contains(&q.page.limit));
+                        prop_assert!(q.page.before.is_none_or(|seq| seq > 0));
+                    }
+                    Err(errors) => {
+                        prop_assert!(!errors.is_empty());
+                        for e in errors {
+                            prop_assert!(pairs.iter().any(|(k, _)| *k == e.field) || e.field == "format" || e.field == "until");
+                        }
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn cursors_round_trip(seq in 1i64..i64::MAX) {
+            let pairs = vec![("cursor".to_owned(), encode_cursor(seq))];
+            prop_assert_eq!(parse_query(&pairs, Purpose::List).unwrap().page.before, Some(seq));
+        }
+    }
+}

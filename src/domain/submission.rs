@@ -264,3 +264,88 @@ mod tests {
         assert_eq!(s.inquiry.phone, None);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::{Map, Value};
+
+    use super::*;
+
+    const RULES: SubmissionRules<'static> = SubmissionRules { honeypot_field: "_gotcha", require_consent: false };
+    const FIELDS: [&str; 14] = [
+        "name",
+        "email",
+        "subject",
+        "message",
+        "category",
+        "organization",
+        "country",
+        "phone",
+        "consent",
+        "page",
+        "_started_at",
+        "_gotcha",
+        "cf-turnstile-response",
+        "extra",
+    ];
+
+    fn any_value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            any::<String>().prop_map(Value::String),
+            "[ -~\r\n\t\u{0}-\u{1f}а-яё中文👋]{0,300}".prop_map(Value::String),
+            any::<i64>().prop_map(Value::from),
+            any::<bool>().prop_map(Value::Bool),
+            Just(Value::Null),
+        ]
+    }
+
+    fn any_fields() -> impl Strategy<Value = Map<String, Value>> {
+        proptest::collection::vec((proptest::sample::select(FIELDS.to_vec()), any_value()), 0..16)
+            .prop_map(|pairs| pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// Whatever arrives, the parser answers; what it accepts keeps every rule.
+        #[test]
+        fn accepted_submissions_keep_every_rule(fields in any_fields()) {
+            match parse_submission(fields, RULES) {
+                Ok(s) => {
+                    let i = &s.inquiry;
+                    let single = |t: &str, max: usize| !t.is_empty() && t.chars().count() <= max && !t.chars().any(char::is_control);
+                    prop_assert!(single(&i.name, 100));
+                    prop_assert!(single(&i.subject, 200));
+                    prop_assert!(single(i.email.as_str(), 254));
+                    prop_assert!(i.message.chars().count() <= 10_000 && !i.message.is_empty());
+                    prop_assert!(!i.message.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')));
+                    prop_assert_eq!(i.name.trim(), i.name.as_str());
+                    for optional in [&i.organization, &i.country, &i.phone, &i.page].into_iter().flatten() {
+                        prop_assert!(!optional.chars().any(char::is_control));
+                    }
+                }
+                Err(errors) => prop_assert!(!errors.is_empty()),
+            }
+        }
+
+        /// Well-formed input in any script is accepted and stored as sent, trimmed.
+        #[test]
+        fn valid_unicode_is_accepted(
+            name in "[A-Za-zА-Яа-яЁё中文ءآ ]{1,90}",
+            subject in "[^\\p{Cc}]{1,150}",
+            message in "[^\\p{Cc}]{1,400}(\n[^\\p{Cc}]{0,100}){0,3}",
+        ) {
+            prop_assume!(!name.trim().is_empty() && !subject.trim().is_empty() && !message.trim().is_empty());
+            let mut fields = Map::new();
+            fields.insert("name".into(), Value::String(name.clone()));
+            fields.insert("email".into(), Value::String("visitor@example.org".into()));
+            fields.insert("subject".into(), Value::String(subject.clone()));
+            fields.insert("message".into(), Value::String(message.clone()));
+            let s = parse_submission(fields, RULES).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+            prop_assert_eq!(s.inquiry.name, name.trim());
+            prop_assert_eq!(s.inquiry.subject, subject.trim());
+            prop_assert_eq!(s.inquiry.message, message.trim());
+        }
+    }
+}

@@ -172,7 +172,8 @@ async fn json_object(
     if kind != super::BodyKind::Json {
         return Err(Problem::UnsupportedMediaType);
     }
-    let bytes = read_body(req, payload, state.settings.server.body_limit_bytes).await?;
+    let bytes =
+        read_body(req, payload, state.settings.server.body_limit_bytes, state.settings.server.client_timeout()).await?;
     kind.fields(&bytes)
 }
 

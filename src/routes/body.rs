@@ -60,8 +60,20 @@ fn describe_json_error(e: &serde_json::Error) -> &'static str {
     }
 }
 
-/// Reads the whole body, refusing it as soon as it passes `limit` bytes.
-pub async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::Bytes, Problem> {
+/// Reads the whole body within `timeout`, refusing it as soon as it passes
+/// `limit` bytes: a client trickling its body cannot hold a worker for long.
+pub async fn read_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<web::Bytes, Problem> {
+    tokio::time::timeout(timeout, read_limited(req, payload, limit))
+        .await
+        .unwrap_or(Err(Problem::BodyTimeout { seconds: timeout.as_secs() }))
+}
+
+async fn read_limited(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::Bytes, Problem> {
     let declared =
         req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {

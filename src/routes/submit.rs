@@ -116,7 +116,7 @@ async fn accept(
     let client = client_address(peer, req.headers(), &settings.server.trusted_proxies);
     allowances.note(state.guard.check_ip(client))?;
 
-    let bytes = read_body(req, payload, settings.server.body_limit_bytes).await?;
+    let bytes = read_body(req, payload, settings.server.body_limit_bytes, settings.server.client_timeout()).await?;
     let fields = kind.fields(&bytes)?;
     let key = idempotency_key(req)?;
     let rules = SubmissionRules {

@@ -14,20 +14,29 @@ use crate::timestamp::{now_ms, to_rfc3339};
 /// `SELECT <columns> FROM … WHERE <filter>` for inquiries (aliased `i`), newest
 /// first, before `before` (a `seq`). The caller adds `LIMIT`.
 pub fn select_inquiries(filter: &InquiryFilter, before: Option<i64>) -> QueryBuilder<'static, Sqlite> {
-    select_filtered(INQUIRY_COLUMNS, filter, before)
+    select_filtered("", INQUIRY_COLUMNS, filter, before)
 }
 
-pub fn select_filtered(columns: &str, filter: &InquiryFilter, before: Option<i64>) -> QueryBuilder<'static, Sqlite> {
+/// The same, selecting `columns`, with `prefix` before the `SELECT` (to nest it).
+pub fn select_filtered(
+    prefix: &str,
+    columns: &str,
+    filter: &InquiryFilter,
+    before: Option<i64>,
+) -> QueryBuilder<'static, Sqlite> {
     let search = filter.q.as_deref().and_then(search::match_query);
     let (mut query, order) = match &search {
         Some(_) => (
             QueryBuilder::new(format!(
-                "SELECT {columns} FROM inquiries_fts JOIN inquiries i ON i.seq = inquiries_fts.rowid \
+                "{prefix}SELECT {columns} FROM inquiries_fts JOIN inquiries i ON i.seq = inquiries_fts.rowid \
                  WHERE inquiries_fts MATCH "
             )),
             " ORDER BY inquiries_fts.rowid DESC",
         ),
-        None => (QueryBuilder::new(format!("SELECT {columns} FROM inquiries i WHERE 1 = 1")), " ORDER BY i.seq DESC"),
+        None => (
+            QueryBuilder::new(format!("{prefix}SELECT {columns} FROM inquiries i WHERE 1 = 1")),
+            " ORDER BY i.seq DESC",
+        ),
     };
     if let Some(expression) = search {
         query.push_bind(expression);
