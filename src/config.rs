@@ -51,6 +51,8 @@ pub struct ServerSettings {
     pub shutdown_timeout_seconds: u64,
     /// How long a client may take to send a request's head, and its body.
     pub client_timeout_seconds: u64,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

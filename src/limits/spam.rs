@@ -42,14 +42,17 @@ impl SpamRules {
         let text = [Some(&inquiry.name), Some(&inquiry.subject), Some(&inquiry.message), inquiry.organization.as_ref()]
             .into_iter()
             .flatten()
-            .map(|s| s.to_lowercase())
+            .map(String::as_str)
             .collect::<Vec<_>>()
             .join("\n");
-        let links = link_hosts(&text);
+        // Link prefixes are ASCII: an ASCII lower-casing (a copy, at memory
+        // speed) finds them; full Unicode lower-casing only when words are blocked.
+        let links = link_hosts(&text.to_ascii_lowercase());
         if self.max_links > 0 && links.len() > self.max_links {
             flags.push("too_many_links");
         }
-        if self.blocked_words.iter().any(|w| text.contains(w.as_str())) {
+        let lowered = if self.blocked_words.is_empty() { String::new() } else { text.to_lowercase() };
+        if self.blocked_words.iter().any(|w| lowered.contains(w.as_str())) {
             flags.push("blocked_word");
         }
         let email_domain = inquiry.email.normalized().rsplit('@').next().unwrap_or_default().to_owned();

@@ -79,8 +79,8 @@ impl OutboxWorker {
 
     /// One claim, send and settle; returns how many notifications it claimed.
     async fn round(&self, shutdown: &watch::Receiver<bool>) -> Result<usize, ()> {
-        let limit = (self.options.concurrency * 2) as i64;
-        let lease_ms = (self.options.smtp_timeout_seconds as i64 * 6 + 60) * 1000;
+        let limit = (self.options.concurrency * 16) as i64;
+        let lease_ms = (self.options.smtp_timeout_seconds as i64 * 40 + 60) * 1000;
         let claimed = match self.writer.outbox(OutboxOp::Claim { limit, lease_ms }).await {
             Ok(OutboxReply::Claimed(claimed)) => claimed,
             _ => return Err(()),

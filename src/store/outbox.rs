@@ -77,22 +77,30 @@ pub async fn claim(
 
 /// Records each attempt's outcome. A settlement for an attempt that is no longer
 /// the current one (its lease ran out and it was claimed again) changes nothing.
+/// Deliveries, the common case, are recorded with one statement per chunk.
 pub async fn settle(conn: &mut SqliteConnection, settlements: &[Settlement], now: i64) -> Result<(), sqlx::Error> {
+    let sent: Vec<(&str, i64, &str)> = settlements
+        .iter()
+        .filter_map(|s| match s {
+            Settlement::Sent { id, attempt, response } => Some((id.as_str(), *attempt, response.as_str())),
+            _ => None,
+        })
+        .collect();
+    for chunk in sent.chunks(300) {
+        let mut update = QueryBuilder::<Sqlite>::new("UPDATE notifications SET status = 'sent', sent_at = ");
+        update.push_bind(now).push(", smtp_response = v.column3, lease_until = NULL FROM (");
+        update.push_values(chunk, |mut row, (id, attempt, response)| {
+            row.push_bind(*id).push_bind(*attempt).push_bind(*response);
+        });
+        update.push(
+            ") AS v WHERE notifications.id = v.column1 AND notifications.attempts = v.column2 \
+             AND notifications.status = 'sending'",
+        );
+        update.build().execute(&mut *conn).await?;
+    }
     for settlement in settlements {
-        let (id, attempt, outcome, detail) = match settlement {
-            Settlement::Sent { id, attempt, response } => {
-                sqlx::query(
-                    "UPDATE notifications SET status = 'sent', sent_at = ?1, smtp_response = ?2, lease_until = NULL \
-                     WHERE id = ?3 AND attempts = ?4 AND status = 'sending'",
-                )
-                .bind(now)
-                .bind(response)
-                .bind(id)
-                .bind(attempt)
-                .execute(&mut *conn)
-                .await?;
-                (id, attempt, "sent", response)
-            }
+        match settlement {
+            Settlement::Sent { .. } => {}
             Settlement::Retry { id, attempt, error, next_attempt_at } => {
                 sqlx::query(
                     "UPDATE notifications SET status = 'pending', next_attempt_at = ?1, last_error = ?2, \
@@ -104,7 +112,6 @@ pub async fn settle(conn: &mut SqliteConnection, settlements: &[Settlement], now
                 .bind(attempt)
                 .execute(&mut *conn)
                 .await?;
-                (id, attempt, "retry", error)
             }
             Settlement::Failed { id, attempt, error } => {
                 sqlx::query(
@@ -116,20 +123,28 @@ pub async fn settle(conn: &mut SqliteConnection, settlements: &[Settlement], now
                 .bind(attempt)
                 .execute(&mut *conn)
                 .await?;
-                (id, attempt, "failed", error)
             }
-        };
-        sqlx::query(
+        }
+    }
+    let attempts: Vec<(&str, i64, &str, &str)> = settlements
+        .iter()
+        .map(|s| match s {
+            Settlement::Sent { id, attempt, response } => (id.as_str(), *attempt, "sent", response.as_str()),
+            Settlement::Retry { id, attempt, error, .. } => (id.as_str(), *attempt, "retry", error.as_str()),
+            Settlement::Failed { id, attempt, error } => (id.as_str(), *attempt, "failed", error.as_str()),
+        })
+        .collect();
+    for chunk in attempts.chunks(200) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO notification_attempts (notification_id, attempt, at, outcome, detail) \
-             SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM notifications WHERE id = ?1)",
-        )
-        .bind(id)
-        .bind(attempt)
-        .bind(now)
-        .bind(outcome)
-        .bind(detail)
-        .execute(&mut *conn)
-        .await?;
+             SELECT v.column1, v.column2, ",
+        );
+        insert.push_bind(now).push(", v.column3, v.column4 FROM (");
+        insert.push_values(chunk, |mut row, (id, attempt, outcome, detail)| {
+            row.push_bind(*id).push_bind(*attempt).push_bind(*outcome).push_bind(*detail);
+        });
+        insert.push(") AS v WHERE EXISTS (SELECT 1 FROM notifications n WHERE n.id = v.column1)");
+        insert.build().execute(&mut *conn).await?;
     }
     Ok(())
 }
