@@ -51,15 +51,12 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
         let mut conn = store::open_writer(&settings.database).await.context("cannot open the database")?;
-        // The background checkpointer below does this instead of the writer.
-        sqlx::query("PRAGMA wal_autocheckpoint = 0").execute(&mut conn).await?;
         store::migrate(&mut conn).await?;
         let search_index = settings.database.search_index;
         store::in_transaction(&mut conn, false, move |c| Box::pin(store::search::ensure_index(c, search_index)))
             .await
             .context("cannot prepare the search index")?;
         let reads = store::open_reads(&settings.database).await.context("cannot open the database")?;
-        store::spawn_checkpointer(&settings.database).await.context("cannot open the database")?;
 
         let outbox = Arc::new(Notify::new());
         let options = WriterOptions {

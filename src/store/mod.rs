@@ -156,23 +156,3 @@ pub async fn backup(settings: &DatabaseSettings, target: &std::path::Path) -> Re
     }
     Ok(sqlx::query_scalar("SELECT COUNT(*) FROM inquiries").fetch_one(&mut copy).await?)
 }
-
-/// Moves WAL frames into the database file from a connection of its own, so
-/// the writer never stops to do it (SQLite's automatic checkpoint runs inside
-/// the commit that crosses the threshold, and stalls every request waiting on
-/// that commit). A passive checkpoint never blocks the writer or readers.
-pub async fn spawn_checkpointer(settings: &DatabaseSettings) -> Result<tokio::task::JoinHandle<()>, StoreError> {
-    let mut conn = open_writer(settings).await?;
-    Ok(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(250));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut conn).await {
-                if !is_transient(&error) {
-                    tracing::warn!(%error, "background WAL checkpoint failed");
-                }
-            }
-        }
-    }))
-}
