@@ -273,22 +273,10 @@ mod properties {
     use super::*;
 
     const RULES: SubmissionRules<'static> = SubmissionRules { honeypot_field: "_gotcha", require_consent: false };
-    const FIELDS: [&str; 14] = [
-        "name",
-        "email",
-        "subject",
-        "message",
-        "category",
-        "organization",
-        "country",
-        "phone",
-        "consent",
-        "page",
-        "_started_at",
-        "_gotcha",
-        "cf-turnstile-response",
-        "extra",
-    ];
+    /// Every field the form knows, the honeypot, and one it does not.
+    fn field_names() -> Vec<&'static str> {
+        KNOWN_FIELDS.iter().chain(&CAPTCHA_FIELDS).chain(&["_gotcha", "extra"]).copied().collect()
+    }
 
     fn any_value() -> impl Strategy<Value = Value> {
         prop_oneof![
@@ -301,7 +289,7 @@ mod properties {
     }
 
     fn any_fields() -> impl Strategy<Value = Map<String, Value>> {
-        proptest::collection::vec((proptest::sample::select(FIELDS.to_vec()), any_value()), 0..16)
+        proptest::collection::vec((proptest::sample::select(field_names()), any_value()), 0..16)
             .prop_map(|pairs| pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
     }
 
