@@ -40,6 +40,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database query failed")]
     Query(#[from] sqlx::Error),
+    #[error("{0} already exists; a backup never overwrites a file")]
+    BackupExists(PathBuf),
 }
 
 impl StoreError {
@@ -137,10 +139,7 @@ pub async fn readiness(reads: &SqlitePool) -> (bool, bool) {
 /// how many inquiries it holds.
 pub async fn backup(settings: &DatabaseSettings, target: &std::path::Path) -> Result<i64, StoreError> {
     if target.exists() {
-        return Err(StoreError::Directory(
-            target.to_owned(),
-            std::io::Error::new(std::io::ErrorKind::AlreadyExists, "the backup file already exists"),
-        ));
+        return Err(StoreError::BackupExists(target.to_owned()));
     }
     if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Directory(dir.to_owned(), e))?;
