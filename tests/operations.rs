@@ -204,9 +204,14 @@ fn config_check_prints_the_effective_configuration() {
 #[test]
 fn startup_banner_states_address_database_mail_and_limits() {
     let app = TestApp::spawn("");
+    // The harness returns at the first line; the rest of the block follows it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !app.logs().contains("privacy") && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let logs = app.logs();
     assert!(logs.contains(&format!("inquiryd listening on {}", app.base)));
-    for needle in ["database", "inquiries.db", "mail", "file", "limits", "/min per address"] {
+    for needle in ["database", "inquiries.db", "mail", "file", "limits", "/min per address", "privacy"] {
         assert!(logs.contains(needle), "{needle} missing from the banner:\n{logs}");
     }
 }
