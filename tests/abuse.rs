@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{request_from, unique_submission, valid_submission, Db, Reply, TestApp};
+use common::{request_from, unique_submission, urlencode, valid_submission, Db, Reply, TestApp};
 use serde_json::json;
 
 const SUBMIT: &str = "/api/v1/inquiries";
@@ -202,16 +202,6 @@ fn post_from_a_disallowed_origin_is_403_and_stores_nothing() {
 
 fn form_body(pairs: &[(&str, &str)]) -> String {
     pairs.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect::<Vec<_>>().join("&")
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            b' ' => "+".to_owned(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 const FORM: &str = "application/x-www-form-urlencoded";

@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{unique_submission, valid_submission, Db, TestApp};
+use common::{unique_submission, urlencode, valid_submission, Db, TestApp};
 use serde_json::{json, Value};
 
 const SUBMIT: &str = "/api/v1/inquiries";
@@ -15,15 +15,6 @@ fn submit(app: &TestApp, body: &Value) -> String {
     let reply = app.post_json(SUBMIT, body);
     assert_eq!(reply.status, 201, "{}", reply.body);
     reply.json()["id"].as_str().unwrap().to_owned()
-}
-
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn ids(page: &Value) -> Vec<String> {
@@ -185,7 +176,7 @@ fn full_text_search_in_every_script() {
             submit(&app, &body)
         })
         .collect();
-    let search = |q: &str| ids(&app.admin("GET", &format!("/inquiries?q={}", encode(q)), Some(&token), None).json());
+    let search = |q: &str| ids(&app.admin("GET", &format!("/inquiries?q={}", urlencode(q)), Some(&token), None).json());
     assert_eq!(search("сотрудничество"), vec![ids_by_text[0].clone()], "a Russian word");
     assert_eq!(search("СОТРУДНИЧЕСТВО"), vec![ids_by_text[0].clone()], "case-folded");
     assert!(search("сотруд").is_empty(), "whole words, not prefixes");
@@ -196,8 +187,26 @@ fn full_text_search_in_every_script() {
     assert!(search("合研").is_empty(), "characters must be adjacent");
     assert!(search("nonexistentword").is_empty());
     assert!(search("\"*(").is_empty(), "punctuation only matches nothing, and is not an error");
-    let combined = app.admin("GET", &format!("/inquiries?q={}&category=question", encode("合作")), Some(&token), None);
+    let combined =
+        app.admin("GET", &format!("/inquiries?q={}&category=question", urlencode("合作")), Some(&token), None);
     assert_eq!(ids(&combined.json()), vec![ids_by_text[1].clone()]);
+}
+
+#[test]
+fn search_index_switched_back_on_is_rebuilt_at_start() {
+    let app = TestApp::spawn("[database]\nsearch_index = false");
+    let unindexed = submit(&app, &unique_submission(1));
+    let mut chinese = unique_submission(2);
+    chinese["message"] = json!("我们希望开展天文合作");
+    let also_unindexed = submit(&app, &chinese);
+    common::write_config(app.dir.path(), "[database]\nsearch_index = true");
+    let app = app.kill_and_restart();
+    let token = app.create_token("read");
+    let search = |q: &str| ids(&app.admin("GET", &format!("/inquiries?q={}", urlencode(q)), Some(&token), None).json());
+    assert_eq!(search("天文"), vec![also_unindexed.clone()]);
+    assert_eq!(search("Message"), vec![unindexed.clone()]);
+    let indexed = submit(&app, &unique_submission(3));
+    assert_eq!(search("number"), vec![indexed, unindexed], "and new rows are indexed as they come");
 }
 
 #[test]
@@ -358,7 +367,7 @@ fn erasure_leaves_no_trace_of_the_personal_data() {
         assert_eq!(app.admin("GET", &format!("/inquiries/{id}"), Some(&token), None).status, 404);
     }
     assert_eq!(app.admin("GET", &format!("/inquiries/{kept}"), Some(&token), None).status, 200);
-    let search = app.admin("GET", &format!("/inquiries?q={}", encode("金丝雀")), Some(&token), None).json();
+    let search = app.admin("GET", &format!("/inquiries?q={}", urlencode("金丝雀")), Some(&token), None).json();
     assert!(ids(&search).is_empty(), "no search-index entry left");
     let mail_files: Vec<String> =
         std::fs::read_dir(&mail_dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();

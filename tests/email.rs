@@ -293,3 +293,33 @@ fn mail_test_command_reports_the_smtp_outcome() {
     assert!(!out.status.success());
     assert!(stderr.contains("transient") && stderr.contains("connect"), "{stderr}");
 }
+
+#[test]
+fn staff_edited_templates_replace_the_built_in_ones() {
+    let sink = SmtpSink::start();
+    let templates = tempfile::tempdir().unwrap();
+    std::fs::write(templates.path().join("staff_subject.txt"), "[Website] {{ subject }} — {{ name }} ({{ id }})\n")
+        .unwrap();
+    std::fs::write(templates.path().join("staff.html"), "<p>{{ message }}</p>\n").unwrap();
+    let config = format!("{}\n[mail]\ntemplates_dir = \"{}\"", sink.config(), templates.path().display());
+    let app = TestApp::spawn(&config);
+    let mut body = valid_submission();
+    body["message"] = json!("<b>bold?</b>");
+    let id = submit(&app, &body);
+    let messages = sink.wait_for(1, PROMPTLY);
+    let email = messages[0].parsed();
+    assert_eq!(email.subject().unwrap(), format!("[Website] 关于合作的问题 — Иван Петров ({id})"));
+    assert_eq!(
+        email.body_html(0).unwrap().trim(),
+        "<p>&lt;b&gt;bold?&lt;&#x2f;b&gt;</p>",
+        "edited HTML is still escaped"
+    );
+    assert!(email.body_text(0).unwrap().contains("Reply to this email"), "files not in the directory stay built in");
+
+    std::fs::write(templates.path().join("staff.txt"), "{% if %}").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    common::write_config(dir.path(), &config);
+    let out = run_cli(dir.path(), &[], &["mail", "test", "--to", "ops@example.org"]);
+    assert!(!out.status.success(), "a broken template is refused, not sent");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("template"));
+}

@@ -40,20 +40,43 @@ pub fn spaced(text: &str) -> String {
     out
 }
 
-/// What is indexed for one inquiry.
-pub fn document(parts: &[Option<&str>]) -> String {
-    spaced(&parts.iter().flatten().copied().collect::<Vec<_>>().join("\n"))
+/// The fields of an inquiry that are searchable. One definition for indexing
+/// and for removal: the contentless index can only forget a row given exactly
+/// the document it indexed.
+pub struct Searchable<'a> {
+    pub name: &'a str,
+    pub email: &'a str,
+    pub subject: &'a str,
+    pub message: &'a str,
+    pub organization: Option<&'a str>,
+    pub country: Option<&'a str>,
+}
+
+impl Searchable<'_> {
+    /// What is indexed for one inquiry.
+    pub fn document(&self) -> String {
+        let parts = [
+            Some(self.name),
+            Some(self.email),
+            Some(self.subject),
+            Some(self.message),
+            self.organization,
+            self.country,
+        ];
+        spaced(&parts.into_iter().flatten().collect::<Vec<_>>().join("\n"))
+    }
 }
 
 pub fn document_of(inquiry: &InquiryRecord) -> String {
-    document(&[
-        Some(&inquiry.name),
-        Some(&inquiry.email),
-        Some(&inquiry.subject),
-        Some(&inquiry.message),
-        inquiry.organization.as_deref(),
-        inquiry.country.as_deref(),
-    ])
+    Searchable {
+        name: &inquiry.name,
+        email: &inquiry.email,
+        subject: &inquiry.subject,
+        message: &inquiry.message,
+        organization: inquiry.organization.as_deref(),
+        country: inquiry.country.as_deref(),
+    }
+    .document()
 }
 
 /// Turns what an admin typed into an FTS5 query: every word must occur (as a

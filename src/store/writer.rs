@@ -391,14 +391,15 @@ async fn write_batch(
                 .iter()
                 .filter_map(|(record, id)| {
                     let i = &record.inquiry;
-                    let body = search::document(&[
-                        Some(&i.name),
-                        Some(i.email.as_str()),
-                        Some(&i.subject),
-                        Some(&i.message),
-                        i.organization.as_deref(),
-                        i.country.as_deref(),
-                    ]);
+                    let body = search::Searchable {
+                        name: &i.name,
+                        email: i.email.as_str(),
+                        subject: &i.subject,
+                        message: &i.message,
+                        organization: i.organization.as_deref(),
+                        country: i.country.as_deref(),
+                    }
+                    .document();
                     seqs.get(id).map(|seq| (*seq, body))
                 })
                 .collect();

@@ -376,3 +376,14 @@ fn parse_response(raw: &[u8]) -> Reply {
         .collect();
     Reply { status, headers, body: body.to_owned() }
 }
+
+/// Percent-encodes a query or form value (space as `+`).
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b' ' => "+".to_owned(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
