@@ -65,7 +65,8 @@ impl Application {
             message_id_domain: mail::message_id_domain(&settings.mail),
             search_index: settings.database.search_index,
         };
-        let (writer, writer_task) = Writer::spawn(conn, options, outbox.clone());
+        let hot = store::open_hot_writer(&settings.database).context("cannot open the database")?;
+        let (writer, writer_task) = Writer::spawn(hot, conn, options, outbox.clone());
 
         let composer = Composer::new(&settings.mail).context("cannot load the email templates")?;
         let transport = Transport::from_settings(&settings.mail, &settings.smtp).context("invalid mail settings")?;
@@ -156,6 +157,11 @@ pub fn metrics_handle() -> PrometheusHandle {
                 .set_buckets_for_metric(
                     Matcher::Full("inquiryd_group_commit_batch_size".to_owned()),
                     &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0],
+                )
+                .expect("static buckets are valid")
+                .set_buckets_for_metric(
+                    Matcher::Full("inquiryd_store_transaction_seconds".to_owned()),
+                    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0],
                 )
                 .expect("static buckets are valid")
                 .set_buckets_for_metric(

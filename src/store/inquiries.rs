@@ -36,6 +36,32 @@ pub struct InquiryRecord {
     pub note: Option<String>,
 }
 
+impl InquiryRecord {
+    /// Reads the record from a rusqlite row whose [`INQUIRY_COLUMNS`] start at `first`.
+    pub fn from_columns(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Self> {
+        let flags: String = row.get(first + 15)?;
+        Ok(Self {
+            seq: row.get(first)?,
+            id: row.get(first + 1)?,
+            received_at: row.get(first + 2)?,
+            status: row.get(first + 3)?,
+            category: row.get(first + 4)?,
+            name: row.get(first + 5)?,
+            email: row.get(first + 6)?,
+            subject: row.get(first + 7)?,
+            message: row.get(first + 8)?,
+            organization: row.get(first + 9)?,
+            country: row.get(first + 10)?,
+            phone: row.get(first + 11)?,
+            consent: row.get(first + 12)?,
+            page: row.get(first + 13)?,
+            client_ip: row.get(first + 14)?,
+            spam_flags: serde_json::from_str(&flags).unwrap_or_default(),
+            note: row.get(first + 16)?,
+        })
+    }
+}
+
 impl FromRow<'_, SqliteRow> for InquiryRecord {
     fn from_row(row: &SqliteRow) -> Result<Self, sqlx::Error> {
         let flags: String = row.try_get("spam_flags")?;

@@ -36,6 +36,8 @@ pub enum StoreError {
     Directory(PathBuf, #[source] std::io::Error),
     #[error("cannot open the database")]
     Open(#[source] sqlx::Error),
+    #[error("cannot open the database")]
+    OpenWriter(#[source] rusqlite::Error),
     #[error("cannot apply migrations")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database query failed")]
@@ -95,6 +97,24 @@ pub async fn open_writer(settings: &DatabaseSettings) -> Result<SqliteConnection
     let options = connect_options(settings)?;
     ensure_directory(&options)?;
     SqliteConnection::connect_with(&options).await.map_err(StoreError::Open)
+}
+
+/// Opens the writer's second connection, for submissions and the outbox, with
+/// the same settings as [`open_writer`]. Call it after `open_writer` (which
+/// creates the file and turns on WAL).
+pub fn open_hot_writer(settings: &DatabaseSettings) -> Result<rusqlite::Connection, StoreError> {
+    let path = connect_options(settings)?.get_filename().to_owned();
+    let db = rusqlite::Connection::open(path).map_err(StoreError::OpenWriter)?;
+    db.busy_timeout(Duration::from_millis(settings.busy_timeout_ms)).map_err(StoreError::OpenWriter)?;
+    let synchronous = match settings.synchronous {
+        Synchronous::Full => "FULL",
+        Synchronous::Normal => "NORMAL",
+    };
+    db.execute_batch(&format!(
+        "PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;"
+    ))
+    .map_err(StoreError::OpenWriter)?;
+    Ok(db)
 }
 
 /// Opens the read pool over the same file.

@@ -11,6 +11,10 @@
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::InquiryRecord;
+use crate::domain::NewInquiry;
+
+/// Indexes one row: `(seq, document)`.
+pub const INSERT: &str = "INSERT INTO inquiries_fts (rowid, body) VALUES (?1, ?2)";
 
 /// Scripts written without spaces between words, indexed character by character.
 fn unspaced(c: char) -> bool {
@@ -52,7 +56,19 @@ pub struct Searchable<'a> {
     pub country: Option<&'a str>,
 }
 
-impl Searchable<'_> {
+impl<'a> Searchable<'a> {
+    /// The searchable fields of a submission about to be stored.
+    pub fn of_new(inquiry: &'a NewInquiry) -> Self {
+        Searchable {
+            name: &inquiry.name,
+            email: inquiry.email.as_str(),
+            subject: &inquiry.subject,
+            message: &inquiry.message,
+            organization: inquiry.organization.as_deref(),
+            country: inquiry.country.as_deref(),
+        }
+    }
+
     /// What is indexed for one inquiry.
     pub fn document(&self) -> String {
         let parts = [

@@ -1,11 +1,20 @@
-//! Group commit: one task owns the write connection and commits whatever
+//! Group commit: one thread owns the write connection and commits whatever
 //! submissions queued up while the previous commit was on disk, in one transaction.
+//!
+//! Submissions and outbox bookkeeping run synchronously on that thread through
+//! rusqlite, with prepared statements kept across batches: a transaction is a
+//! run of plain function calls, with no hop to another thread per statement.
+//! Everything else (admin writes, erasure, retention) is sqlx code run on the
+//! same thread and connection between batches.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures_util::future::BoxFuture;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use rusqlite::{params, OptionalExtension};
+use sqlx::SqliteConnection;
+use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -17,8 +26,6 @@ use crate::timestamp::now_ms;
 
 const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 const DEDUPE_WINDOW_MS: i64 = 10 * 60 * 1000;
-/// Rows per INSERT statement, well under SQLite's bound-variable limit.
-const ROWS_PER_STATEMENT: usize = 500;
 
 /// A validated submission with everything decided except its id.
 #[derive(Debug)]
@@ -122,11 +129,19 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer task; it ends when every handle is dropped and the queue is drained.
-    pub fn spawn(conn: SqliteConnection, options: WriterOptions, outbox: Arc<Notify>) -> (Self, JoinHandle<()>) {
+    /// Starts the writer thread; it ends when every handle is dropped and the queue is drained.
+    /// `db` and `conn` are two connections to the same database, used one after the other.
+    pub fn spawn(
+        db: rusqlite::Connection,
+        conn: SqliteConnection,
+        options: WriterOptions,
+        outbox: Arc<Notify>,
+    ) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(options.batch_max * 4);
-        let task = WriterTask { conn, rx, options, outbox };
-        (Self { tx }, tokio::spawn(task.run()))
+        let runtime = Handle::current();
+        db.set_prepared_statement_cache_capacity(64);
+        let task = WriterTask { db, conn, rx, options, outbox, runtime };
+        (Self { tx }, tokio::task::spawn_blocking(move || task.run()))
     }
 
     /// Queues the record and waits until the transaction holding it is committed.
@@ -165,17 +180,21 @@ impl Writer {
 }
 
 struct WriterTask {
+    /// Submissions and outbox bookkeeping.
+    db: rusqlite::Connection,
+    /// Every other write ([`Writer::exec`]).
     conn: SqliteConnection,
     rx: mpsc::Receiver<Command>,
     options: WriterOptions,
     outbox: Arc<Notify>,
+    runtime: Handle,
 }
 
 type OutboxJob = (OutboxOp, oneshot::Sender<Result<OutboxReply, StoreUnavailable>>);
 
 impl WriterTask {
-    async fn run(mut self) {
-        while let Some(first) = self.rx.recv().await {
+    fn run(mut self) {
+        while let Some(first) = self.rx.blocking_recv() {
             let mut commands = vec![first];
             while self.options.group_commit && commands.len() < self.options.batch_max {
                 match self.rx.try_recv() {
@@ -194,24 +213,24 @@ impl WriterTask {
                 }
             }
             if !jobs.is_empty() || !ops.is_empty() {
-                self.process(jobs, ops).await;
+                self.process(jobs, ops);
             }
             for exec in execs {
-                exec(&mut self.conn).await;
+                self.runtime.block_on(exec(&mut self.conn));
             }
         }
         tracing::debug!("writer stopped");
     }
 
-    async fn process(&mut self, jobs: Vec<Job>, ops: Vec<OutboxJob>) {
+    fn process(&mut self, jobs: Vec<Job>, ops: Vec<OutboxJob>) {
         let records: Vec<&NewRecord> = jobs.iter().map(|j| &j.record).collect();
         let (op_list, op_replies): (Vec<OutboxOp>, Vec<_>) = ops.into_iter().unzip();
         let (outcomes, op_results): (_, Vec<Result<OutboxReply, StoreUnavailable>>) =
-            match self.commit(&records, op_list).await {
+            match self.commit(&records, op_list) {
                 Ok((outcomes, replies)) => (outcomes, replies.into_iter().map(Ok).collect()),
                 Err(error) => {
                     let failed_ops = op_replies.iter().map(|_| Err(StoreUnavailable)).collect();
-                    (self.recover(&records, error).await, failed_ops)
+                    (self.recover(&records, error), failed_ops)
                 }
             };
         for (job, outcome) in jobs.into_iter().zip(outcomes) {
@@ -224,17 +243,17 @@ impl WriterTask {
 
     /// After a failed commit: every record is unavailable when storage is, else
     /// each is retried alone so that one bad record cannot sink the batch.
-    async fn recover(&mut self, records: &[&NewRecord], error: sqlx::Error) -> Vec<WriteOutcome> {
-        if super::is_transient(&error) {
+    fn recover(&mut self, records: &[&NewRecord], error: rusqlite::Error) -> Vec<WriteOutcome> {
+        if is_transient(&error) {
             tracing::warn!(%error, batch = records.len(), "storage unavailable; batch not written");
             return vec![WriteOutcome::Unavailable; records.len()];
         }
         tracing::error!(%error, batch = records.len(), "commit failed; retrying records one by one");
         let mut outcomes = Vec::with_capacity(records.len());
         for record in records {
-            outcomes.push(match self.commit(&[record], Vec::new()).await {
+            outcomes.push(match self.commit(&[record], Vec::new()) {
                 Ok((mut one, _)) => one.remove(0),
-                Err(e) if super::is_transient(&e) => WriteOutcome::Unavailable,
+                Err(e) if is_transient(&e) => WriteOutcome::Unavailable,
                 Err(e) => {
                     tracing::error!(error = %e, "record could not be written");
                     WriteOutcome::Failed
@@ -244,17 +263,20 @@ impl WriterTask {
         outcomes
     }
 
-    async fn commit(
+    fn commit(
         &mut self,
         records: &[&NewRecord],
         ops: Vec<OutboxOp>,
-    ) -> Result<(Vec<WriteOutcome>, Vec<OutboxReply>), sqlx::Error> {
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut self.conn).await?;
-        let written = self.write_all(records, ops).await;
-        let written = match written {
-            Ok(written) => sqlx::query("COMMIT").execute(&mut self.conn).await.map(|_| written),
-            Err(e) => Err(e),
-        };
+    ) -> Result<(Vec<WriteOutcome>, Vec<OutboxReply>), rusqlite::Error> {
+        let started = Instant::now();
+        self.db.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        let written = self.write_all(records, ops);
+        let committing = Instant::now();
+        let written = written.and_then(|w| self.db.prepare_cached("COMMIT")?.execute([]).map(|_| w));
+        metrics::histogram!("inquiryd_store_transaction_seconds", "phase" => "write")
+            .record((committing - started).as_secs_f64());
+        metrics::histogram!("inquiryd_store_transaction_seconds", "phase" => "commit")
+            .record(committing.elapsed().as_secs_f64());
         match written {
             Ok((outcomes, replies, notifications)) => {
                 metrics::counter!("inquiryd_store_commits_total").increment(1);
@@ -267,39 +289,37 @@ impl WriterTask {
                 Ok((outcomes, replies))
             }
             Err(e) => {
-                let _ = sqlx::query("ROLLBACK").execute(&mut self.conn).await;
+                // Fails harmlessly when SQLite already rolled back (e.g. a full disk).
+                let _ = self.db.execute_batch("ROLLBACK");
                 Err(e)
             }
         }
     }
 
-    async fn write_all(
+    fn write_all(
         &mut self,
         records: &[&NewRecord],
         ops: Vec<OutboxOp>,
-    ) -> Result<(Vec<WriteOutcome>, Vec<OutboxReply>, usize), sqlx::Error> {
-        let (outcomes, notifications) = if records.is_empty() {
-            (Vec::new(), 0)
-        } else {
-            write_batch(&mut self.conn, records, &self.options).await?
-        };
+    ) -> Result<(Vec<WriteOutcome>, Vec<OutboxReply>, usize), rusqlite::Error> {
+        let (outcomes, notifications) =
+            if records.is_empty() { (Vec::new(), 0) } else { write_batch(&self.db, records, &self.options)? };
         let now = now_ms();
         let mut replies = Vec::with_capacity(ops.len());
         for op in ops {
             replies.push(match op {
                 OutboxOp::Claim { limit, lease_ms } => {
-                    OutboxReply::Claimed(outbox::claim(&mut self.conn, now, lease_ms, limit).await?)
+                    OutboxReply::Claimed(outbox::claim(&self.db, now, lease_ms, limit)?)
                 }
                 OutboxOp::Settle(settlements) => {
-                    outbox::settle(&mut self.conn, &settlements, now).await?;
+                    outbox::settle(&self.db, &settlements, now)?;
                     OutboxReply::Done
                 }
                 OutboxOp::Release(ids) => {
-                    outbox::release(&mut self.conn, &ids).await?;
+                    outbox::release(&self.db, &ids)?;
                     OutboxReply::Done
                 }
                 OutboxOp::ResetInFlight => {
-                    let reset = outbox::reset_in_flight(&mut self.conn).await?;
+                    let reset = outbox::reset_in_flight(&self.db)?;
                     if reset > 0 {
                         tracing::info!(reset, "notifications in flight at the last stop are due again");
                     }
@@ -309,6 +329,12 @@ impl WriterTask {
         }
         Ok((outcomes, replies, notifications))
     }
+}
+
+/// Busy, locked, full or failing storage: the write may succeed later.
+fn is_transient(error: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::{CannotOpen, DatabaseBusy, DatabaseLocked, DiskFull, SystemIoFailure};
+    matches!(error.sqlite_error_code(), Some(DatabaseBusy | DatabaseLocked | SystemIoFailure | DiskFull | CannotOpen))
 }
 
 /// Runs `write` between `BEGIN IMMEDIATE` and `COMMIT` (or `ROLLBACK` when it fails).
@@ -346,17 +372,24 @@ async fn truncate_wal(conn: &mut SqliteConnection) {
     tracing::warn!("WAL checkpoint after erasure kept being blocked by readers");
 }
 
+const INSERT_INQUIRY: &str = "INSERT INTO inquiries (id, received_at, status, category, name, email, email_norm, \
+     subject, message, organization, country, phone, consent, page, client_ip, spam_flags, dedupe_hash, updated_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
+const INSERT_NOTIFICATION: &str = "INSERT INTO notifications \
+     (id, inquiry_id, kind, recipients, message_id, next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)";
+const INSERT_IDEMPOTENCY_KEY: &str = "INSERT OR REPLACE INTO idempotency_keys \
+     (key, request_hash, inquiry_id, received_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5)";
+
 /// Inside the open transaction: resolves replays and duplicates, inserts the rest.
 /// Returns each record's outcome and how many notifications were queued.
-async fn write_batch(
-    conn: &mut SqliteConnection,
+fn write_batch(
+    db: &rusqlite::Connection,
     records: &[&NewRecord],
     options: &WriterOptions,
-) -> Result<(Vec<WriteOutcome>, usize), sqlx::Error> {
-    let message_id_domain = &options.message_id_domain;
+) -> Result<(Vec<WriteOutcome>, usize), rusqlite::Error> {
     let now = now_ms();
-    let mut keys = known_keys(conn, records, now).await?;
-    let mut recent = recent_duplicates(conn, records, now).await?;
+    let mut keys = known_keys(db, records, now)?;
+    let mut recent = recent_duplicates(db, records, now)?;
 
     let mut outcomes = Vec::with_capacity(records.len());
     let mut fresh: Vec<(&NewRecord, String)> = Vec::new();
@@ -384,148 +417,96 @@ async fn write_batch(
         outcomes.push(outcome);
     }
 
-    for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
-        let seqs = insert_inquiries(conn, chunk, now).await?;
-        if options.search_index {
-            let documents: Vec<(i64, String)> = chunk
-                .iter()
-                .filter_map(|(record, id)| {
-                    let i = &record.inquiry;
-                    let body = search::Searchable {
-                        name: &i.name,
-                        email: i.email.as_str(),
-                        subject: &i.subject,
-                        message: &i.message,
-                        organization: i.organization.as_deref(),
-                        country: i.country.as_deref(),
-                    }
-                    .document();
-                    seqs.get(id).map(|seq| (*seq, body))
-                })
-                .collect();
-            search::index(conn, &documents).await?;
+    let mut insert = db.prepare_cached(INSERT_INQUIRY)?;
+    let mut index = if options.search_index { Some(db.prepare_cached(search::INSERT)?) } else { None };
+    let mut notify = db.prepare_cached(INSERT_NOTIFICATION)?;
+    let mut remember = db.prepare_cached(INSERT_IDEMPOTENCY_KEY)?;
+    let mut notifications = 0;
+    for (record, id) in &fresh {
+        let inquiry = &record.inquiry;
+        let spam_flags = serde_json::to_string(&record.spam_flags).unwrap_or_else(|_| "[]".into());
+        let seq = insert.insert(params![
+            id,
+            record.received_at,
+            record.status.as_str(),
+            inquiry.category.as_str(),
+            inquiry.name,
+            inquiry.email.as_str(),
+            inquiry.email.normalized(),
+            inquiry.subject,
+            inquiry.message,
+            inquiry.organization,
+            inquiry.country,
+            inquiry.phone,
+            inquiry.consent,
+            inquiry.page,
+            record.client_ip,
+            spam_flags,
+            &record.dedupe_hash[..],
+            now,
+        ])?;
+        if let Some(index) = &mut index {
+            index.execute(params![seq, search::Searchable::of_new(inquiry).document()])?;
+        }
+        for planned in &record.notifications {
+            let notification_id = Uuid::now_v7().to_string();
+            let message_id = format!("<{notification_id}@{}>", options.message_id_domain);
+            notify.execute(params![
+                notification_id,
+                id,
+                planned.kind.as_str(),
+                planned.recipients.join(", "),
+                message_id,
+                now
+            ])?;
+            notifications += 1;
+        }
+        if let Some(claim) = &record.idempotency {
+            remember.execute(params![claim.key, &claim.request_hash[..], id, record.received_at, now])?;
         }
     }
-    let notifications: Vec<(&str, &PlannedNotification, String)> = fresh
-        .iter()
-        .flat_map(|(record, id)| record.notifications.iter().map(move |n| (id.as_str(), n, Uuid::now_v7().to_string())))
-        .collect();
-    for chunk in notifications.chunks(ROWS_PER_STATEMENT) {
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO notifications (id, inquiry_id, kind, recipients, message_id, next_attempt_at, created_at) ",
-        );
-        insert.push_values(chunk, |mut row, (inquiry_id, planned, id)| {
-            row.push_bind(id.as_str())
-                .push_bind(*inquiry_id)
-                .push_bind(planned.kind.as_str())
-                .push_bind(planned.recipients.join(", "))
-                .push_bind(format!("<{id}@{message_id_domain}>"))
-                .push_bind(now)
-                .push_bind(now);
-        });
-        insert.build().execute(&mut *conn).await?;
-    }
-    let claims: Vec<(&IdempotencyClaim, &str, i64)> =
-        fresh.iter().filter_map(|(r, id)| r.idempotency.as_ref().map(|c| (c, id.as_str(), r.received_at))).collect();
-    for chunk in claims.chunks(ROWS_PER_STATEMENT) {
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT OR REPLACE INTO idempotency_keys (key, request_hash, inquiry_id, received_at, created_at) ",
-        );
-        insert.push_values(chunk, |mut row, (claim, id, received_at)| {
-            row.push_bind(claim.key.as_str())
-                .push_bind(&claim.request_hash[..])
-                .push_bind(*id)
-                .push_bind(*received_at)
-                .push_bind(now);
-        });
-        insert.build().execute(&mut *conn).await?;
-    }
-    Ok((outcomes, notifications.len()))
-}
-
-/// Inserts the rows and returns each one's `seq` by id.
-async fn insert_inquiries(
-    conn: &mut SqliteConnection,
-    rows: &[(&NewRecord, String)],
-    now: i64,
-) -> Result<HashMap<String, i64>, sqlx::Error> {
-    let mut insert = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO inquiries (id, received_at, status, category, name, email, email_norm, subject, message, \
-         organization, country, phone, consent, page, client_ip, spam_flags, dedupe_hash, updated_at) ",
-    );
-    insert.push_values(rows, |mut row, (record, id)| {
-        let inquiry = &record.inquiry;
-        row.push_bind(id.as_str())
-            .push_bind(record.received_at)
-            .push_bind(record.status.as_str())
-            .push_bind(inquiry.category.as_str())
-            .push_bind(inquiry.name.as_str())
-            .push_bind(inquiry.email.as_str())
-            .push_bind(inquiry.email.normalized())
-            .push_bind(inquiry.subject.as_str())
-            .push_bind(inquiry.message.as_str())
-            .push_bind(inquiry.organization.as_deref())
-            .push_bind(inquiry.country.as_deref())
-            .push_bind(inquiry.phone.as_deref())
-            .push_bind(inquiry.consent)
-            .push_bind(inquiry.page.as_deref())
-            .push_bind(record.client_ip.as_deref())
-            .push_bind(serde_json::to_string(&record.spam_flags).unwrap_or_else(|_| "[]".into()))
-            .push_bind(&record.dedupe_hash[..])
-            .push_bind(now);
-    });
-    insert.push(" RETURNING id, seq");
-    let mut seqs = HashMap::with_capacity(rows.len());
-    for row in insert.build().fetch_all(conn).await? {
-        seqs.insert(row.try_get("id")?, row.try_get("seq")?);
-    }
-    Ok(seqs)
+    Ok((outcomes, notifications))
 }
 
 type KnownKeys = HashMap<String, ([u8; 32], Receipt)>;
 
-async fn known_keys(conn: &mut SqliteConnection, records: &[&NewRecord], now: i64) -> Result<KnownKeys, sqlx::Error> {
-    let claims: Vec<&str> = records.iter().filter_map(|r| r.idempotency.as_ref().map(|c| c.key.as_str())).collect();
+fn known_keys(db: &rusqlite::Connection, records: &[&NewRecord], now: i64) -> Result<KnownKeys, rusqlite::Error> {
     let mut found = HashMap::new();
-    if claims.is_empty() {
-        return Ok(found);
-    }
-    let mut query = QueryBuilder::<Sqlite>::new(
-        "SELECT key, request_hash, inquiry_id, received_at FROM idempotency_keys WHERE created_at >= ",
-    );
-    query.push_bind(now - IDEMPOTENCY_WINDOW_MS).push(" AND key IN (");
-    let mut list = query.separated(", ");
-    for key in claims {
-        list.push_bind(key);
-    }
-    query.push(")");
-    for row in query.build().fetch_all(&mut *conn).await? {
-        let hash: Vec<u8> = row.try_get("request_hash")?;
-        let receipt = Receipt { id: row.try_get("inquiry_id")?, received_at: row.try_get("received_at")? };
-        found.insert(row.try_get("key")?, (hash.try_into().unwrap_or([0; 32]), receipt));
+    let mut lookup = db.prepare_cached(
+        "SELECT request_hash, inquiry_id, received_at FROM idempotency_keys WHERE key = ?1 AND created_at >= ?2",
+    )?;
+    for claim in records.iter().filter_map(|r| r.idempotency.as_ref()) {
+        let row = lookup
+            .query_row(params![claim.key, now - IDEMPOTENCY_WINDOW_MS], |row| {
+                Ok((row.get::<_, Vec<u8>>(0)?, Receipt { id: row.get(1)?, received_at: row.get(2)? }))
+            })
+            .optional()?;
+        if let Some((hash, receipt)) = row {
+            found.insert(claim.key.clone(), (hash.try_into().unwrap_or([0; 32]), receipt));
+        }
     }
     Ok(found)
 }
 
-async fn recent_duplicates(
-    conn: &mut SqliteConnection,
+/// The original (oldest) inquiry of each record's dedupe hash within the window.
+fn recent_duplicates(
+    db: &rusqlite::Connection,
     records: &[&NewRecord],
     now: i64,
-) -> Result<HashMap<[u8; 32], Receipt>, sqlx::Error> {
-    let mut query =
-        QueryBuilder::<Sqlite>::new("SELECT dedupe_hash, id, received_at FROM inquiries WHERE received_at >= ");
-    query.push_bind(now - DEDUPE_WINDOW_MS).push(" AND dedupe_hash IN (");
-    let mut list = query.separated(", ");
-    for record in records {
-        list.push_bind(&record.dedupe_hash[..]);
-    }
-    query.push(") ORDER BY seq DESC");
+) -> Result<HashMap<[u8; 32], Receipt>, rusqlite::Error> {
     let mut found = HashMap::new();
-    for row in query.build().fetch_all(&mut *conn).await? {
-        let hash: Vec<u8> = row.try_get("dedupe_hash")?;
-        let receipt = Receipt { id: row.try_get("id")?, received_at: row.try_get("received_at")? };
-        // Rows come newest first: the oldest, the original, is inserted last and wins.
-        found.insert(hash.try_into().unwrap_or([0; 32]), receipt);
+    let mut lookup = db.prepare_cached(
+        "SELECT id, received_at FROM inquiries WHERE dedupe_hash = ?1 AND received_at >= ?2 ORDER BY seq LIMIT 1",
+    )?;
+    for record in records {
+        let receipt = lookup
+            .query_row(params![&record.dedupe_hash[..], now - DEDUPE_WINDOW_MS], |row| {
+                Ok(Receipt { id: row.get(0)?, received_at: row.get(1)? })
+            })
+            .optional()?;
+        if let Some(receipt) = receipt {
+            found.insert(record.dedupe_hash, receipt);
+        }
     }
     Ok(found)
 }
