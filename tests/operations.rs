@@ -45,6 +45,15 @@ fn metrics_follow_submissions_and_deliveries() {
     assert_eq!(value("inquiryd_notifications_pending"), 0.0);
     assert!(text.contains("inquiryd_notifications_oldest_pending_age_seconds"));
     assert!(text.contains("inquiryd_group_commit_batch_size_bucket"));
+    // From one scrape, so that no commit can fall between the two readings.
+    let in_text =
+        |sample: &str| -> f64 { text.lines().find_map(|l| l.strip_prefix(sample)?.trim().parse().ok()).unwrap_or(0.0) };
+    let commits = in_text("inquiryd_store_commits_total");
+    assert!(commits >= 3.0, "{text}");
+    for phase in ["write", "commit"] {
+        let timed = in_text(&format!("inquiryd_store_transaction_seconds_count{{phase=\"{phase}\"}}"));
+        assert_eq!(timed, commits, "every transaction is timed in phase {phase}");
+    }
     assert!(
         text.contains(
             "inquiryd_http_request_duration_seconds_bucket{route=\"/api/v1/inquiries\",method=\"POST\",status=\"201\""

@@ -18,6 +18,7 @@ use crate::limits::{client_address, Allowance, Refused, Verdict, SPAM_FLAGS};
 use crate::mail;
 use crate::problem::Problem;
 use crate::startup::AppState;
+use crate::store::search::Searchable;
 use crate::store::{IdempotencyClaim, NewRecord, Receipt, WriteOutcome};
 use crate::timestamp::{now_ms, to_rfc3339};
 
@@ -161,6 +162,7 @@ async fn accept(
     let notifications = if spam { Vec::new() } else { mail::plan(&settings.mail, &submission.inquiry) };
     let record = NewRecord {
         dedupe_hash: dedupe_hash(&submission.inquiry),
+        search_document: settings.database.search_index.then(|| Searchable::of_new(&submission.inquiry).document()),
         inquiry: submission.inquiry,
         status,
         spam_flags: flags,

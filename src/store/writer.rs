@@ -39,6 +39,9 @@ pub struct NewRecord {
     pub dedupe_hash: [u8; 32],
     pub idempotency: Option<IdempotencyClaim>,
     pub notifications: Vec<PlannedNotification>,
+    /// What the search index gets ([`search::Searchable::document`]), built by
+    /// the request handler so that the single writer thread does not have to.
+    pub search_document: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -446,7 +449,10 @@ fn write_batch(
             now,
         ])?;
         if let Some(index) = &mut index {
-            index.execute(params![seq, search::Searchable::of_new(inquiry).document()])?;
+            match &record.search_document {
+                Some(document) => index.execute(params![seq, document])?,
+                None => index.execute(params![seq, search::Searchable::of_new(inquiry).document()])?,
+            };
         }
         for planned in &record.notifications {
             let notification_id = Uuid::now_v7().to_string();
