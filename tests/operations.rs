@@ -174,6 +174,34 @@ fn json_logs_carry_the_request_id_and_no_personal_data() {
 }
 
 #[test]
+fn log_transport_marks_mail_done_and_logs_nothing_personal() {
+    let app = TestApp::spawn("[mail]\ntransport = \"log\"\n[log]\nlevel = \"inquiryd=debug,info\"");
+    let mut body = valid_submission();
+    body["name"] = json!("Canaryperson Qwzyx");
+    body["email"] = json!("canary.qwzyx@example.org");
+    body["message"] = json!("canary-message-qwzyx");
+    let reply = app.post_json(SUBMIT, &body);
+    assert_eq!(reply.status, 201);
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    let db = Db::open(&app.db_path());
+    let sent =
+        "SELECT COUNT(*) FROM notifications WHERE inquiry_id = ? AND status = 'sent' AND smtp_response = 'logged'";
+    for _ in 0..100 {
+        if db.scalar(sent, &id) == 1 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    assert_eq!(db.scalar(sent, &id), 1, "the staff notification is settled as logged");
+    let logs = app.logs();
+    assert!(logs.contains("mail transport is log: message not sent"), "{logs}");
+    for canary in ["Canaryperson", "qwzyx"] {
+        assert!(!logs.to_lowercase().contains(&canary.to_lowercase()), "{canary} logged:\n{logs}");
+    }
+    assert!(!app.dir.path().join("mail").exists(), "the log transport writes no files");
+}
+
+#[test]
 fn backup_while_serving_holds_every_row() {
     let app = TestApp::spawn("");
     let ids: HashSet<String> = (0..25)
