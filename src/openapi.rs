@@ -5,7 +5,7 @@
 use actix_web::HttpResponse;
 use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToSchema};
 
 use crate::routes;
 
@@ -61,6 +61,59 @@ pub struct Accepted {
     #[schema(format = "date-time")]
     pub received_at: String,
 }
+
+// Problem responses that several endpoints share, listed by name in their `responses(...)`.
+
+#[derive(IntoResponses)]
+#[response(
+    status = 401,
+    description = "No valid token (`WWW-Authenticate: Bearer`)",
+    content_type = "application/problem+json"
+)]
+#[allow(dead_code)]
+pub struct NoToken(Problem);
+
+#[derive(IntoResponses)]
+#[response(status = 403, description = "A read token", content_type = "application/problem+json")]
+#[allow(dead_code)]
+pub struct ReadToken(Problem);
+
+#[derive(IntoResponses)]
+#[response(status = 404, description = "No such resource", content_type = "application/problem+json")]
+#[allow(dead_code)]
+pub struct NotFound(Problem);
+
+#[derive(IntoResponses)]
+#[response(
+    status = 415,
+    description = "Content type other than JSON or form-encoded",
+    content_type = "application/problem+json"
+)]
+#[allow(dead_code)]
+pub struct UnsupportedType(Problem);
+
+#[derive(IntoResponses)]
+#[response(
+    status = 422,
+    description = "Invalid: every failing field listed",
+    content_type = "application/problem+json"
+)]
+#[allow(dead_code)]
+pub struct Invalid(Problem);
+
+#[derive(IntoResponses)]
+#[response(status = 429, description = "Rate-limited (`Retry-After`)", content_type = "application/problem+json")]
+#[allow(dead_code)]
+pub struct RateLimited(Problem);
+
+#[derive(IntoResponses)]
+#[response(
+    status = 503,
+    description = "Storage unavailable (`Retry-After`)",
+    content_type = "application/problem+json"
+)]
+#[allow(dead_code)]
+pub struct Unavailable(Problem);
 
 /// RFC 9457 problem details.
 #[derive(ToSchema)]

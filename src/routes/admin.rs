@@ -47,10 +47,7 @@ fn page_body<T: serde::Serialize>(items: &[T], next: Option<i64>) -> HttpRespons
 #[utoipa::path(get, path = "/api/v1/admin/inquiries", security(("admin_token" = [])), tag = "admin", params(crate::openapi::Filters, crate::openapi::Paging),
     responses(
         (status = 200, description = "Newest first", body = crate::openapi::InquiryPage),
-        (status = 401, description = "No valid token (`WWW-Authenticate: Bearer`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid: every failing field listed", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate-limited (`Retry-After`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable (`Retry-After`)", body = crate::openapi::Problem, content_type = "application/problem+json")
+        crate::openapi::NoToken, crate::openapi::Invalid, crate::openapi::RateLimited, crate::openapi::Unavailable
     ))]
 pub(crate) async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     let query = parse_query(&query_pairs(&req)?, Purpose::List).map_err(Problem::Validation)?;
@@ -61,9 +58,7 @@ pub(crate) async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result
 #[utoipa::path(get, path = "/api/v1/admin/inquiries/{id}", security(("admin_token" = [])), tag = "admin", params(("id" = String, Path)),
     responses(
         (status = 200, description = "The inquiry with its notifications", body = crate::openapi::InquiryWithNotifications),
-        (status = 401, description = "No valid token (`WWW-Authenticate: Bearer`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such resource", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable (`Retry-After`)", body = crate::openapi::Problem, content_type = "application/problem+json")
+        crate::openapi::NoToken, crate::openapi::NotFound, crate::openapi::Unavailable
     ))]
 pub(crate) async fn get_one(id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     let (inquiry, notifications) = admin::get(&state.reads, &id).await?.ok_or(Problem::NotFound)?;
@@ -80,12 +75,7 @@ fn with_notifications(inquiry: &InquiryRecord, notifications: &[admin::Notificat
 #[utoipa::path(patch, path = "/api/v1/admin/inquiries/{id}", security(("admin_token" = [])), tag = "admin", params(("id" = String, Path)), request_body = crate::openapi::StatusChange,
     responses(
         (status = 200, description = "Updated", body = crate::openapi::InquiryWithNotifications),
-        (status = 401, description = "No valid token (`WWW-Authenticate: Bearer`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A read token", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such resource", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Content type other than JSON or form-encoded", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid: every failing field listed", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable (`Retry-After`)", body = crate::openapi::Problem, content_type = "application/problem+json")
+        crate::openapi::NoToken, crate::openapi::ReadToken, crate::openapi::NotFound, crate::openapi::UnsupportedType, crate::openapi::Invalid, crate::openapi::Unavailable
     ))]
 pub(crate) async fn update(
     req: HttpRequest,
@@ -180,10 +170,7 @@ async fn json_object(
 #[utoipa::path(delete, path = "/api/v1/admin/inquiries/{id}", security(("admin_token" = [])), tag = "admin", params(("id" = String, Path)),
     responses(
         (status = 204, description = "Erased with its notifications; audited"),
-        (status = 401, description = "No valid token (`WWW-Authenticate: Bearer`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A read token", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such resource", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable (`Retry-After`)", body = crate::openapi::Problem, content_type = "application/problem+json")
+        crate::openapi::NoToken, crate::openapi::ReadToken, crate::openapi::NotFound, crate::openapi::Unavailable
     ))]
 pub(crate) async fn delete(
     req: HttpRequest,
@@ -207,11 +194,7 @@ struct ErasureRequest {
 #[utoipa::path(post, path = "/api/v1/admin/erasures", security(("admin_token" = [])), tag = "admin", request_body = crate::openapi::ErasureRequest,
     responses(
         (status = 200, description = "Every inquiry from that address erased", body = crate::openapi::Erased),
-        (status = 401, description = "No valid token (`WWW-Authenticate: Bearer`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A read token", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Content type other than JSON or form-encoded", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid: every failing field listed", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable (`Retry-After`)", body = crate::openapi::Problem, content_type = "application/problem+json")
+        crate::openapi::NoToken, crate::openapi::ReadToken, crate::openapi::UnsupportedType, crate::openapi::Invalid, crate::openapi::Unavailable
     ))]
 pub(crate) async fn erasure(
     req: HttpRequest,
@@ -258,9 +241,7 @@ async fn erase(req: &HttpRequest, state: &AppState, action: &'static str, of: Er
 #[utoipa::path(get, path = "/api/v1/admin/inquiries/export", security(("admin_token" = [])), tag = "admin", params(crate::openapi::ExportFormat, crate::openapi::Filters),
     responses(
         (status = 200, description = "Streamed CSV (RFC 4180, formula cells neutralised) or NDJSON", content((String = "text/csv"), (String = "application/x-ndjson"))),
-        (status = 401, description = "No valid token (`WWW-Authenticate: Bearer`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid: every failing field listed", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable (`Retry-After`)", body = crate::openapi::Problem, content_type = "application/problem+json")
+        crate::openapi::NoToken, crate::openapi::Invalid, crate::openapi::Unavailable
     ))]
 pub(crate) async fn export_inquiries(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     let query = parse_query(&query_pairs(&req)?, Purpose::Export).map_err(Problem::Validation)?;
@@ -286,8 +267,7 @@ pub(crate) async fn export_inquiries(req: HttpRequest, state: web::Data<AppState
 #[utoipa::path(get, path = "/api/v1/admin/stats", security(("admin_token" = [])), tag = "admin",
     responses(
         (status = 200, description = "Totals by status and category, and per day for the last 30 days", body = crate::openapi::Stats),
-        (status = 401, description = "No valid token (`WWW-Authenticate: Bearer`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable (`Retry-After`)", body = crate::openapi::Problem, content_type = "application/problem+json")
+        crate::openapi::NoToken, crate::openapi::Unavailable
     ))]
 pub(crate) async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     Ok(HttpResponse::Ok().json(admin::stats(&state.reads).await?))
@@ -296,11 +276,9 @@ pub(crate) async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, Pr
 #[utoipa::path(post, path = "/api/v1/admin/notifications/{id}/retry", security(("admin_token" = [])), tag = "admin", params(("id" = String, Path)),
     responses(
         (status = 202, description = "Re-queued", body = crate::openapi::Requeued),
-        (status = 401, description = "No valid token (`WWW-Authenticate: Bearer`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A read token", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such resource", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        crate::openapi::NoToken, crate::openapi::ReadToken, crate::openapi::NotFound,
         (status = 409, description = "Not a failed notification", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable (`Retry-After`)", body = crate::openapi::Problem, content_type = "application/problem+json")
+        crate::openapi::Unavailable
     ))]
 pub(crate) async fn retry(
     req: HttpRequest,
@@ -337,9 +315,7 @@ pub(crate) async fn retry(
 #[utoipa::path(get, path = "/api/v1/admin/audit", security(("admin_token" = [])), tag = "admin", params(crate::openapi::Paging),
     responses(
         (status = 200, description = "Admin actions, newest first", body = crate::openapi::AuditPage),
-        (status = 401, description = "No valid token (`WWW-Authenticate: Bearer`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid: every failing field listed", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable (`Retry-After`)", body = crate::openapi::Problem, content_type = "application/problem+json")
+        crate::openapi::NoToken, crate::openapi::Invalid, crate::openapi::Unavailable
     ))]
 pub(crate) async fn audit(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     let query = parse_query(&query_pairs(&req)?, Purpose::Pages).map_err(Problem::Validation)?;

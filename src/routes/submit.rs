@@ -73,10 +73,7 @@ impl Allowances {
         (status = 403, description = "Origin not in `server.allowed_origins`", body = crate::openapi::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The first request with this Idempotency-Key is still in flight", body = crate::openapi::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over `server.body_limit_bytes`", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Content type other than JSON or form-encoded", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid: every failing field listed", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate-limited (`Retry-After`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable (`Retry-After`)", body = crate::openapi::Problem, content_type = "application/problem+json")
+        crate::openapi::UnsupportedType, crate::openapi::Invalid, crate::openapi::RateLimited, crate::openapi::Unavailable
     )
 )]
 pub async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
