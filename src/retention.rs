@@ -28,10 +28,11 @@ pub async fn purge(conn: &mut SqliteConnection, retention_days: u32, actor: &str
     Ok(ids)
 }
 
-/// Runs the purge shortly after start-up and then once a day.
+/// Runs the purge shortly after start-up (once the server is listening) and
+/// then once a day.
 pub fn spawn(writer: Writer, settings: Arc<Settings>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(60)).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
         let mut daily = tokio::time::interval(DAY);
         loop {
             daily.tick().await;

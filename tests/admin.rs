@@ -450,6 +450,9 @@ fn retry_requeues_a_failed_notification() {
 #[test]
 fn retention_purge_by_command_and_dry_run() {
     let app = TestApp::spawn("[privacy]\nretention_days = 30");
+    let token = app.create_token("read");
+    // The server's own purge runs a second after start; it finds nothing yet.
+    assert_eq!(task_purge(&app, &token, 1)["detail"]["erased"], 0);
     let old: Vec<String> = (0..3).map(|n| submit(&app, &unique_submission(n))).collect();
     let recent = submit(&app, &unique_submission(9));
     let forty_days_ago = "strftime('%s','now') * 1000 - 40 * 86400000";
@@ -467,7 +470,6 @@ fn retention_purge_by_command_and_dry_run() {
     assert!(purge.status.success(), "{}", String::from_utf8_lossy(&purge.stderr));
     assert_eq!(db.scalar("SELECT COUNT(*) FROM inquiries", ""), 1);
     assert_eq!(db.scalar("SELECT COUNT(*) FROM inquiries WHERE id = ?", &recent), 1);
-    let token = app.create_token("read");
     let audit = app.admin("GET", "/audit", Some(&token), None).json();
     let purge_entry = audit["items"].as_array().unwrap().iter().find(|e| e["action"] == "retention.purge").unwrap();
     assert_eq!(purge_entry["actor"], "cli");
@@ -475,4 +477,30 @@ fn retention_purge_by_command_and_dry_run() {
 
     let keep_forever = TestApp::spawn("");
     assert!(!keep_forever.cli(&["purge"]).status.success(), "retention_days = 0 has nothing to purge");
+
+    // After a restart, the server's purge erases what is now past retention.
+    let aged = submit(&app, &unique_submission(20));
+    Db::write(&app.db_path(), &format!("UPDATE inquiries SET received_at = {forty_days_ago} WHERE id = '{aged}'"));
+    let app = app.kill_and_restart();
+    let erased = task_purge(&app, &token, 2);
+    assert_eq!(erased["detail"]["erased"], 1, "{erased}");
+    let db = Db::open(&app.db_path());
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM inquiries WHERE id = ?", &aged), 0);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM inquiries WHERE id = ?", &recent), 1);
+}
+
+/// Waits until the server's own retention purge has run `runs` times in all
+/// and returns the audit entry of the latest run.
+fn task_purge(app: &TestApp, token: &str, runs: usize) -> Value {
+    for _ in 0..100 {
+        let audit = app.admin("GET", "/audit", Some(token), None).json();
+        // Newest first.
+        let by_task: Vec<&Value> =
+            audit["items"].as_array().unwrap().iter().filter(|e| e["actor"] == "retention").collect();
+        if by_task.len() >= runs {
+            return by_task[0].clone();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the retention task did not run {runs} time(s) within 5 s");
 }
