@@ -91,6 +91,14 @@ class Server:
     def peak_mb(self):
         return self.status("VmHWM") / 1024
 
+    def thread_cpu(self):
+        """CPU time (clock ticks, user + system) of each of the server's threads."""
+        ticks = {}
+        for stat in pathlib.Path(f"/proc/{self.proc.pid}/task").glob("*/stat"):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            ticks[stat.parent.name] = int(fields[11]) + int(fields[12])
+        return ticks
+
     def metric(self, name):
         text = urllib.request.urlopen(self.base + "/metrics").read().decode()
         total = 0.0

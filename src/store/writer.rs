@@ -501,12 +501,15 @@ fn recent_duplicates(
     now: i64,
 ) -> Result<HashMap<[u8; 32], Receipt>, rusqlite::Error> {
     let mut found = HashMap::new();
+    // The hash covers the normalized email, so the email's index narrows the search.
     let mut lookup = db.prepare_cached(
-        "SELECT id, received_at FROM inquiries WHERE dedupe_hash = ?1 AND received_at >= ?2 ORDER BY seq LIMIT 1",
+        "SELECT id, received_at FROM inquiries \
+         WHERE email_norm = ?1 AND dedupe_hash = ?2 AND received_at >= ?3 ORDER BY seq LIMIT 1",
     )?;
     for record in records {
+        let email = record.inquiry.email.normalized();
         let receipt = lookup
-            .query_row(params![&record.dedupe_hash[..], now - DEDUPE_WINDOW_MS], |row| {
+            .query_row(params![email, &record.dedupe_hash[..], now - DEDUPE_WINDOW_MS], |row| {
                 Ok(Receipt { id: row.get(0)?, received_at: row.get(1)? })
             })
             .optional()?;
