@@ -456,3 +456,10 @@ fn bad_configuration_names_the_key() {
     let out = run_cli(dir.path(), &[], &["--config", "/does/not/exist.toml", "config", "check"]);
     assert!(!out.status.success());
 }
+
+#[test]
+fn a_new_database_gets_8k_pages() {
+    let app = TestApp::spawn("");
+    assert_eq!(app.post_json(SUBMIT, &valid_submission()).status, 201);
+    assert_eq!(Db::open(&app.db_path()).scalar("PRAGMA page_size", ""), 8192);
+}

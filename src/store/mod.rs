@@ -68,6 +68,10 @@ pub fn is_transient(error: &sqlx::Error) -> bool {
     }
 }
 
+/// Page size of a new database file (an existing one keeps its own): a 1–5 KB
+/// message fits one page instead of spilling into overflow pages.
+const PAGE_SIZE: u32 = 8192;
+
 fn connect_options(settings: &DatabaseSettings) -> Result<SqliteConnectOptions, StoreError> {
     let synchronous = match settings.synchronous {
         Synchronous::Full => SqliteSynchronous::Full,
@@ -81,7 +85,8 @@ fn connect_options(settings: &DatabaseSettings) -> Result<SqliteConnectOptions, 
         .foreign_keys(true)
         .busy_timeout(Duration::from_millis(settings.busy_timeout_ms))
         // Erased personal data is overwritten, not left in free pages.
-        .pragma("secure_delete", "on"))
+        .pragma("secure_delete", "on")
+        .page_size(PAGE_SIZE))
 }
 
 fn ensure_directory(options: &SqliteConnectOptions) -> Result<(), StoreError> {
