@@ -5,7 +5,7 @@
 //! rusqlite, with prepared statements kept across batches: a transaction is a
 //! run of plain function calls, with no hop to another thread per statement.
 //! Everything else (admin writes, erasure, retention) is sqlx code run on the
-//! same thread and connection between batches.
+//! same thread, on a second connection to the file, between batches.
 
 use std::collections::HashMap;
 use std::sync::Arc;
