@@ -62,58 +62,24 @@ pub struct Accepted {
     pub received_at: String,
 }
 
-// Problem responses that several endpoints share, listed by name in their `responses(...)`.
+/// Declares a problem response that several endpoints share; each lists it by
+/// name in its `responses(...)`.
+macro_rules! problem_response {
+    ($name:ident, $status:tt, $description:tt) => {
+        #[derive(IntoResponses)]
+        #[response(status = $status, description = $description, content_type = "application/problem+json")]
+        #[allow(dead_code)]
+        pub struct $name(Problem);
+    };
+}
 
-#[derive(IntoResponses)]
-#[response(
-    status = 401,
-    description = "No valid token (`WWW-Authenticate: Bearer`)",
-    content_type = "application/problem+json"
-)]
-#[allow(dead_code)]
-pub struct NoToken(Problem);
-
-#[derive(IntoResponses)]
-#[response(status = 403, description = "A read token", content_type = "application/problem+json")]
-#[allow(dead_code)]
-pub struct ReadToken(Problem);
-
-#[derive(IntoResponses)]
-#[response(status = 404, description = "No such resource", content_type = "application/problem+json")]
-#[allow(dead_code)]
-pub struct NotFound(Problem);
-
-#[derive(IntoResponses)]
-#[response(
-    status = 415,
-    description = "Content type other than JSON or form-encoded",
-    content_type = "application/problem+json"
-)]
-#[allow(dead_code)]
-pub struct UnsupportedType(Problem);
-
-#[derive(IntoResponses)]
-#[response(
-    status = 422,
-    description = "Invalid: every failing field listed",
-    content_type = "application/problem+json"
-)]
-#[allow(dead_code)]
-pub struct Invalid(Problem);
-
-#[derive(IntoResponses)]
-#[response(status = 429, description = "Rate-limited (`Retry-After`)", content_type = "application/problem+json")]
-#[allow(dead_code)]
-pub struct RateLimited(Problem);
-
-#[derive(IntoResponses)]
-#[response(
-    status = 503,
-    description = "Storage unavailable (`Retry-After`)",
-    content_type = "application/problem+json"
-)]
-#[allow(dead_code)]
-pub struct Unavailable(Problem);
+problem_response!(NoToken, 401, "No valid token (`WWW-Authenticate: Bearer`)");
+problem_response!(ReadToken, 403, "A read token");
+problem_response!(NotFound, 404, "No such resource");
+problem_response!(UnsupportedType, 415, "Content type other than JSON or form-encoded");
+problem_response!(Invalid, 422, "Invalid: every failing field listed");
+problem_response!(RateLimited, 429, "Rate-limited (`Retry-After`)");
+problem_response!(Unavailable, 503, "Storage unavailable (`Retry-After`)");
 
 /// RFC 9457 problem details.
 #[derive(ToSchema)]
