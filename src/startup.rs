@@ -63,7 +63,6 @@ impl Application {
             group_commit: settings.database.group_commit,
             batch_max: settings.database.batch_max,
             message_id_domain: mail::message_id_domain(&settings.mail),
-            search_index: settings.database.search_index,
         };
         let hot = store::open_hot_writer(&settings.database).context("cannot open the database")?;
         let (writer, writer_task) = Writer::spawn(hot, conn, options, outbox.clone());

@@ -157,8 +157,10 @@ async fn accept(
     let spam = flags.iter().any(|f| SPAM_FLAGS.contains(&f.as_str()));
     let status = if spam { InquiryStatus::Spam } else { InquiryStatus::New };
     let notifications = if spam { Vec::new() } else { mail::plan(&settings.mail, &submission.inquiry) };
+    let email_norm = submission.inquiry.email.normalized();
     let record = NewRecord {
-        dedupe_hash: dedupe_hash(&submission.inquiry),
+        dedupe_hash: dedupe_hash(&email_norm, &submission.inquiry),
+        email_norm,
         search_document: settings.database.search_index.then(|| Searchable::of_new(&submission.inquiry).document()),
         inquiry: submission.inquiry,
         status,
@@ -219,9 +221,10 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, Problem> {
     Ok(Some(key.to_owned()))
 }
 
-fn dedupe_hash(inquiry: &NewInquiry) -> [u8; 32] {
+/// Identifies a double click: the same (normalized) email, subject and message.
+fn dedupe_hash(email_norm: &str, inquiry: &NewInquiry) -> [u8; 32] {
     let mut hash = Sha256::new();
-    for part in [inquiry.email.normalized().as_str(), &inquiry.subject, &inquiry.message] {
+    for part in [email_norm, &inquiry.subject, &inquiry.message] {
         hash.update(part.as_bytes());
         hash.update([0]);
     }

@@ -39,8 +39,11 @@ pub struct NewRecord {
     pub dedupe_hash: [u8; 32],
     pub idempotency: Option<IdempotencyClaim>,
     pub notifications: Vec<PlannedNotification>,
-    /// What the search index gets ([`search::Searchable::document`]), built by
-    /// the request handler so that the single writer thread does not have to.
+    /// [`EmailAddress::normalized`](crate::domain::EmailAddress::normalized), computed once by the handler.
+    pub email_norm: String,
+    /// What the search index gets ([`search::Searchable::document`]), or `None`
+    /// with indexing off. Built by the request handler so that the single writer
+    /// thread does not have to.
     pub search_document: Option<String>,
 }
 
@@ -121,8 +124,6 @@ pub struct WriterOptions {
     pub batch_max: usize,
     /// Right-hand side of every Message-ID this service generates.
     pub message_id_domain: String,
-    /// Index new inquiries for full-text search in the same transaction.
-    pub search_index: bool,
 }
 
 /// The handle request handlers use to queue a record for the next commit.
@@ -421,7 +422,6 @@ fn write_batch(
     }
 
     let mut insert = db.prepare_cached(INSERT_INQUIRY)?;
-    let mut index = if options.search_index { Some(db.prepare_cached(search::INSERT)?) } else { None };
     let mut notify = db.prepare_cached(INSERT_NOTIFICATION)?;
     let mut remember = db.prepare_cached(INSERT_IDEMPOTENCY_KEY)?;
     let mut notifications = 0;
@@ -435,7 +435,7 @@ fn write_batch(
             inquiry.category.as_str(),
             inquiry.name,
             inquiry.email.as_str(),
-            inquiry.email.normalized(),
+            record.email_norm,
             inquiry.subject,
             inquiry.message,
             inquiry.organization,
@@ -448,11 +448,8 @@ fn write_batch(
             &record.dedupe_hash[..],
             now,
         ])?;
-        if let Some(index) = &mut index {
-            match &record.search_document {
-                Some(document) => index.execute(params![seq, document])?,
-                None => index.execute(params![seq, search::Searchable::of_new(inquiry).document()])?,
-            };
+        if let Some(document) = &record.search_document {
+            db.prepare_cached(search::INSERT)?.execute(params![seq, document])?;
         }
         for planned in &record.notifications {
             let notification_id = Uuid::now_v7().to_string();
@@ -507,9 +504,8 @@ fn recent_duplicates(
          WHERE email_norm = ?1 AND dedupe_hash = ?2 AND received_at >= ?3 ORDER BY seq LIMIT 1",
     )?;
     for record in records {
-        let email = record.inquiry.email.normalized();
         let receipt = lookup
-            .query_row(params![email, &record.dedupe_hash[..], now - DEDUPE_WINDOW_MS], |row| {
+            .query_row(params![record.email_norm, &record.dedupe_hash[..], now - DEDUPE_WINDOW_MS], |row| {
                 Ok(Receipt { id: row.get(0)?, received_at: row.get(1)? })
             })
             .optional()?;
