@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{unique_submission, urlencode, valid_submission, Db, TestApp};
+use common::{eventually, unique_submission, urlencode, valid_submission, Db, TestApp};
 use serde_json::{json, Value};
 
 const SUBMIT: &str = "/api/v1/inquiries";
@@ -352,12 +352,9 @@ fn erasure_leaves_no_trace_of_the_personal_data() {
     }
     let kept = submit(&app, &valid_submission());
     let mail_dir = app.dir.path().join("mail");
-    for _ in 0..100 {
-        if std::fs::read_dir(&mail_dir).map(|d| d.count()).unwrap_or(0) >= 8 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    eventually("eight .eml files", || {
+        (std::fs::read_dir(&mail_dir).map(|d| d.count()).unwrap_or(0) >= 8).then_some(())
+    });
 
     let reply = app.admin("POST", "/erasures", Some(&token), Some(&json!({"email": "zyxcanary@EXAMPLE.org"})));
     assert_eq!(reply.status, 200, "{}", reply.body);
@@ -420,12 +417,9 @@ fn retry_requeues_a_failed_notification() {
 
     let retried = app.admin("POST", &format!("/notifications/{nid}/retry"), Some(&token), None);
     assert_eq!(retried.status, 202, "{}", retried.body);
-    for _ in 0..200 {
-        if db.scalar("SELECT COUNT(*) FROM notification_attempts WHERE notification_id = ?", &nid) == 2 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    eventually("a second attempt", || {
+        (db.scalar("SELECT COUNT(*) FROM notification_attempts WHERE notification_id = ?", &nid) >= 2).then_some(())
+    });
     assert_eq!(
         db.scalar("SELECT COUNT(*) FROM notification_attempts WHERE notification_id = ?", &nid),
         2,
@@ -492,15 +486,11 @@ fn retention_purge_by_command_and_dry_run() {
 /// Waits until the server's own retention purge has run `runs` times in all
 /// and returns the audit entry of the latest run.
 fn task_purge(app: &TestApp, token: &str, runs: usize) -> Value {
-    for _ in 0..100 {
+    eventually(&format!("{runs} run(s) of the retention task"), || {
         let audit = app.admin("GET", "/audit", Some(token), None).json();
         // Newest first.
-        let by_task: Vec<&Value> =
-            audit["items"].as_array().unwrap().iter().filter(|e| e["actor"] == "retention").collect();
-        if by_task.len() >= runs {
-            return by_task[0].clone();
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("the retention task did not run {runs} time(s) within 5 s");
+        let by_task: Vec<Value> =
+            audit["items"].as_array().unwrap().iter().filter(|e| e["actor"] == "retention").cloned().collect();
+        (by_task.len() >= runs).then(|| by_task[0].clone())
+    })
 }

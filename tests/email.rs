@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use common::smtp::{SmtpSink, TLS_DIR};
-use common::{run_cli, unique_submission, valid_submission, Db, TestApp};
+use common::{eventually, run_cli, unique_submission, valid_submission, Db, TestApp};
 use mail_parser::MimeHeaders;
 use serde_json::json;
 
@@ -112,15 +112,11 @@ fn wrong_credentials_and_untrusted_certificates_are_retried_not_sent() {
 }
 
 fn wait_for_attempt(db: &Db, inquiry: &str) -> std::collections::HashMap<String, Option<String>> {
-    for _ in 0..200 {
+    eventually("a recorded delivery attempt", || {
         let row = notification(db, inquiry, "staff");
         let settled = matches!(row["status"].as_deref(), Some("sent" | "failed"));
-        if settled || (row["last_error"].is_some() && row["status"].as_deref() == Some("pending")) {
-            return row;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("no delivery attempt was recorded");
+        (settled || (row["last_error"].is_some() && row["status"].as_deref() == Some("pending"))).then_some(row)
+    })
 }
 
 #[test]
@@ -218,13 +214,9 @@ fn temporary_rejection_is_retried() {
     assert_eq!(row["status"].as_deref(), Some("pending"), "{row:?}");
     assert!(row["last_error"].as_deref().unwrap().contains("451"));
     // The second attempt is the last one allowed.
-    for _ in 0..200 {
-        if notification(&db, &id, "staff")["status"].as_deref() == Some("failed") {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("not failed after max_attempts");
+    eventually("failed after max_attempts", || {
+        (notification(&db, &id, "staff")["status"].as_deref() == Some("failed")).then_some(())
+    });
 }
 
 #[test]
@@ -260,20 +252,16 @@ fn file_transport_writes_eml_files() {
     let app = TestApp::spawn("");
     let id = submit(&app, &valid_submission());
     let dir = app.dir.path().join("mail");
-    for _ in 0..200 {
+    let name = eventually(&format!("an .eml file for {id}"), || {
         let names: Vec<String> = std::fs::read_dir(&dir)
             .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
             .unwrap_or_default();
-        if let Some(name) = names.iter().find(|n| n.starts_with(&id) && n.ends_with(".eml")) {
-            let raw = std::fs::read(dir.join(name)).unwrap();
-            let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
-            assert!(parsed.subject().unwrap().contains("关于合作的问题"));
-            assert!(parsed.parts.iter().any(|p| p.content_type().is_some_and(|c| c.subtype() == Some("html"))));
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("no .eml written for {id}");
+        names.into_iter().find(|n| n.starts_with(&id) && n.ends_with(".eml"))
+    });
+    let raw = std::fs::read(dir.join(name)).unwrap();
+    let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    assert!(parsed.subject().unwrap().contains("关于合作的问题"));
+    assert!(parsed.parts.iter().any(|p| p.content_type().is_some_and(|c| c.subtype() == Some("html"))));
 }
 
 #[test]

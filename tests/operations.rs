@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{run_cli, unique_submission, valid_submission, Db, TestApp};
+use common::{eventually, run_cli, unique_submission, valid_submission, Db, TestApp};
 use serde_json::{json, Value};
 
 const SUBMIT: &str = "/api/v1/inquiries";
@@ -26,14 +26,9 @@ fn metrics_follow_submissions_and_deliveries() {
     app.post_json(SUBMIT, &json!({"name": ""}));
     app.post_json(SUBMIT, &unique_submission(3));
     assert_eq!(app.get("/no-such-page").status, 404);
-    let mut sent = 0.0;
-    for _ in 0..100 {
-        sent = app.metric("inquiryd_notifications_sent_total{kind=\"staff\"}");
-        if sent >= 1.0 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(30));
-    }
+    let sent = eventually("a staff email sent", || {
+        Some(app.metric("inquiryd_notifications_sent_total{kind=\"staff\"}")).filter(|sent| *sent >= 1.0)
+    });
     let text = app.get("/metrics").body;
     let value = |sample: &str| app.metric(sample);
     assert_eq!(value("inquiryd_submissions_total{outcome=\"accepted\"}"), 1.0, "{text}");
@@ -191,13 +186,7 @@ fn log_transport_marks_mail_done_and_logs_nothing_personal() {
     let db = Db::open(&app.db_path());
     let sent =
         "SELECT COUNT(*) FROM notifications WHERE inquiry_id = ? AND status = 'sent' AND smtp_response = 'logged'";
-    for _ in 0..100 {
-        if db.scalar(sent, &id) == 1 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(30));
-    }
-    assert_eq!(db.scalar(sent, &id), 1, "the staff notification is settled as logged");
+    eventually("the staff notification settled as logged", || (db.scalar(sent, &id) == 1).then_some(()));
     let logs = app.logs();
     assert!(logs.contains("mail transport is log: message not sent"), "{logs}");
     assert_no_canary(&logs, "qwzyx");

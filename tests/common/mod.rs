@@ -323,6 +323,19 @@ impl Db {
 }
 
 /// A valid submission with every kind of script the visitors write.
+/// Polls `probe` every 25 ms until it returns `Some`, for up to 5 s; then fails
+/// the test naming `what` was awaited.
+pub fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within 5 s");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
 pub fn valid_submission() -> Value {
     serde_json::json!({
         "name": "Иван Петров",
