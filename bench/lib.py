@@ -135,7 +135,8 @@ def wrk(url, script=None, duration=10, connections=64, threads=1, env=None, rate
     if script:
         cmd += ["-s", str(LUA / script)]
     cmd.append(url)
-    out = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, **(env or {})), check=True).stdout
+    env = dict(os.environ, PHRASES=str(ROOT / "bench" / "phrases.txt"), **(env or {}))
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)

@@ -18,14 +18,9 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const PHRASES: [&str; 6] = [
-    "Здравствуйте! Хотел бы узнать о сотрудничестве с вашим институтом. ",
-    "您好，我想了解贵研究所的博士后项目和申请截止日期。",
-    "Сәлеметсіз бе! Зертханаңыздағы жұмыс туралы сұрағым бар. ",
-    "السلام علیکم، میں آپ کے تحقیقی پروگرام کے بارے میں جاننا چاہتا ہوں۔ ",
-    "Hello, we would like to invite your team to our conference in spring. ",
-    "Grüße aus Wien — könnten Sie uns die Unterlagen zusenden? ",
-];
+/// The sample phrases bodies are made of (shared with `bench/lua/submit.lua`;
+/// lines keep their trailing spaces).
+const PHRASES: &str = include_str!("../bench/phrases.txt");
 
 struct Args {
     addr: String,
@@ -55,6 +50,7 @@ fn args() -> Args {
 }
 
 fn body(n: u64) -> String {
+    let phrases: Vec<&str> = PHRASES.lines().collect();
     let mut seed = n.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     let mut next = || {
         seed ^= seed << 13;
@@ -65,7 +61,7 @@ fn body(n: u64) -> String {
     let target = 1000 + (next() % 4000) as usize;
     let mut message = String::with_capacity(target + 64);
     while message.len() < target {
-        message.push_str(PHRASES[(next() % PHRASES.len() as u64) as usize]);
+        message.push_str(phrases[(next() % phrases.len() as u64) as usize]);
     }
     format!(
         r#"{{"name":"Посетитель {n}","email":"visitor{n}@example.org","subject":"关于合作 {n}","message":"{message} {n}","category":"question"}}"#

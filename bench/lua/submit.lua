@@ -2,14 +2,12 @@
 -- each from its own client address (X-Forwarded-For; the server must trust
 -- the loopback proxy). BODY=empty sends "{}" instead (refused after the
 -- rate limiter, writes nothing).
-local phrases = {
-  "Здравствуйте! Хотел бы узнать о сотрудничестве с вашим институтом. ",
-  "您好，我想了解贵研究所的博士后项目和申请截止日期。",
-  "Сәлеметсіз бе! Зертханаңыздағы жұмыс туралы сұрағым бар. ",
-  "السلام علیکم، میں آپ کے تحقیقی پروگرام کے بارے میں جاننا چاہتا ہوں۔ ",
-  "Hello, we would like to invite your team to our conference in spring. ",
-  "Grüße aus Wien — könnten Sie uns die Unterlagen zusenden? ",
-}
+-- The sample phrases, shared with examples/loadgen.rs (bench/lib.py sets PHRASES
+-- to the file's path).
+local phrases = {}
+for line in io.lines(os.getenv("PHRASES")) do
+  table.insert(phrases, line)
+end
 local thread_id = 0
 local counter = 0
 local empty = os.getenv("BODY") == "empty"
