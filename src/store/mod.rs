@@ -180,3 +180,35 @@ pub async fn backup(settings: &DatabaseSettings, target: &std::path::Path) -> Re
     }
     Ok(sqlx::query_scalar("SELECT COUNT(*) FROM inquiries").fetch_one(&mut copy).await?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The writer's rusqlite connection is the one submissions are committed
+    /// through: it must carry the configured durability and the same pragmas.
+    #[tokio::test]
+    async fn hot_writer_gets_the_configured_pragmas() {
+        let dir = tempfile::tempdir().unwrap();
+        for (synchronous, expected) in [(Synchronous::Full, 2), (Synchronous::Normal, 1)] {
+            let settings = DatabaseSettings {
+                url: format!("sqlite://{}/inquiries.db", dir.path().display()),
+                synchronous,
+                busy_timeout_ms: 1234,
+                group_commit: true,
+                batch_max: 64,
+                read_pool_size: 1,
+                search_index: true,
+            };
+            let _created = open_writer(&settings).await.unwrap();
+            let db = open_hot_writer(&settings).unwrap();
+            let pragma = |name: &str| db.query_row(&format!("PRAGMA {name}"), [], |r| r.get::<_, i64>(0)).unwrap();
+            assert_eq!(pragma("synchronous"), expected);
+            assert_eq!(pragma("foreign_keys"), 1);
+            assert_eq!(pragma("secure_delete"), 1);
+            assert_eq!(pragma("busy_timeout"), 1234);
+            let mode: String = db.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+            assert_eq!(mode, "wal");
+        }
+    }
+}
