@@ -122,6 +122,9 @@ pub struct SmtpSettings {
     pub username: String,
     #[serde(serialize_with = "redacted")]
     pub password: SecretString,
+    /// Read the password from this file instead (a container secret); one
+    /// trailing newline is dropped.
+    pub password_file: PathBuf,
     pub timeout_seconds: u64,
     pub ca_file: PathBuf,
     pub pool_size: u32,
@@ -232,9 +235,31 @@ impl Settings {
         }
         figment = figment
             .merge(Env::prefixed("INQUIRYD_").split("__").filter(|key| !key.as_str().eq_ignore_ascii_case("config")));
-        let settings: Settings = figment.extract().map_err(describe)?;
+        let mut settings: Settings = figment.extract().map_err(describe)?;
+        settings.read_secret_files()?;
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// Replaces `smtp.password` with the contents of `smtp.password_file` when set.
+    fn read_secret_files(&mut self) -> Result<(), ConfigError> {
+        let path = &self.smtp.password_file;
+        if path.as_os_str().is_empty() {
+            return Ok(());
+        }
+        let fail = |why: String| Err(ConfigError::Invalid(format!("smtp.password_file: {why}")));
+        if !self.smtp.password.expose_secret().is_empty() {
+            return fail("cannot be combined with smtp.password; set one of them".to_owned());
+        }
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let password = text.strip_suffix('\n').unwrap_or(&text);
+                let password = password.strip_suffix('\r').unwrap_or(password);
+                self.smtp.password = SecretString::from(password.to_owned());
+                Ok(())
+            }
+            Err(e) => fail(format!("cannot read {}: {e}", path.display())),
+        }
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -439,6 +464,28 @@ mod tests {
         settings.validate().expect("defaults validate");
         assert_eq!(settings.server.port, 8080);
         assert_eq!(settings.mail.transport, MailTransportKind::File);
+    }
+
+    #[test]
+    fn smtp_password_file_is_read_and_checked() {
+        let defaults = || -> Settings { Figment::new().merge(Toml::string(DEFAULT_TOML)).extract().unwrap() };
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("smtp_password");
+        std::fs::write(&file, "s3cret with spaces\n").unwrap();
+        let mut settings = defaults();
+        settings.smtp.password_file = file.clone();
+        settings.read_secret_files().unwrap();
+        assert_eq!(settings.smtp.password.expose_secret(), "s3cret with spaces");
+
+        let mut both = defaults();
+        both.smtp.password_file = file;
+        both.smtp.password = SecretString::from("inline");
+        assert!(both.read_secret_files().unwrap_err().to_string().contains("smtp.password_file"));
+
+        let mut missing = defaults();
+        missing.smtp.password_file = dir.path().join("absent");
+        let error = missing.read_secret_files().unwrap_err().to_string();
+        assert!(error.contains("smtp.password_file: cannot read"), "{error}");
     }
 
     #[test]

@@ -89,6 +89,25 @@ fn starttls_and_auth_are_used() {
 }
 
 #[test]
+fn smtp_password_can_come_from_a_secret_file() {
+    let sink = SmtpSink::start_secure("relay-user", "relay-pass");
+    let secret = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(secret.path(), "relay-pass\n").unwrap();
+    let config = format!(
+        "{}\n[smtp]\ntls = \"starttls\"\nusername = \"relay-user\"\nca_file = \"{TLS_DIR}/ca.pem\"",
+        sink.config()
+    );
+    let path = secret.path().to_str().unwrap();
+    let app = TestApp::spawn_with_env(&config, &[("INQUIRYD_SMTP__PASSWORD_FILE", path)]);
+    let id = submit(&app, &valid_submission());
+    let messages = sink.wait_for(1, PROMPTLY);
+    assert_eq!(messages.len(), 1, "{}", app.logs());
+    assert_eq!(messages[0].auth_user.as_deref(), Some("relay-user"));
+    assert_eq!(messages[0].header("X-Inquiry-Id").as_deref(), Some(id.as_str()));
+    assert!(!app.logs().contains("relay-pass"), "the SMTP password must never be logged");
+}
+
+#[test]
 fn wrong_credentials_and_untrusted_certificates_are_retried_not_sent() {
     let sink = SmtpSink::start_secure("relay-user", "relay-pass");
     let wrong_password = format!(

@@ -269,6 +269,15 @@ fn dockerfile_is_pinned_unprivileged_and_healthchecked() {
     assert!(text.contains("--locked"));
     let runtime = &text[text.rfind("FROM ").unwrap()..];
     assert!(runtime.contains("USER ") && runtime.contains("HEALTHCHECK"), "the runtime stage runs unprivileged");
+    assert!(runtime.contains("EXPOSE 8080"), "the README's docker run publishes 8080");
+
+    // Whether the build stage's context compiles is checked by `.ci/docker-context`
+    // (it needs cargo and seconds of work); here, that the context stays small.
+    let ignore = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.dockerignore")).unwrap();
+    let entries: Vec<&str> = ignore.lines().map(str::trim).filter(|l| !l.starts_with('#')).collect();
+    for needed in ["target", "data", ".git", "tests/browser/node_modules"] {
+        assert!(entries.contains(&needed), ".dockerignore lacks {needed}");
+    }
 }
 
 #[test]

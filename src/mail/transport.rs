@@ -82,10 +82,14 @@ async fn write_file(dir: &std::path::Path, name: &str, raw: &[u8]) -> Result<Str
     Ok(format!("written to {}", path.display()))
 }
 
-/// A small pool of SMTP connections with `TCP_NODELAY` set: lettre's own pool
-/// leaves Nagle's algorithm on, and its last small write of every message then
-/// waits for the server's delayed ACK (~40 ms), capping a connection at ~23
-/// messages per second.
+/// A small pool of SMTP connections with `TCP_NODELAY` set (`smtp.tcp_nodelay`):
+/// lettre's own pool leaves Nagle's algorithm on, and its last small write of
+/// every message then waits for the server's delayed ACK (~40 ms), capping a
+/// connection at ~23 messages per second.
+///
+/// Plain and STARTTLS connections are opened here and get the option; implicit-TLS
+/// connections (`smtp.tls = "tls"`) are opened by lettre, whose API offers no way to
+/// set it or to hand it a socket for implicit TLS, so they keep Nagle's algorithm.
 pub struct SmtpPool {
     host: String,
     port: u16,
