@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use serde_json::json;
 use sqlx::SqliteConnection;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::mail;
@@ -29,22 +32,30 @@ pub async fn purge(conn: &mut SqliteConnection, retention_days: u32, actor: &str
 }
 
 /// Runs the purge shortly after start-up (once the server is listening) and
-/// then once a day.
-pub fn spawn(writer: Writer, settings: Arc<Settings>) -> tokio::task::JoinHandle<()> {
+/// then once a day, until `stop` is cancelled. A purge that has begun is not
+/// interrupted: it finishes, mail files of the erased inquiries included.
+pub fn spawn(writer: Writer, settings: Arc<Settings>, stop: CancellationToken) -> JoinHandle<()> {
     tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let mut daily = tokio::time::interval(DAY);
+        let mut daily = tokio::time::interval_at(Instant::now() + Duration::from_secs(1), DAY);
         loop {
-            daily.tick().await;
-            let days = settings.privacy.retention_days;
-            let result = writer.exec(true, move |conn| Box::pin(purge(conn, days, "retention"))).await;
-            match result {
-                Ok(ids) => {
-                    tracing::info!(erased = ids.len(), "retention purge done");
-                    mail::forget(&settings.mail, &ids).await;
-                }
-                Err(error) => tracing::warn!(%error, "retention purge failed; retrying tomorrow"),
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => break,
+                _ = daily.tick() => run_once(&writer, &settings).await,
             }
         }
+        tracing::debug!("retention task stopped");
     })
+}
+
+async fn run_once(writer: &Writer, settings: &Settings) {
+    let days = settings.privacy.retention_days;
+    tracing::info!(retention_days = days, "retention purge started");
+    match writer.exec(true, move |conn| Box::pin(purge(conn, days, "retention"))).await {
+        Ok(ids) => {
+            tracing::info!(erased = ids.len(), "retention purge done");
+            mail::forget(&settings.mail, &ids).await;
+        }
+        Err(error) => tracing::warn!(%error, "retention purge failed; retrying tomorrow"),
+    }
 }

@@ -1,4 +1,11 @@
 //! Wiring: open storage, start the writer, bind the listener, serve.
+//!
+//! [`Application`] owns every task it starts and stops them all through one
+//! cancellation token, in this order (see [`Application::run_until_stopped`]):
+//! stop accepting connections, finish the requests in flight, stop the tasks that
+//! produce work (retention, limiter housekeeping), let the outbox worker finish
+//! its sends and hand back its other claims, let the writer commit its queue,
+//! exit 0.
 
 use std::collections::HashSet;
 use std::net::TcpListener;
@@ -11,8 +18,10 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sqlx::SqlitePool;
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::limits::Guard;
@@ -39,10 +48,44 @@ pub struct AppState {
 pub struct Application {
     address: std::net::SocketAddr,
     server: Server,
-    writer_task: JoinHandle<()>,
-    worker_task: JoinHandle<()>,
-    stop_worker: watch::Sender<bool>,
+    tasks: BackgroundTasks,
     shutdown_timeout: Duration,
+}
+
+/// Every task the service runs beside the HTTP server, and the one token that
+/// stops them.
+struct BackgroundTasks {
+    stop: CancellationToken,
+    /// Tasks that only create work (retention, limiter housekeeping): stopped first.
+    producers: Vec<(&'static str, JoinHandle<()>)>,
+    /// Finishes the sends in progress and hands back the rest of its claims.
+    outbox_worker: JoinHandle<()>,
+    /// Ends once every writer handle is dropped, after committing its queue.
+    writer: JoinHandle<()>,
+}
+
+impl BackgroundTasks {
+    /// Cancels every task, then waits for each in turn; a task still running at
+    /// `deadline` is aborted (dropping its writer handle) so that the writer can
+    /// drain and the process can exit.
+    async fn stop(self, deadline: Instant) -> anyhow::Result<()> {
+        self.stop.cancel();
+        for (name, task) in self.producers {
+            stop_by(name, task, deadline).await;
+        }
+        stop_by("outbox worker", self.outbox_worker, deadline).await;
+        self.writer.await.context("the writer task failed")?;
+        tracing::info!("all tasks stopped");
+        Ok(())
+    }
+}
+
+async fn stop_by(name: &str, mut task: JoinHandle<()>, deadline: Instant) {
+    if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+        tracing::warn!(task = name, "did not stop in time; aborted (claims it held are retried at the next start)");
+        task.abort();
+        let _ = task.await;
+    }
 }
 
 impl Application {
@@ -69,7 +112,7 @@ impl Application {
 
         let composer = Composer::new(&settings.mail).context("cannot load the email templates")?;
         let transport = Transport::from_settings(&settings.mail, &settings.smtp).context("invalid mail settings")?;
-        let (stop_worker, worker_stopped) = watch::channel(false);
+        let stop = CancellationToken::new();
         let worker = OutboxWorker {
             writer: writer.clone(),
             reads: reads.clone(),
@@ -83,16 +126,17 @@ impl Application {
                 smtp_timeout_seconds: settings.smtp.timeout_seconds,
             },
         };
-        let worker_task = worker.spawn(worker_stopped);
+        let outbox_worker = worker.spawn(stop.clone());
+        let mut producers = Vec::new();
         if settings.privacy.retention_days > 0 {
-            retention::spawn(writer.clone(), settings.clone());
+            producers.push(("retention", retention::spawn(writer.clone(), settings.clone(), stop.clone())));
         }
 
         let listener = TcpListener::bind(settings.listen_address())
             .with_context(|| format!("cannot listen on {}", settings.listen_address()))?;
         let address = listener.local_addr()?;
         let guard = Arc::new(Guard::new(&settings));
-        guard.spawn_housekeeping(Duration::from_secs(10));
+        producers.push(("limiter housekeeping", guard.spawn_housekeeping(Duration::from_secs(10), stop.clone())));
         let limits = &settings.limits;
         let rate_limit_policy =
             format!("\"ip\";q={};w=60, \"email\";q={};w=3600", limits.per_ip_per_minute, limits.per_email_per_hour);
@@ -124,26 +168,24 @@ impl Application {
         .listen(listener)?
         .run();
         let shutdown_timeout = Duration::from_secs(settings.server.shutdown_timeout_seconds);
-        Ok(Self { address, server, writer_task, worker_task, stop_worker, shutdown_timeout })
+        let tasks = BackgroundTasks { stop, producers, outbox_worker, writer: writer_task };
+        Ok(Self { address, server, tasks, shutdown_timeout })
     }
 
     pub fn address(&self) -> std::net::SocketAddr {
         self.address
     }
 
-    /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish and
-    /// the writer commit what it holds.
+    /// Serves until SIGINT or SIGTERM, then stops in the order the module doc
+    /// gives. The HTTP server has `server.shutdown_timeout_seconds` for the
+    /// requests in flight; the background tasks as long again.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.server.await?;
-        // Requests are done. The worker finishes the sends it started and hands
-        // back the rest; then the last writer handle is gone and the writer drains
-        // its queue and stops.
-        let _ = self.stop_worker.send(true);
-        if tokio::time::timeout(self.shutdown_timeout, self.worker_task).await.is_err() {
-            tracing::warn!("outbox worker did not stop in time; its claims are retried at next start");
-        }
-        self.writer_task.await?;
-        Ok(())
+        let served = self.server.await;
+        // Requests are done (or were cut at the timeout): no handler holds a
+        // writer handle any more.
+        let stopped = self.tasks.stop(Instant::now() + self.shutdown_timeout).await;
+        served?;
+        stopped
     }
 }
 

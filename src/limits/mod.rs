@@ -10,6 +10,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
 pub use captcha::{Captcha, Verdict};
 pub use client::{client_address, rate_key};
 pub use rate::{email_key, Allowance, KeyedLimit, Refused};
@@ -85,15 +88,19 @@ impl Guard {
         })
     }
 
-    /// Forgets keys whose allowance is full again, every `every`, until the
-    /// process ends.
-    pub fn spawn_housekeeping(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+    /// Forgets keys whose allowance is full again, every `every`, until `stop`
+    /// is cancelled.
+    pub fn spawn_housekeeping(self: &Arc<Self>, every: Duration, stop: CancellationToken) -> JoinHandle<()> {
         let guard = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.tick().await;
             loop {
-                tick.tick().await;
+                tokio::select! {
+                    biased;
+                    _ = stop.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
                 let Some(guard) = guard.upgrade() else { break };
                 guard.per_ip.retain_recent();
                 guard.per_email.retain_recent();

@@ -7,8 +7,9 @@ use std::time::Duration;
 use futures_util::{stream, StreamExt};
 use rand::Rng;
 use sqlx::SqlitePool;
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use super::{Composer, Transport};
 use crate::store::{self, ClaimedNotification, OutboxOp, OutboxReply, Settlement, Writer};
@@ -43,19 +44,19 @@ enum Delivery {
 }
 
 impl OutboxWorker {
-    /// Runs until `shutdown` turns true; then finishes the round in progress and
+    /// Runs until `stop` is cancelled; then finishes the sends in progress and
     /// hands back whatever it had claimed but not started.
-    pub fn spawn(self, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
-        tokio::spawn(self.run(shutdown))
+    pub fn spawn(self, stop: CancellationToken) -> JoinHandle<()> {
+        tokio::spawn(self.run(stop))
     }
 
-    async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    async fn run(self, stop: CancellationToken) {
         if self.writer.outbox(OutboxOp::ResetInFlight).await.is_err() {
             tracing::warn!("could not requeue notifications left in flight");
         }
         loop {
-            while !*shutdown.borrow() {
-                match self.round(&shutdown).await {
+            while !stop.is_cancelled() {
+                match self.round(&stop).await {
                     Ok(0) => break,
                     Ok(_) => {}
                     Err(()) => {
@@ -64,21 +65,21 @@ impl OutboxWorker {
                     }
                 }
             }
-            if *shutdown.borrow() {
+            if stop.is_cancelled() {
                 break;
             }
             let wait = self.until_next_due().await;
             tokio::select! {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
-                _ = shutdown.changed() => {}
+                _ = stop.cancelled() => {}
             }
         }
         tracing::debug!("outbox worker stopped");
     }
 
     /// One claim, send and settle; returns how many notifications it claimed.
-    async fn round(&self, shutdown: &watch::Receiver<bool>) -> Result<usize, ()> {
+    async fn round(&self, stop: &CancellationToken) -> Result<usize, ()> {
         let limit = (self.options.concurrency * 16) as i64;
         let lease_ms = (self.options.smtp_timeout_seconds as i64 * 40 + 60) * 1000;
         let claimed = match self.writer.outbox(OutboxOp::Claim { limit, lease_ms }).await {
@@ -90,7 +91,7 @@ impl OutboxWorker {
             return Ok(0);
         }
         let deliveries: Vec<Delivery> = stream::iter(claimed)
-            .map(|n| self.deliver(n, shutdown))
+            .map(|n| self.deliver(n, stop))
             .buffer_unordered(self.options.concurrency)
             .collect()
             .await;
@@ -112,8 +113,8 @@ impl OutboxWorker {
         Ok(count)
     }
 
-    async fn deliver(&self, notification: ClaimedNotification, shutdown: &watch::Receiver<bool>) -> Delivery {
-        if *shutdown.borrow() {
+    async fn deliver(&self, notification: ClaimedNotification, stop: &CancellationToken) -> Delivery {
+        if stop.is_cancelled() {
             return Delivery::Released(notification.id);
         }
         let (id, attempt) = (notification.id.clone(), notification.attempt);

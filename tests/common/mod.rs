@@ -72,15 +72,31 @@ impl TestApp {
 
     /// SIGTERM, then waits for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
+        self.terminate_within(Duration::from_secs(30))
+    }
+
+    /// SIGTERM, then waits for the exit status; fails the test if the process
+    /// is still running after `limit`.
+    pub fn terminate_within(&mut self, limit: Duration) -> std::process::ExitStatus {
         let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "inquiryd did not exit after SIGTERM");
+            assert!(Instant::now() < deadline, "inquiryd did not exit within {limit:?} of SIGTERM:\n{}", self.logs());
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Stops the process (if still running) and starts it again on the same
+    /// files with `extra` as its configuration instead.
+    pub fn restart_with(mut self, extra: &str) -> Self {
+        self.kill();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        let env = std::mem::take(&mut self.env);
+        write_config(dir.path(), extra);
+        Self::start(dir, env)
     }
 
     pub fn logs(&self) -> String {
