@@ -7,11 +7,22 @@ use serde::Serialize;
 
 use crate::domain::FieldError;
 
+/// What was wrong with a request body that could not be parsed.
+#[derive(Debug, thiserror::Error)]
+pub enum Malformed {
+    #[error("not valid JSON: {0}")]
+    Json(String),
+    #[error("not valid form encoding: {0}")]
+    Form(String),
+    #[error("could not be read: {0}")]
+    Unreadable(String),
+}
+
 /// Every way a request can fail, with what the client needs to fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum Problem {
     #[error("malformed request body: {0}")]
-    Malformed(String),
+    Malformed(Malformed),
     #[error("request body larger than {limit} bytes")]
     TooLarge { limit: usize },
     #[error("request body not received in time")]
@@ -81,7 +92,11 @@ impl Problem {
     /// The human-readable explanation: what happened and what to do.
     pub fn detail(&self) -> String {
         match self {
-            Self::Malformed(why) => format!("The body is not valid JSON: {why}"),
+            Self::Malformed(Malformed::Json(why)) => format!("The body is not valid JSON: {why}"),
+            Self::Malformed(Malformed::Form(why)) => {
+                format!("The body is not valid application/x-www-form-urlencoded: {why}")
+            }
+            Self::Malformed(Malformed::Unreadable(why)) => format!("The body could not be read: {why}"),
             Self::TooLarge { limit } => format!("The body must be at most {limit} bytes."),
             Self::BodyTimeout { seconds } => format!("The whole body must arrive within {seconds} seconds."),
             Self::UnsupportedMediaType => "Send application/json or application/x-www-form-urlencoded.".to_owned(),

@@ -288,32 +288,39 @@ fn form_post_asking_for_json_gets_json() {
 struct SiteVerify {
     url: String,
     seen: Arc<Mutex<Vec<(String, String, String)>>>,
+    /// The client port of each call: one port per TCP connection.
+    ports: Arc<Mutex<Vec<u16>>>,
 }
 
 fn start_siteverify() -> SiteVerify {
     use actix_web::{web, App, HttpResponse, HttpServer};
     let seen: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
-    let recorded = seen.clone();
+    let ports: Arc<Mutex<Vec<u16>>> = Arc::default();
+    let (recorded, recorded_ports) = (seen.clone(), ports.clone());
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
             let server = HttpServer::new(move || {
-                let recorded = recorded.clone();
+                let (recorded, recorded_ports) = (recorded.clone(), recorded_ports.clone());
                 App::new().route(
                     "/siteverify",
-                    web::post().to(move |form: web::Form<std::collections::HashMap<String, String>>| {
-                        let recorded = recorded.clone();
-                        async move {
-                            let get = |k: &str| form.get(k).cloned().unwrap_or_default();
-                            recorded.lock().unwrap().push((get("secret"), get("response"), get("remoteip")));
-                            if get("response") == "good-token" {
-                                HttpResponse::Ok().json(json!({"success": true}))
-                            } else {
-                                HttpResponse::Ok()
-                                    .json(json!({"success": false, "error-codes": ["invalid-input-response"]}))
+                    web::post().to(
+                        move |req: actix_web::HttpRequest,
+                              form: web::Form<std::collections::HashMap<String, String>>| {
+                            let (recorded, recorded_ports) = (recorded.clone(), recorded_ports.clone());
+                            async move {
+                                recorded_ports.lock().unwrap().push(req.peer_addr().unwrap().port());
+                                let get = |k: &str| form.get(k).cloned().unwrap_or_default();
+                                recorded.lock().unwrap().push((get("secret"), get("response"), get("remoteip")));
+                                if get("response") == "good-token" {
+                                    HttpResponse::Ok().json(json!({"success": true}))
+                                } else {
+                                    HttpResponse::Ok()
+                                        .json(json!({"success": false, "error-codes": ["invalid-input-response"]}))
+                                }
                             }
-                        }
-                    }),
+                        },
+                    ),
                 )
             })
             .workers(1)
@@ -324,7 +331,7 @@ fn start_siteverify() -> SiteVerify {
         });
     });
     let address = rx.recv().unwrap();
-    SiteVerify { url: format!("http://{address}/siteverify"), seen }
+    SiteVerify { url: format!("http://{address}/siteverify"), seen, ports }
 }
 
 #[test]
@@ -355,6 +362,9 @@ fn captcha_success_failure_and_outage() {
     assert!(seen.iter().all(|(secret, _, ip)| secret == "0x-test-secret" && ip == "127.0.0.1"));
     assert!(!app.logs().contains("0x-test-secret"));
     assert_eq!(count(&app), 1, "refused tokens store nothing");
+    // One HTTP client for the process: the second call reuses the first one's connection.
+    let ports = verify.ports.lock().unwrap().clone();
+    assert_eq!((ports.len(), ports[0]), (2, ports[1]), "one connection for both calls: {ports:?}");
 
     // The verify endpoint is down: the submission is kept, marked unverified.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();

@@ -163,6 +163,29 @@ fn malformed_json_says_where() {
 }
 
 #[test]
+fn a_body_that_cannot_be_read_is_not_called_invalid_json() {
+    use std::io::{Read, Write};
+    let app = TestApp::spawn("");
+    let mut stream = std::net::TcpStream::connect(app.base.trim_start_matches("http://")).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    // A chunked body whose second chunk size is not hexadecimal.
+    stream
+        .write_all(
+            b"POST /api/v1/inquiries HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+              Transfer-Encoding: chunked\r\n\r\n2\r\n{\"\r\nzz\r\nname\r\n0\r\n\r\n",
+        )
+        .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no answer: {answer:?}"));
+    assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("content-type: application/problem+json"), "{head}");
+    let detail = body.split("\"detail\":\"").nth(1).unwrap_or_default();
+    assert!(detail.starts_with("The body could not be read"), "{body}");
+    assert!(!body.contains("JSON"), "{body}");
+}
+
+#[test]
 fn unsupported_content_type_and_oversized_body() {
     let app = TestApp::spawn("[server]\nbody_limit_bytes = 2048");
     let reply = app.post(SUBMIT, "text/plain", &valid_submission().to_string(), &[]);

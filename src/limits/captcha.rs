@@ -22,7 +22,9 @@ pub struct Captcha {
     provider: CaptchaProvider,
     secret: SecretString,
     verify_url: String,
-    timeout: Duration,
+    /// One client for the process: its connection pool keeps the TCP (and TLS)
+    /// connection to the verify endpoint open between submissions.
+    agent: ureq::Agent,
 }
 
 #[derive(Deserialize)]
@@ -47,7 +49,7 @@ impl Captcha {
             provider: settings.provider,
             secret: settings.secret.clone(),
             verify_url,
-            timeout: Duration::from_secs(settings.timeout_seconds.max(1)),
+            agent: ureq::AgentBuilder::new().timeout(Duration::from_secs(settings.timeout_seconds.max(1))).build(),
         })
     }
 
@@ -67,10 +69,10 @@ impl Captcha {
             ("response", token.to_owned()),
             ("remoteip", remote_ip.to_string()),
         ];
-        let timeout = self.timeout;
+        let agent = self.agent.clone();
         tokio::task::spawn_blocking(move || {
             let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            match ureq::post(&url).timeout(timeout).send_form(&pairs) {
+            match agent.post(&url).send_form(&pairs) {
                 Ok(response) => match response.into_json::<Answer>() {
                     Ok(Answer { success: true, .. }) => Verdict::Passed,
                     Ok(Answer { error_codes, .. }) => Verdict::Failed(error_codes),

@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
-use crate::problem::Problem;
+use crate::problem::{Malformed, Problem};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyKind {
@@ -33,17 +33,17 @@ impl BodyKind {
         match self {
             Self::Json => match serde_json::from_slice::<Value>(bytes) {
                 Ok(Value::Object(map)) => Ok(map),
-                Ok(_) => Err(Problem::Malformed("expected a JSON object at line 1".to_owned())),
-                Err(e) => Err(Problem::Malformed(format!(
+                Ok(_) => Err(Problem::Malformed(Malformed::Json("expected a JSON object at line 1".to_owned()))),
+                Err(e) => Err(Problem::Malformed(Malformed::Json(format!(
                     "{} at line {} column {}",
                     describe_json_error(&e),
                     e.line(),
                     e.column()
-                ))),
+                )))),
             },
             Self::Form => {
                 let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(bytes)
-                    .map_err(|e| Problem::Malformed(format!("form encoding: {e}")))?;
+                    .map_err(|e| Problem::Malformed(Malformed::Form(e.to_string())))?;
                 Ok(pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect())
             }
         }
@@ -81,7 +81,7 @@ async fn read_limited(req: &HttpRequest, mut payload: web::Payload, limit: usize
     }
     let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| Problem::Malformed(format!("could not read the body: {e}")))?;
+        let chunk = chunk.map_err(|e| Problem::Malformed(Malformed::Unreadable(e.to_string())))?;
         if body.len() + chunk.len() > limit {
             return Err(Problem::TooLarge { limit });
         }
