@@ -8,7 +8,9 @@
 //! exit 0.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::net::TcpListener;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -48,6 +50,8 @@ pub struct AppState {
 pub struct Application {
     address: std::net::SocketAddr,
     server: Server,
+    /// SIGTERM or SIGINT, listened for from `build` on.
+    signals: Pin<Box<dyn Future<Output = ()> + Send>>,
     tasks: BackgroundTasks,
     shutdown_timeout: Duration,
 }
@@ -164,12 +168,15 @@ impl Application {
             n => n,
         })
         .shutdown_timeout(settings.server.shutdown_timeout_seconds)
+        // SIGTERM and SIGINT are ours (`run_until_stopped`): one deadline for all.
+        .disable_signals()
         .client_request_timeout(Duration::from_secs(settings.server.client_timeout_seconds))
         .listen(listener)?
         .run();
         let shutdown_timeout = Duration::from_secs(settings.server.shutdown_timeout_seconds);
         let tasks = BackgroundTasks { stop, producers, outbox_worker, writer: writer_task };
-        Ok(Self { address, server, tasks, shutdown_timeout })
+        let signals = Box::pin(shutdown_signals().context("cannot listen for SIGTERM")?);
+        Ok(Self { address, server, signals, tasks, shutdown_timeout })
     }
 
     pub fn address(&self) -> std::net::SocketAddr {
@@ -177,16 +184,41 @@ impl Application {
     }
 
     /// Serves until SIGINT or SIGTERM, then stops in the order the module doc
-    /// gives. The HTTP server has `server.shutdown_timeout_seconds` for the
-    /// requests in flight; the background tasks as long again.
+    /// gives, all within `server.shutdown_timeout_seconds` of the signal: the
+    /// requests in flight may take all of it, the background tasks what remains.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let served = self.server.await;
-        // Requests are done (or were cut at the timeout): no handler holds a
-        // writer handle any more.
+        let mut server = self.server;
+        let handle = server.handle();
+        let served = tokio::select! {
+            served = &mut server => served,
+            () = self.signals => {
+                tracing::info!("shutdown started");
+                let deadline = Instant::now() + self.shutdown_timeout;
+                // Stops accepting, then waits for the requests in flight. The
+                // server's own future carries out the stop, so it is polled too.
+                let ((), served) = tokio::join!(handle.stop(true), server);
+                // No handler holds a writer handle any more.
+                return self.tasks.stop(deadline).await.and(served.map_err(Into::into));
+            }
+        };
+        // The server ended by itself (an error): stop the rest all the same.
         let stopped = self.tasks.stop(Instant::now() + self.shutdown_timeout).await;
         served?;
         stopped
     }
+}
+
+/// Resolves at the first SIGTERM or SIGINT (Ctrl-C).
+fn shutdown_signals() -> std::io::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+    })
 }
 
 /// The process-wide Prometheus recorder, installed once.
