@@ -1,15 +1,23 @@
 //! inquiryd: validates, stores and emails a website's contact-form inquiries.
 
-pub mod cli;
-pub mod config;
-pub mod domain;
-pub mod limits;
-pub mod mail;
-pub mod openapi;
-pub mod problem;
-pub mod retention;
-pub mod routes;
-pub mod startup;
-pub mod store;
-pub mod telemetry;
-pub mod timestamp;
+mod cli;
+mod config;
+mod domain;
+mod limits;
+mod mail;
+mod openapi;
+mod problem;
+mod retention;
+mod routes;
+mod startup;
+mod store;
+mod telemetry;
+mod timestamp;
+
+pub use cli::{run, Cli};
+
+/// The edge parsers, for the fuzz targets (`fuzz/`).
+pub mod fuzzing {
+    pub use crate::domain::{parse_query, parse_submission, Purpose, SubmissionRules};
+    pub use crate::store::search::match_query;
+}

@@ -1,7 +1,7 @@
 //! Any query string through the filter parser shared by the API and the CLI.
 #![no_main]
 
-use inquiryd::domain::{parse_query, Purpose};
+use inquiryd::fuzzing::{parse_query, Purpose};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
             let _ = parse_query(&pairs, purpose);
         }
         if let Some(q) = pairs.iter().find(|(k, _)| k == "q") {
-            let _ = inquiryd::store::search::match_query(&q.1);
+            let _ = inquiryd::fuzzing::match_query(&q.1);
         }
     }
 });

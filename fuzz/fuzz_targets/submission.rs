@@ -2,7 +2,7 @@
 //! answer (accept or list errors), never panic.
 #![no_main]
 
-use inquiryd::domain::{parse_submission, SubmissionRules};
+use inquiryd::fuzzing::{parse_submission, SubmissionRules};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

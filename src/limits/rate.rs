@@ -129,10 +129,6 @@ impl<K: Hash + Eq + Clone> KeyedLimit<K> {
     pub fn len(&self) -> usize {
         self.current().len()
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 fn ceil_seconds(d: Duration) -> u64 {

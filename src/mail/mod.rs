@@ -5,8 +5,8 @@ mod compose;
 mod transport;
 mod worker;
 
-pub use compose::{ComposeError, Composer};
-pub use transport::{SendError, Transport, TransportError};
+pub use compose::Composer;
+pub use transport::Transport;
 pub use worker::{OutboxWorker, WorkerOptions};
 
 use crate::config::MailSettings;

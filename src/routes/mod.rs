@@ -10,9 +10,8 @@ pub(crate) mod submit;
 
 use actix_web::web;
 
-pub use body::{read_body, BodyKind};
+pub use body::BodyKind;
 pub use cors::cors;
-pub use form_page::escape;
 
 /// The example contact form, served at `/` when `server.demo_page` is on.
 const DEMO_PAGE: &str = include_str!("../../examples/contact-form.html");

@@ -22,8 +22,8 @@ pub use inquiries::{idempotent_answer, InquiryRecord, INQUIRY_COLUMNS};
 pub use outbox::{backlog, next_due, ClaimedNotification, Settlement};
 pub use writer::in_transaction;
 pub use writer::{
-    IdempotencyClaim, NewRecord, OutboxOp, OutboxReply, PlannedNotification, Receipt, StoreUnavailable, WriteOutcome,
-    Writer, WriterOptions,
+    IdempotencyClaim, NewRecord, OutboxOp, OutboxReply, PlannedNotification, Receipt, WriteOutcome, Writer,
+    WriterOptions,
 };
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
@@ -44,16 +44,6 @@ pub enum StoreError {
     Query(#[from] sqlx::Error),
     #[error("{0} already exists; a backup never overwrites a file")]
     BackupExists(PathBuf),
-}
-
-impl StoreError {
-    /// Busy, locked, full or failing storage: the client should retry later.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            Self::Query(e) | Self::Open(e) => is_transient(e),
-            _ => false,
-        }
-    }
 }
 
 pub fn is_transient(error: &sqlx::Error) -> bool {
