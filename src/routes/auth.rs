@@ -68,11 +68,14 @@ async fn authenticate(req: &ServiceRequest, state: &AppState) -> Result<TokenInf
         return Err(Problem::ReadOnlyToken);
     }
     if token.last_used_ms.is_none_or(|at| now_ms() - at > TOUCH_EVERY_MS) {
-        let writer = state.writer.clone();
+        // Awaited, not spawned: no task outlives the request (a touch is one small
+        // write, once per token per `TOUCH_EVERY_MS`).
         let id = token.id.clone();
-        tokio::spawn(async move {
-            let _ = writer.exec(false, move |conn| Box::pin(async move { tokens::touch(conn, &id).await })).await;
-        });
+        let touched =
+            state.writer.exec(false, move |conn| Box::pin(async move { tokens::touch(conn, &id).await })).await;
+        if let Err(error) = touched {
+            tracing::warn!(%error, "could not record the token's last use");
+        }
     }
     Ok(token)
 }
