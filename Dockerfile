@@ -8,8 +8,9 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY migrations ./migrations
 COPY config ./config
-# Compiled into the binary (include_str!): the demo page.
+# Compiled into the binary (include_str!): the demo page and the language catalogues.
 COPY examples ./examples
+COPY locales ./locales
 RUN cargo build --release --locked --bin inquiryd && strip target/release/inquiryd
 
 FROM debian:12.12-slim AS runtime

@@ -3,6 +3,7 @@
 mod cli;
 mod config;
 mod domain;
+mod i18n;
 mod limits;
 mod mail;
 mod openapi;

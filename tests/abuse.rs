@@ -247,6 +247,21 @@ fn plain_form_without_success_url_lands_on_the_built_in_thank_you_page() {
     let page = app.get(&location);
     assert_eq!(page.status, 200);
     assert!(page.body.contains("Thank you") && page.body.contains(&location["/thanks?id=".len()..]));
+    assert_eq!(page.header("content-language"), Some("en"));
+
+    // The page speaks the browser's language.
+    let id = &location["/thanks?id=".len()..];
+    for (accept, lang, words) in [
+        ("ru-KZ,ru;q=0.9,en;q=0.8", "ru", "Спасибо"),
+        ("zh-Hans-CN,zh;q=0.9", "zh", "谢谢"),
+        ("de;q=0.9, kk;q=0.8", "kk", "Рақмет"),
+        ("fr", "en", "Thank you"),
+    ] {
+        let page = Reply::from(ureq::get(&app.url(&location)).set("Accept-Language", accept).call());
+        assert_eq!(page.header("content-language"), Some(lang), "{accept}");
+        assert!(page.body.contains(&format!("<html lang=\"{lang}\">")), "{accept}: {}", page.body);
+        assert!(page.body.contains(words) && page.body.contains(&format!("<strong>{id}</strong>")), "{}", page.body);
+    }
 }
 
 #[test]

@@ -2,17 +2,20 @@
 //! JavaScript: the thank-you page and a page listing every problem.
 
 use actix_web::http::header;
-use actix_web::{web, HttpResponse, ResponseError};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use fluent_bundle::FluentValue;
 use serde::Deserialize;
 
+use crate::i18n::Lang;
 use crate::problem::Problem;
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:40em;margin:3em auto;padding:0 1em;\
 line-height:1.5;color:#1a1a1a}h1{font-size:1.4em}li{margin:.3em 0}";
 
-fn page(title: &str, body: &str) -> String {
+fn page(lang: Lang, title: &str, body: &str) -> String {
+    let lang = lang.tag();
     format!(
-        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+        "<!doctype html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{title}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n"
     )
@@ -39,7 +42,8 @@ pub fn error_page(problem: &Problem) -> HttpResponse {
     if let Some(retry) = json.headers().get(header::RETRY_AFTER) {
         response.insert_header((header::RETRY_AFTER, retry.clone()));
     }
-    response.content_type("text/html; charset=utf-8").body(page("Your message was not sent", &body))
+    // English until the problems themselves are localised: one language per page.
+    response.content_type("text/html; charset=utf-8").body(page(Lang::En, "Your message was not sent", &body))
 }
 
 #[derive(Deserialize)]
@@ -47,20 +51,30 @@ pub struct ThanksQuery {
     id: Option<String>,
 }
 
-/// `GET /thanks`: where a no-JavaScript post lands when `form.success_url` is empty.
+/// `GET /thanks`: where a no-JavaScript post lands when `form.success_url` is
+/// empty; in the browser's language (`Accept-Language`).
 #[utoipa::path(get, path = "/thanks", tag = "public", params(("id" = Option<String>, Query, description = "The inquiry id to show")),
     responses((status = 200, description = "A small thank-you page", content_type = "text/html")))]
-pub async fn thanks(query: web::Query<ThanksQuery>) -> HttpResponse {
+pub async fn thanks(req: HttpRequest, query: web::Query<ThanksQuery>) -> HttpResponse {
+    let accept = req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+    let lang = Lang::negotiate(None, accept);
     let reference = query
         .id
         .as_deref()
         .filter(|id| id.len() <= 64 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-'))
-        .map(|id| format!("<p>Your reference: <strong>{id}</strong></p>"))
+        .map(|id| {
+            let text = lang.text("page-thanks-reference", &[("id", FluentValue::from("\u{0}"))]);
+            let (before, after) = text.split_once('\u{0}').unwrap_or((&text, ""));
+            format!("<p>{}<strong>{id}</strong>{}</p>", escape(before), escape(after))
+        })
         .unwrap_or_default();
-    let body = format!(
-        "<h1>Thank you</h1>\n<p>We received your message and will answer it as soon as we can.</p>\n{reference}"
-    );
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(page("Thank you", &body))
+    let title = lang.text("page-thanks-title", &[]);
+    let body =
+        format!("<h1>{}</h1>\n<p>{}</p>\n{reference}", escape(&title), escape(&lang.text("page-thanks-body", &[])));
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_LANGUAGE, lang.tag()))
+        .content_type("text/html; charset=utf-8")
+        .body(page(lang, &escape(&title), &body))
 }
 
 fn label(field: &str) -> String {

@@ -246,7 +246,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn from(result: Result<ureq::Response, ureq::Error>) -> Self {
+    pub fn from(result: Result<ureq::Response, ureq::Error>) -> Self {
         let response = match result {
             Ok(r) => r,
             Err(ureq::Error::Status(_, r)) => r,

@@ -1,0 +1,62 @@
+# Қазақша. (Written for this project; a native speaker's review is welcome.)
+
+## Өрістердің атаулары.
+field-name = Аты-жөні
+field-email = Электрондық пошта
+field-subject = Тақырып
+field-message = Хабарлама
+field-category = Санат
+field-organization = Ұйым
+field-country = Ел
+field-phone = Телефон
+field-consent = Келісім
+field-page = Бет
+
+## Өріс қателері.
+error-required = «{ $label }» өрісін толтыру міндетті.
+error-too_long = «{ $label }» өрісі { $max } таңбадан аспауы керек.
+error-multiline = «{ $label }» өрісі бір жолдан тұруы керек.
+error-control_characters = «{ $label }» өрісінде басқару таңбалары болмауы керек.
+error-invalid_email = «{ $label }» жарамды электрондық пошта мекенжайы емес.
+error-invalid_phone = «{ $label }» өрісінде тек сандар, бос орындар және + - ( ) . болуы мүмкін.
+error-invalid_choice = «{ $label }» мәні ұсынылған нұсқалардың ішінде жоқ.
+error-invalid_type = «{ $label }» мәнінің түрі дұрыс емес.
+error-unknown_field = Бұл пішінде «{ $label }» өрісі жоқ.
+error-consent_required = Пішінді жіберу үшін келісіміңізді беріңіз.
+error-captcha_required = Спамға қарсы тексеруден өтіңіз.
+error-captcha_failed = Спамға қарсы тексеруден өтпедіңіз; қайталап көріңіз.
+
+## Сұрау қателері.
+problem-malformed-title = Сұрау денесі қате
+problem-malformed-json = Сұрау денесі жарамды JSON емес: { $why }
+problem-malformed-form = Сұрау денесі жарамды пішін кодтауы емес: { $why }
+problem-malformed-unreadable = Сұрау денесін оқу мүмкін болмады: { $why }
+problem-too-large-title = Сұрау тым үлкен
+problem-too-large-detail = Сұрау денесі { $limit } байттан аспауы керек.
+problem-body-timeout-title = Сұрау тым баяу келді
+problem-body-timeout-detail = Сұрау денесі толығымен { $seconds } секунд ішінде келуі керек.
+problem-unsupported-media-type-title = Мазмұн түріне қолдау көрсетілмейді
+problem-unsupported-media-type-detail = application/json немесе application/x-www-form-urlencoded жіберіңіз.
+problem-validation-title = Пішінде қателер бар
+problem-validation-detail = { $count } өрісті түзету қажет.
+problem-idempotency-mismatch-title = Идемпотенттілік кілті қайта қолданылды
+problem-idempotency-mismatch-detail = Бұл Idempotency-Key басқа сұрау денесімен қолданылған; жаңа кілт алыңыз.
+problem-idempotency-in-flight-title = Сұрау әлі өңделуде
+problem-idempotency-in-flight-detail = Осы Idempotency-Key бар алғашқы сұрау әлі өңделуде; сәлден соң қайталаңыз.
+problem-forbidden-origin-title = Дереккөзге рұқсат жоқ
+problem-forbidden-origin-detail = Бұл дереккөзден келген сұраулар қабылданбайды.
+problem-rate-limited-title = Сұраулар тым көп
+problem-rate-limited-detail = Сұраулар тым көп; { $retry_after } секундтан кейін қайталаңыз.
+problem-unavailable-title = Қызмет қолжетімсіз
+problem-unavailable-detail = Қойма бос емес немесе қолжетімсіз; ештеңе сақталған жоқ. { $retry_after } секундтан кейін қайталаңыз.
+problem-not-found-title = Табылмады
+problem-not-found-detail = Бұл мекенжайда ештеңе жоқ.
+problem-internal-title = Ішкі қате
+problem-internal-detail = Біз жақта ақау болды; жіберген ешнәрсеңіз жоғалған жоқ. Кейінірек қайталап көріңіз.
+
+## JavaScript-сіз пішінге арналған HTML беттері.
+page-error-title = Хабарламаңыз жіберілмеді
+page-error-back = Пішінге браузердің «Артқа» түймесімен оралыңыз: енгізгеніңіздің бәрі сақталған.
+page-thanks-title = Рақмет
+page-thanks-body = Хабарламаңызды алдық, мүмкіндігінше тез жауап береміз.
+page-thanks-reference = Өтініш нөміріңіз: { $id }

@@ -1,0 +1,69 @@
+# Русский.
+
+## Названия полей.
+field-name = Имя
+field-email = Электронная почта
+field-subject = Тема
+field-message = Сообщение
+field-category = Категория
+field-organization = Организация
+field-country = Страна
+field-phone = Телефон
+field-consent = Согласие
+field-page = Страница
+
+## Ошибки полей.
+error-required = Поле «{ $label }» обязательно.
+error-too_long = Поле «{ $label }» должно содержать не более { $max } { $max ->
+    [one] символа
+   *[other] символов
+}.
+error-multiline = Поле «{ $label }» должно быть одной строкой.
+error-control_characters = Поле «{ $label }» не должно содержать управляющих символов.
+error-invalid_email = Поле «{ $label }» не является действительным адресом электронной почты.
+error-invalid_phone = Поле «{ $label }» может содержать только цифры, пробелы и + - ( ) .
+error-invalid_choice = Значение поля «{ $label }» не входит в список предложенных.
+error-invalid_type = Поле «{ $label }» имеет значение неверного типа.
+error-unknown_field = Поля «{ $label }» нет в этой форме.
+error-consent_required = Чтобы отправить форму, пожалуйста, дайте согласие.
+error-captcha_required = Пожалуйста, пройдите проверку на спам.
+error-captcha_failed = Проверка на спам не пройдена; попробуйте ещё раз.
+
+## Ошибки запроса.
+problem-malformed-title = Некорректное тело запроса
+problem-malformed-json = Тело запроса не является корректным JSON: { $why }
+problem-malformed-form = Тело запроса не является корректной кодировкой формы: { $why }
+problem-malformed-unreadable = Не удалось прочитать тело запроса: { $why }
+problem-too-large-title = Слишком большой запрос
+problem-too-large-detail = Тело запроса должно быть не больше { $limit } байт.
+problem-body-timeout-title = Запрос передаётся слишком медленно
+problem-body-timeout-detail = Всё тело запроса должно прийти за { $seconds } с.
+problem-unsupported-media-type-title = Неподдерживаемый тип содержимого
+problem-unsupported-media-type-detail = Отправьте application/json или application/x-www-form-urlencoded.
+problem-validation-title = В форме есть ошибки
+problem-validation-detail = { $count ->
+    [one] { $count } поле требует внимания.
+    [few] { $count } поля требуют внимания.
+   *[other] { $count } полей требуют внимания.
+}
+problem-idempotency-mismatch-title = Ключ идемпотентности использован повторно
+problem-idempotency-mismatch-detail = Этот Idempotency-Key уже использовался с другим телом запроса; используйте новый ключ.
+problem-idempotency-in-flight-title = Запрос ещё обрабатывается
+problem-idempotency-in-flight-detail = Первый запрос с этим Idempotency-Key ещё обрабатывается; повторите чуть позже.
+problem-forbidden-origin-title = Источник не разрешён
+problem-forbidden-origin-detail = Запросы с этого сайта не принимаются.
+problem-rate-limited-title = Слишком много запросов
+problem-rate-limited-detail = Слишком много запросов; повторите через { $retry_after } с.
+problem-unavailable-title = Сервис недоступен
+problem-unavailable-detail = Хранилище занято или недоступно; ничего не сохранено. Повторите через { $retry_after } с.
+problem-not-found-title = Не найдено
+problem-not-found-detail = По этому адресу ничего нет.
+problem-internal-title = Внутренняя ошибка
+problem-internal-detail = На нашей стороне что-то пошло не так; ничего из отправленного не потеряно. Пожалуйста, повторите попытку позже.
+
+## HTML-страницы для формы без JavaScript.
+page-error-title = Ваше сообщение не отправлено
+page-error-back = Вернитесь к форме кнопкой «Назад» в браузере: всё, что вы ввели, сохранилось.
+page-thanks-title = Спасибо
+page-thanks-body = Мы получили ваше сообщение и ответим на него как можно скорее.
+page-thanks-reference = Номер вашего обращения: { $id }

@@ -1,0 +1,62 @@
+# 简体中文。
+
+## 字段名称。
+field-name = 姓名
+field-email = 电子邮箱
+field-subject = 主题
+field-message = 留言
+field-category = 类别
+field-organization = 单位
+field-country = 国家/地区
+field-phone = 电话
+field-consent = 同意
+field-page = 页面
+
+## 字段错误。
+error-required = 请填写“{ $label }”。
+error-too_long = “{ $label }”最多 { $max } 个字符。
+error-multiline = “{ $label }”只能是一行。
+error-control_characters = “{ $label }”不能包含控制字符。
+error-invalid_email = “{ $label }”不是有效的电子邮箱地址。
+error-invalid_phone = “{ $label }”只能包含数字、空格和 + - ( ) .
+error-invalid_choice = “{ $label }”的值不在可选项中。
+error-invalid_type = “{ $label }”的值类型不正确。
+error-unknown_field = 此表单没有“{ $label }”字段。
+error-consent_required = 请先表示同意，再提交此表单。
+error-captcha_required = 请完成防垃圾信息验证。
+error-captcha_failed = 防垃圾信息验证未通过，请重试。
+
+## 请求错误。
+problem-malformed-title = 请求内容格式错误
+problem-malformed-json = 请求内容不是有效的 JSON：{ $why }
+problem-malformed-form = 请求内容不是有效的表单编码：{ $why }
+problem-malformed-unreadable = 无法读取请求内容：{ $why }
+problem-too-large-title = 请求内容过大
+problem-too-large-detail = 请求内容不能超过 { $limit } 字节。
+problem-body-timeout-title = 请求内容传输过慢
+problem-body-timeout-detail = 整个请求内容须在 { $seconds } 秒内送达。
+problem-unsupported-media-type-title = 不支持的内容类型
+problem-unsupported-media-type-detail = 请发送 application/json 或 application/x-www-form-urlencoded。
+problem-validation-title = 表单有误
+problem-validation-detail = 有 { $count } 个字段需要修改。
+problem-idempotency-mismatch-title = 幂等键被重复使用
+problem-idempotency-mismatch-detail = 此 Idempotency-Key 已用于不同的请求内容，请使用新的键。
+problem-idempotency-in-flight-title = 请求仍在处理中
+problem-idempotency-in-flight-detail = 使用此 Idempotency-Key 的第一个请求仍在处理中，请稍后重试。
+problem-forbidden-origin-title = 来源不被允许
+problem-forbidden-origin-detail = 不接受来自此来源的请求。
+problem-rate-limited-title = 请求过多
+problem-rate-limited-detail = 请求过多，请在 { $retry_after } 秒后重试。
+problem-unavailable-title = 服务暂不可用
+problem-unavailable-detail = 存储繁忙或不可用，未保存任何内容。请在 { $retry_after } 秒后重试。
+problem-not-found-title = 未找到
+problem-not-found-detail = 此地址没有内容。
+problem-internal-title = 内部错误
+problem-internal-detail = 我们这边出了问题，您发送的内容没有丢失。请稍后再试。
+
+## 无 JavaScript 表单的 HTML 页面。
+page-error-title = 您的留言未能发送
+page-error-back = 请使用浏览器的“返回”按钮回到表单，您填写的内容仍在。
+page-thanks-title = 谢谢
+page-thanks-body = 我们已收到您的留言，将尽快回复。
+page-thanks-reference = 您的编号：{ $id }
