@@ -42,6 +42,9 @@ pub struct Settings {
 pub struct ServerSettings {
     pub host: String,
     pub port: u16,
+    /// Where visitors reach this service (`https://forms.example.org`); empty when
+    /// it is not public. Its origin is the service's own origin for CORS.
+    pub public_url: String,
     #[serde(deserialize_with = "list")]
     pub allowed_origins: Vec<String>,
     #[serde(deserialize_with = "list")]
@@ -221,6 +224,26 @@ impl ServerSettings {
     pub fn client_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.client_timeout_seconds)
     }
+
+    /// The origin of `public_url`, as a browser sends it in `Origin`.
+    pub fn own_origin(&self) -> Option<String> {
+        origin_of(&self.public_url)
+    }
+}
+
+/// `scheme://host[:port]` of an http(s) URL, lower-cased, without a default port.
+fn origin_of(url: &str) -> Option<String> {
+    if !is_http_url(url) {
+        return None;
+    }
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?.to_ascii_lowercase();
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    let default_port = if scheme == "https" { ":443" } else { ":80" };
+    let authority = authority.strip_suffix(default_port).unwrap_or(&authority);
+    Some(format!("{scheme}://{authority}"))
 }
 
 impl Settings {
@@ -269,6 +292,9 @@ impl Settings {
         }
         if let Some(bad) = self.server.allowed_origins.iter().find(|o| !is_origin(o)) {
             return fail("server.allowed_origins", &format!("{bad:?} is not an origin like https://example.org"));
+        }
+        if !self.server.public_url.is_empty() && self.server.own_origin().is_none() {
+            return fail("server.public_url", "must be an http(s) URL like https://forms.example.org");
         }
         if self.server.client_timeout_seconds == 0 {
             return fail("server.client_timeout_seconds", "must be at least 1");
@@ -505,5 +531,17 @@ mod tests {
         assert!(!is_origin("https://example.org/"));
         assert!(!is_origin("https://example.org/form"));
         assert!(!is_origin("example.org"));
+    }
+
+    #[test]
+    fn public_url_gives_the_origin_browsers_send() {
+        assert_eq!(origin_of("https://Forms.Example.org/contact/").as_deref(), Some("https://forms.example.org"));
+        assert_eq!(origin_of("https://example.org:443").as_deref(), Some("https://example.org"));
+        assert_eq!(origin_of("http://127.0.0.1:8080/").as_deref(), Some("http://127.0.0.1:8080"));
+        assert_eq!(origin_of("https://example.org:8443?x").as_deref(), Some("https://example.org:8443"));
+        assert_eq!(origin_of("https://user@example.org"), None);
+        assert_eq!(origin_of("ftp://example.org"), None);
+        assert_eq!(origin_of("https:///path"), None);
+        assert_eq!(origin_of(""), None);
     }
 }

@@ -7,49 +7,67 @@ use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToSchema};
 
+use crate::domain::{Category, InquiryStatus, NotificationKind};
 use crate::routes;
 
 /// `POST /api/v1/inquiries` (JSON, or the same fields form-encoded).
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct Submission {
     /// 1–100 characters after trimming; no control characters.
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*[^\s\u0000-\u001F\u007F-\u009F\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B-\u200F\u202A-\u202E\u2060-\u206F\u2800\u3164\uFE00-\uFE0F\uFEFF\uFFA0][^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*$"
+    )]
     name: String,
     /// A valid address, at most 254 characters.
     #[schema(max_length = 254, format = "email")]
     email: String,
     /// 1–200 characters, one line.
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*[^\s\u0000-\u001F\u007F-\u009F\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B-\u200F\u202A-\u202E\u2060-\u206F\u2800\u3164\uFE00-\uFE0F\uFEFF\uFFA0][^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*$"
+    )]
     subject: String,
     /// 1–10,000 characters; newlines and tabs allowed.
-    #[schema(min_length = 1, max_length = 10000)]
+    #[schema(
+        min_length = 1,
+        max_length = 10000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B-\u200F\u202A-\u202E\u2060-\u206F\u2800\u3164\uFE00-\uFE0F\uFEFF\uFFA0][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     message: String,
-    #[schema(value_type = Option<String>, example = "question")]
-    /// `inquiry` (default), `question`, `commendation` or `other`.
-    category: Option<String>,
-    #[schema(max_length = 200)]
+    /// `inquiry` when absent.
+    category: Option<Category>,
+    #[schema(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*$")]
     organization: Option<String>,
-    #[schema(max_length = 100)]
+    #[schema(max_length = 100, pattern = r"^[^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*$")]
     country: Option<String>,
     /// Digits, spaces and `+-().`, at most 40 characters.
-    #[schema(max_length = 40)]
+    #[schema(max_length = 40, pattern = r"^[0-9 +().-]*$")]
     phone: Option<String>,
     /// Required `true` when `privacy.require_consent` is on.
     consent: Option<bool>,
     /// The page the form was on.
-    #[schema(max_length = 2000)]
+    #[schema(max_length = 2000, pattern = r"^[^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*$")]
     page: Option<String>,
-    /// The honeypot (its name is `spam.honeypot_field`): must be absent or empty.
+    /// The honeypot (its name is `spam.honeypot_field`): a person leaves it absent or
+    /// empty; a filled one is answered like any other and kept as spam.
     #[serde(rename = "_gotcha")]
-    #[schema(rename = "_gotcha")]
+    #[schema(rename = "_gotcha", value_type = Option<Value>)]
     gotcha: Option<String>,
     /// When the form was shown: RFC 3339 or Unix milliseconds.
     #[schema(rename = "_started_at")]
     started_at: Option<String>,
-    /// The CAPTCHA token, when `captcha.provider` is set (or `h-captcha-response`, `g-recaptcha-response`).
+    /// The CAPTCHA token, when `captcha.provider` is set.
     #[schema(rename = "cf-turnstile-response")]
     turnstile: Option<String>,
+    #[schema(rename = "h-captcha-response")]
+    hcaptcha: Option<String>,
+    #[schema(rename = "g-recaptcha-response")]
+    recaptcha: Option<String>,
 }
 
 /// The answer to an accepted submission (also for spam and repeats).
@@ -73,6 +91,10 @@ macro_rules! problem_response {
     };
 }
 
+problem_response!(BadQuery, 400, "The query string cannot be parsed");
+problem_response!(Malformed, 400, "Malformed JSON (the detail says where)");
+problem_response!(BodyTimeout, 408, "The body did not arrive within `server.client_timeout_seconds`");
+problem_response!(TooLarge, 413, "Body over `server.body_limit_bytes`");
 problem_response!(NoToken, 401, "No valid token (`WWW-Authenticate: Bearer`)");
 problem_response!(ReadToken, 403, "A read token");
 problem_response!(NotFound, 404, "No such resource");
@@ -115,9 +137,8 @@ pub struct Inquiry {
     id: String,
     #[schema(format = "date-time")]
     received_at: String,
-    /// `new`, `in_progress`, `resolved`, `spam` or `archived`.
-    status: String,
-    category: String,
+    status: InquiryStatus,
+    category: Category,
     name: String,
     email: String,
     subject: String,
@@ -138,15 +159,24 @@ pub struct Inquiry {
 #[allow(dead_code)]
 pub struct Notification {
     id: String,
-    /// `staff` or `receipt`.
-    kind: String,
+    kind: NotificationKind,
     recipient: String,
-    /// `pending`, `sending`, `sent` or `failed`.
-    status: String,
+    status: NotificationStatus,
     attempts: i64,
     last_error: Option<String>,
     #[schema(format = "date-time")]
     sent_at: Option<String>,
+}
+
+/// Where a notification stands in the outbox.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum NotificationStatus {
+    Pending,
+    Sending,
+    Sent,
+    Failed,
 }
 
 #[derive(ToSchema)]
@@ -168,17 +198,19 @@ pub struct InquiryPage {
 
 #[derive(ToSchema)]
 #[allow(dead_code)]
+#[serde(deny_unknown_fields)]
 pub struct StatusChange {
-    /// `new`, `in_progress`, `resolved`, `spam` or `archived`.
-    status: String,
+    status: InquiryStatus,
     /// A staff note (at most 2,000 characters); `null` clears it.
+    #[schema(max_length = 2000, pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
     note: Option<String>,
 }
 
 #[derive(ToSchema)]
 #[allow(dead_code)]
+#[serde(deny_unknown_fields)]
 pub struct ErasureRequest {
-    #[schema(format = "email")]
+    #[schema(format = "email", max_length = 254)]
     email: String,
 }
 
@@ -238,17 +270,21 @@ pub struct AuditPage {
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct Filters {
-    /// `new`, `in_progress`, `resolved`, `spam` or `archived`.
-    status: Option<String>,
-    /// `inquiry`, `question`, `commendation` or `other`.
-    category: Option<String>,
+    #[param(inline)]
+    status: Option<InquiryStatus>,
+    #[param(inline)]
+    category: Option<Category>,
     /// The visitor's address, case-insensitive.
+    #[param(min_length = 1, max_length = 254)]
     email: Option<String>,
     /// Full-text search in any language (every word, the last as a prefix).
+    #[param(max_length = 200)]
     q: Option<String>,
     /// RFC 3339, inclusive.
+    #[param(format = DateTime)]
     since: Option<String>,
-    /// RFC 3339, inclusive.
+    /// RFC 3339, inclusive (before `since`: nothing matches).
+    #[param(format = DateTime)]
     until: Option<String>,
 }
 
@@ -256,9 +292,11 @@ pub struct Filters {
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct Paging {
-    /// 1–200, default 50.
+    /// How many items, 50 when absent.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = r"^[1-9][0-9]{0,17}$")]
     cursor: Option<String>,
 }
 
@@ -266,8 +304,91 @@ pub struct Paging {
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct ExportFormat {
-    /// `csv` or `ndjson`.
-    format: String,
+    #[param(inline)]
+    format: crate::domain::ExportFormat,
+}
+
+/// A plain HTML form cannot send `null`: its body is the JSON submission's
+/// schema with every `null` alternative removed.
+struct FormSubmission;
+
+impl Modify for FormSubmission {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, SchemaType, Type};
+        use utoipa::openapi::{Ref, RefOr};
+
+        let Some(components) = openapi.components.as_mut() else { return };
+        let Some(RefOr::T(Schema::Object(json))) = components.schemas.get_mut("Submission") else { return };
+        json.properties.insert("_started_at".to_owned(), started_at(true));
+        let consent = AnyOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Boolean))
+            .item(consent_words())
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .description(Some("Required `true` when `privacy.require_consent` is on."));
+        json.properties.insert("consent".to_owned(), consent.into());
+        let mut form = json.clone();
+        form.properties.insert("_started_at".to_owned(), started_at(false));
+        form.properties.insert("consent".to_owned(), consent_words().into());
+        for property in form.properties.values_mut() {
+            let replacement = match property {
+                RefOr::T(Schema::Object(object)) => {
+                    if let SchemaType::Array(types) = &object.schema_type {
+                        let types: Vec<Type> = types.iter().filter(|t| **t != Type::Null).cloned().collect();
+                        if let [only] = types.as_slice() {
+                            object.schema_type = SchemaType::Type(only.clone());
+                        }
+                    }
+                    None
+                }
+                RefOr::T(Schema::OneOf(one_of)) => one_of
+                    .items
+                    .iter()
+                    .find(|item| !matches!(item, RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::Type(Type::Null)))
+                    .cloned(),
+                _ => None,
+            };
+            if let Some(replacement) = replacement {
+                *property = replacement;
+            }
+        }
+        components.schemas.insert("FormSubmission".to_owned(), RefOr::T(Schema::Object(form)));
+        let form_body = openapi
+            .paths
+            .paths
+            .get_mut("/api/v1/inquiries")
+            .and_then(|item| item.post.as_mut())
+            .and_then(|post| post.request_body.as_mut())
+            .and_then(|body| body.content.get_mut("application/x-www-form-urlencoded"));
+        if let Some(content) = form_body {
+            content.schema = Some(RefOr::Ref(Ref::from_schema_name("FormSubmission")));
+        }
+    }
+}
+
+/// What a form's checkbox sends for consent: one of the exact words.
+fn consent_words() -> utoipa::openapi::schema::Object {
+    let words = crate::domain::CONSENT_WORDS.iter().map(|(word, _)| *word);
+    utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::String).enum_values(Some(words)).build()
+}
+
+/// `_started_at`: an RFC 3339 time, or Unix milliseconds as digits (or, in JSON, a
+/// number or `null`).
+fn started_at(json: bool) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{AnyOfBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    let mut any = AnyOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+        )
+        .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some(r"^\s*([1-9][0-9]{0,17})?\s*$")))
+        .description(Some("When the form was shown: RFC 3339 or Unix milliseconds."));
+    if json {
+        any = any
+            .item(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)).maximum(Some(i64::MAX)))
+            .item(ObjectBuilder::new().schema_type(Type::Null));
+    }
+    any.into()
 }
 
 struct BearerAuth;
@@ -287,7 +408,8 @@ impl Modify for BearerAuth {
     info(
         title = "inquiryd",
         description = "The backend of a website's Contact Us form: submissions, operations and the admin API. \
-                       Every error is RFC 9457 `application/problem+json`."
+                       Every error is RFC 9457 `application/problem+json` (but the HTML error page of a plain form post). \
+                       A method a path does not serve answers 405 with `Allow`; HEAD is served wherever GET is."
     ),
     paths(
         routes::submit::submit,
@@ -306,7 +428,7 @@ impl Modify for BearerAuth {
         routes::admin::erasure,
         routes::admin::audit,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &FormSubmission),
     tags(
         (name = "public", description = "What the website calls"),
         (name = "operations", description = "Health, readiness, metrics"),

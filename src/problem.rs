@@ -23,6 +23,9 @@ pub enum Malformed {
 pub enum Problem {
     #[error("malformed request body: {0}")]
     Malformed(Malformed),
+    /// The query string, path or request target could not be parsed at all.
+    #[error("bad request: {0}")]
+    BadRequest(String),
     #[error("request body larger than {limit} bytes")]
     TooLarge { limit: usize },
     #[error("request body not received in time")]
@@ -31,6 +34,12 @@ pub enum Problem {
     UnsupportedMediaType,
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// Query parameters of an admin call that are unknown or out of range.
+    #[error("invalid query parameters")]
+    InvalidQuery(Vec<FieldError>),
+    /// The JSON body of an admin call (a status change, an erasure request).
+    #[error("invalid request body")]
+    InvalidBody(Vec<FieldError>),
     #[error("idempotency key reused with a different body")]
     IdempotencyMismatch,
     #[error("a request with this idempotency key is still in flight")]
@@ -43,6 +52,8 @@ pub enum Problem {
     Unavailable { retry_after: u64 },
     #[error("not found")]
     NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: String },
     #[error("authentication required")]
     Unauthorized { token_given: bool },
     #[error("token scope too narrow")]
@@ -72,16 +83,20 @@ impl Problem {
     fn slug_and_title(&self) -> (&'static str, &'static str) {
         match self {
             Self::Malformed(_) => ("malformed-body", "Malformed request body"),
+            Self::BadRequest(_) => ("bad-request", "Malformed request"),
             Self::TooLarge { .. } => ("body-too-large", "Request body too large"),
             Self::BodyTimeout { .. } => ("body-timeout", "Request body too slow"),
             Self::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
             Self::Validation(_) => ("validation", "Invalid submission"),
+            Self::InvalidQuery(_) => ("invalid-query", "Invalid query parameters"),
+            Self::InvalidBody(_) => ("invalid-body", "Invalid request body"),
             Self::IdempotencyMismatch => ("idempotency-key-reused", "Idempotency key reused"),
             Self::IdempotencyInFlight => ("idempotency-key-in-flight", "Request already in flight"),
             Self::ForbiddenOrigin => ("origin-not-allowed", "Origin not allowed"),
             Self::RateLimited { .. } => ("rate-limited", "Too many requests"),
             Self::Unavailable { .. } => ("storage-unavailable", "Service temporarily unavailable"),
             Self::NotFound => ("not-found", "Not found"),
+            Self::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
             Self::Unauthorized { .. } => ("unauthorized", "Authentication required"),
             Self::ReadOnlyToken => ("read-only-token", "Token may only read"),
             Self::Conflict(_) => ("conflict", "Conflict"),
@@ -97,11 +112,16 @@ impl Problem {
                 format!("The body is not valid application/x-www-form-urlencoded: {why}")
             }
             Self::Malformed(Malformed::Unreadable(why)) => format!("The body could not be read: {why}"),
+            Self::BadRequest(why) => why.clone(),
             Self::TooLarge { limit } => format!("The body must be at most {limit} bytes."),
             Self::BodyTimeout { seconds } => format!("The whole body must arrive within {seconds} seconds."),
             Self::UnsupportedMediaType => "Send application/json or application/x-www-form-urlencoded.".to_owned(),
-            Self::Validation(errors) if errors.len() == 1 => errors[0].message.clone(),
-            Self::Validation(errors) => format!("{} fields need attention.", errors.len()),
+            Self::Validation(errors) | Self::InvalidQuery(errors) | Self::InvalidBody(errors) if errors.len() == 1 => {
+                errors[0].message.clone()
+            }
+            Self::Validation(errors) | Self::InvalidQuery(errors) | Self::InvalidBody(errors) => {
+                format!("{} fields need attention.", errors.len())
+            }
             Self::IdempotencyMismatch => {
                 "This Idempotency-Key was already used with a different body; use a new key.".to_owned()
             }
@@ -114,6 +134,7 @@ impl Problem {
                 format!("Storage is busy or unavailable; nothing was saved. Retry in {retry_after} seconds.")
             }
             Self::NotFound => "No such resource.".to_owned(),
+            Self::MethodNotAllowed { allow } => format!("This resource answers {allow} only."),
             Self::Unauthorized { token_given: false } => {
                 "Send an admin token as `Authorization: Bearer TOKEN`.".to_owned()
             }
@@ -126,7 +147,7 @@ impl Problem {
 
     pub fn field_errors(&self) -> Option<&[FieldError]> {
         match self {
-            Self::Validation(errors) => Some(errors),
+            Self::Validation(errors) | Self::InvalidQuery(errors) | Self::InvalidBody(errors) => Some(errors),
             _ => None,
         }
     }
@@ -143,16 +164,19 @@ impl Problem {
 impl ResponseError for Problem {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::Malformed(_) => StatusCode::BAD_REQUEST,
+            Self::Malformed(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Validation(_) | Self::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Validation(_) | Self::InvalidQuery(_) | Self::InvalidBody(_) | Self::IdempotencyMismatch => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Self::IdempotencyInFlight => StatusCode::CONFLICT,
             Self::ForbiddenOrigin => StatusCode::FORBIDDEN,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::ReadOnlyToken => StatusCode::FORBIDDEN,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -182,6 +206,9 @@ impl ResponseError for Problem {
                 "Bearer realm=\"inquiryd\""
             };
             response.insert_header((header::WWW_AUTHENTICATE, challenge));
+        }
+        if let Self::MethodNotAllowed { allow } = self {
+            response.insert_header((header::ALLOW, allow.as_str()));
         }
         if let Some(seconds) = self.retry_after() {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));

@@ -14,9 +14,12 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use actix_web::dev::Server;
+use actix_http::{HttpService, Request};
+use actix_service::{fn_service, map_config};
+use actix_web::dev::{AppConfig, Server};
+use actix_web::http::header;
 use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 use anyhow::Context;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sqlx::SqlitePool;
@@ -154,25 +157,7 @@ impl Application {
             metrics: metrics_handle(),
             in_flight: Mutex::new(HashSet::new()),
         });
-        let demo_page = settings.server.demo_page;
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .wrap(from_fn(routes::cors))
-                .wrap(from_fn(telemetry::request_span))
-                .configure(|cfg| routes::configure(cfg, demo_page))
-                .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(Problem::NotFound) }))
-        })
-        .workers(match settings.server.workers {
-            0 => std::thread::available_parallelism().map_or(1, usize::from),
-            n => n,
-        })
-        .shutdown_timeout(settings.server.shutdown_timeout_seconds)
-        // SIGTERM and SIGINT are ours (`run_until_stopped`): one deadline for all.
-        .disable_signals()
-        .client_request_timeout(Duration::from_secs(settings.server.client_timeout_seconds))
-        .listen(listener)?
-        .run();
+        let server = http_server(listener, state, &settings)?;
         let shutdown_timeout = Duration::from_secs(settings.server.shutdown_timeout_seconds);
         let tasks = BackgroundTasks { stop, producers, outbox_worker, writer: writer_task };
         let signals = Box::pin(shutdown_signals().context("cannot listen for SIGTERM")?);
@@ -219,6 +204,56 @@ fn shutdown_signals() -> std::io::Result<impl Future<Output = ()>> {
             _ = interrupt.recv() => {}
         }
     })
+}
+
+/// The HTTP server: actix-web's `HttpServer`, assembled by hand for one thing it
+/// does not offer, an `Expect: 100-continue` check (see [`refuse_oversized`]).
+fn http_server(listener: TcpListener, state: web::Data<AppState>, settings: &Settings) -> std::io::Result<Server> {
+    let demo_page = settings.server.demo_page;
+    let body_limit = settings.server.body_limit_bytes;
+    let client_timeout = settings.server.client_timeout();
+    let local = listener.local_addr()?;
+    let builder = actix_server::Server::build();
+    let shutdown = builder.graceful_shutdown_signal();
+    let workers = match settings.server.workers {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    };
+    Ok(builder
+        .workers(workers)
+        .shutdown_timeout(settings.server.shutdown_timeout_seconds)
+        // SIGTERM and SIGINT are ours (`run_until_stopped`): one deadline for all.
+        .disable_signals()
+        .listen("inquiryd", listener, move || {
+            let app = App::new()
+                .app_data(state.clone())
+                .wrap(from_fn(telemetry::request_span))
+                .configure(|cfg| routes::configure(cfg, demo_page))
+                .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(Problem::NotFound) }));
+            let shutdown = shutdown.clone();
+            HttpService::build()
+                .graceful_shutdown_signal(move || {
+                    let shutdown = shutdown.clone();
+                    async move { shutdown.notified().await }
+                })
+                .client_request_timeout(client_timeout)
+                .local_addr(local)
+                .expect(fn_service(move |req: Request| refuse_oversized(req, body_limit)))
+                .finish(map_config(app, move |_| AppConfig::default()))
+                .tcp()
+        })?
+        .run())
+}
+
+/// Answers `Expect: 100-continue` with a 413 problem at once, instead of inviting
+/// a body that `server.body_limit_bytes` would refuse after it was sent.
+async fn refuse_oversized(req: Request, limit: usize) -> Result<Request, actix_web::Error> {
+    let declared =
+        req.head().headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(Problem::TooLarge { limit }.into());
+    }
+    Ok(req)
 }
 
 /// The process-wide Prometheus recorder, installed once.

@@ -65,6 +65,45 @@ fn metrics_follow_submissions_and_deliveries() {
     );
 }
 
+/// Enums are enums, bounds the enforced bounds, and the statuses routes answer
+/// are listed (schemathesis, in `tests/schemathesis/run.sh`, checks the rest).
+#[test]
+fn openapi_document_is_exact() {
+    let app = TestApp::spawn("");
+    let doc = app.get("/api/v1/openapi.json").json();
+    let paths = &doc["paths"];
+    let param = |path: &str, method: &str, name: &str| {
+        paths[path][method]["parameters"].as_array().unwrap().iter().find(|p| p["name"] == name).cloned().unwrap()
+    };
+    let list = "/api/v1/admin/inquiries";
+    assert_eq!(
+        param(list, "get", "status")["schema"]["enum"],
+        json!(["new", "in_progress", "resolved", "spam", "archived"])
+    );
+    assert_eq!(
+        param(list, "get", "category")["schema"]["enum"],
+        json!(["inquiry", "question", "commendation", "other"])
+    );
+    assert_eq!(param(list, "get", "limit")["schema"]["minimum"], 1);
+    assert_eq!(param(list, "get", "limit")["schema"]["maximum"], 200);
+    assert_eq!(param("/api/v1/admin/inquiries/export", "get", "format")["schema"]["enum"], json!(["csv", "ndjson"]));
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(schemas["StatusChange"]["properties"]["status"]["$ref"], "#/components/schemas/InquiryStatus");
+    assert_eq!(schemas["StatusChange"]["additionalProperties"], false);
+    assert_eq!(schemas["Submission"]["additionalProperties"], false);
+    for (path, method) in [("/api/v1/admin/inquiries/{id}", "patch"), ("/api/v1/admin/erasures", "post")] {
+        let responses = &paths[path][method]["responses"];
+        for status in ["400", "413", "415", "422"] {
+            assert!(responses.get(status).is_some(), "{method} {path} lacks {status}");
+        }
+    }
+    let submit = &paths["/api/v1/inquiries"]["post"]["responses"];
+    for status in ["400", "409", "413", "422", "429", "503"] {
+        assert!(submit[status]["content"].get("text/html").is_some(), "the form's error page for {status}");
+    }
+    assert!(paths["/thanks"]["get"]["responses"].get("400").is_some());
+}
+
 #[test]
 fn openapi_document_is_3_1_complete_and_committed() {
     let app = TestApp::spawn("");

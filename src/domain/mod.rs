@@ -8,6 +8,6 @@ mod text;
 
 pub use email::EmailAddress;
 pub use inquiry::{Category, InquiryStatus, NewInquiry, NotificationKind};
-pub use query::{encode_cursor, parse_query, ExportFormat, InquiryFilter, Page, Purpose};
-pub use submission::{parse_submission, Submission, SubmissionRules};
+pub use query::{encode_cursor, parse_query, ExportFormat, InquiryFilter, ListQuery, Page, Purpose};
+pub use submission::{parse_submission, Submission, SubmissionRules, CONSENT_WORDS};
 pub use text::FieldError;

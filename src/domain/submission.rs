@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 
 use super::email::EmailAddress;
 use super::inquiry::{Category, NewInquiry};
-use super::text::{checked_text, FieldError, Lines};
+use super::text::{checked_text, is_blank, FieldError, Lines};
 
 const CAPTCHA_FIELDS: [&str; 3] = ["cf-turnstile-response", "h-captcha-response", "g-recaptcha-response"];
 const KNOWN_FIELDS: [&str; 11] = [
@@ -62,7 +62,7 @@ pub fn parse_submission(
         match take(name) {
             None if required => errors.push(FieldError::new(name, "required", format!("{name} is required"))),
             None => {}
-            Some(Value::String(s)) if !required && s.trim().is_empty() => {}
+            Some(Value::String(s)) if !required && is_blank(&s) => {}
             Some(Value::String(s)) => match checked_text(name, &s, 1, max, lines) {
                 Ok(v) => return Some(v),
                 Err(e) => errors.push(e),
@@ -101,10 +101,16 @@ pub fn parse_submission(
         Some(Value::String(s)) => !s.trim().is_empty(),
         Some(_) => true,
     };
-    let captcha_token = CAPTCHA_FIELDS.iter().find_map(|f| match take(f) {
-        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        _ => None,
-    });
+    let mut captcha_token = None;
+    for field in CAPTCHA_FIELDS {
+        match take(field) {
+            Some(Value::String(s)) if !s.trim().is_empty() => {
+                captcha_token.get_or_insert_with(|| s.trim().to_owned());
+            }
+            None | Some(Value::String(_)) => {}
+            Some(_) => errors.push(type_error(field, "a string")),
+        }
+    }
 
     let consent = match take("consent") {
         None => None,
@@ -155,25 +161,40 @@ fn type_error(field: &str, expected: &str) -> FieldError {
 }
 
 /// JSON booleans, and the strings a plain HTML checkbox or select sends.
+/// The words a form's consent checkbox (or a script) may send for a boolean,
+/// exactly as written (the OpenAPI document lists them).
+pub const CONSENT_WORDS: [(&str, bool); 9] = [
+    ("true", true),
+    ("on", true),
+    ("yes", true),
+    ("1", true),
+    ("false", false),
+    ("off", false),
+    ("no", false),
+    ("0", false),
+    ("", false),
+];
+
 fn as_bool(value: &Value) -> Option<bool> {
     match value {
         Value::Bool(b) => Some(*b),
-        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
-            "true" | "on" | "yes" | "1" => Some(true),
-            "false" | "off" | "no" | "0" | "" => Some(false),
-            _ => None,
-        },
+        Value::String(s) => CONSENT_WORDS.iter().find(|(word, _)| word == s).map(|(_, yes)| *yes),
         _ => None,
     }
 }
 
 fn parse_timestamp(value: &Value) -> Option<i64> {
     match value {
-        Value::Number(n) => n.as_i64().filter(|ms| *ms > 0),
+        // `1.7e12` and `1700000000000.0` are whole numbers too.
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18).map(|f| f as i64))
+            .filter(|ms| *ms > 0),
         Value::String(s) => {
             let s = s.trim();
-            if let Ok(ms) = s.parse::<i64>() {
-                return (ms > 0).then_some(ms);
+            // At most 18 digits, no leading zero: what the OpenAPI pattern says.
+            if !s.is_empty() && s.len() <= 18 && !s.starts_with('0') && s.bytes().all(|b| b.is_ascii_digit()) {
+                return s.parse::<i64>().ok().filter(|ms| *ms > 0);
             }
             let at = OffsetDateTime::parse(s, &Rfc3339).ok()?;
             i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
@@ -237,7 +258,9 @@ mod tests {
         v["consent"] = json!(true);
         assert!(parse(v.clone(), rules).is_ok());
         v["consent"] = json!("on");
-        assert!(parse(v, rules).is_ok());
+        assert!(parse(v.clone(), rules).is_ok());
+        v["consent"] = json!(" On ");
+        assert_eq!(parse(v, rules).unwrap_err()[0].code, "invalid_type");
     }
 
     #[test]
@@ -305,6 +328,11 @@ mod properties {
                     let single = |t: &str, max: usize| !t.is_empty() && t.chars().count() <= max && !t.chars().any(char::is_control);
                     prop_assert!(single(&i.name, 100));
                     prop_assert!(single(&i.subject, 200));
+                    for text in [&i.name, &i.subject] {
+                        prop_assert!(!is_blank(text));
+                        let reordering = text.chars().any(|c| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'));
+                        prop_assert!(!reordering);
+                    }
                     prop_assert!(single(i.email.as_str(), 254));
                     prop_assert!(i.message.chars().count() <= 10_000 && !i.message.is_empty());
                     prop_assert!(!i.message.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')));
@@ -321,10 +349,10 @@ mod properties {
         #[test]
         fn valid_unicode_is_accepted(
             name in "[A-Za-zА-Яа-яЁё中文ءآ ]{1,90}",
-            subject in "[^\\p{Cc}]{1,150}",
+            subject in "[^\\p{Cc}\\p{Cf}]{1,150}",
             message in "[^\\p{Cc}]{1,400}(\n[^\\p{Cc}]{0,100}){0,3}",
         ) {
-            prop_assume!(!name.trim().is_empty() && !subject.trim().is_empty() && !message.trim().is_empty());
+            prop_assume!(!is_blank(&name) && !is_blank(&subject) && !is_blank(&message));
             let mut fields = Map::new();
             fields.insert("name".into(), Value::String(name.clone()));
             fields.insert("email".into(), Value::String("visitor@example.org".into()));

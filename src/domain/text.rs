@@ -23,10 +23,49 @@ pub enum Lines {
     Multi,
 }
 
+/// Unicode format characters that reorder the text around them (bidi embeddings,
+/// overrides and isolates): in a name or a subject they can disguise what an
+/// email header or a console row shows.
+fn reorders_text(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that show nothing: white space, zero-width and other default-ignorable
+/// format characters, fillers and variation selectors.
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || reorders_text(c)
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{206A}'..='\u{206F}'
+                | '\u{2800}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{E0000}'..='\u{E0FFF}'
+        )
+}
+
+/// Empty, or made only of characters that show nothing: counts as not given.
+pub fn is_blank(raw: &str) -> bool {
+    raw.chars().all(is_invisible)
+}
+
 /// Trims `raw` and checks it against a length range counted in Unicode characters.
 pub fn checked_text(field: &str, raw: &str, min: usize, max: usize, lines: Lines) -> Result<String, FieldError> {
     let value = raw.trim();
-    let count = value.chars().count();
+    let count = if is_blank(value) { 0 } else { value.chars().count() };
     if count < min {
         return Err(FieldError::new(field, "required", format!("{field} is required")));
     }
@@ -42,6 +81,11 @@ pub fn checked_text(field: &str, raw: &str, min: usize, max: usize, lines: Lines
             Err(FieldError::new(field, "multiline", format!("{field} must be a single line")))
         }
         Lines::Single if value.chars().any(char::is_control) => Err(control(field)),
+        Lines::Single if value.chars().any(reorders_text) => Err(FieldError::new(
+            field,
+            "control_characters",
+            format!("{field} must not contain characters that reorder text (bidi overrides or isolates)"),
+        )),
         Lines::Multi if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) => {
             Err(control(field))
         }
@@ -55,7 +99,47 @@ fn control(field: &str) -> FieldError {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    const INVISIBLE: [char; 9] =
+        ['\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}', '\u{00AD}', '\u{3164}', ' ', '\u{3000}'];
+    const REORDERING: [char; 9] =
+        ['\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}'];
+
+    proptest! {
+        #[test]
+        fn invisible_only_is_empty(chars in proptest::collection::vec(proptest::sample::select(&INVISIBLE[..]), 1..30)) {
+            let value: String = chars.into_iter().collect();
+            for lines in [Lines::Single, Lines::Multi] {
+                prop_assert_eq!(checked_text("name", &value, 1, 100, lines).unwrap_err().code, "required");
+            }
+            prop_assert!(is_blank(&value));
+        }
+
+        #[test]
+        fn single_line_refuses_reordering(
+            before in "[a-zA-Zа-яА-Я一-龥 ]{0,20}",
+            mark in proptest::sample::select(&REORDERING[..]),
+            after in "[a-zA-Zа-яА-Я一-龥 ]{1,20}",
+        ) {
+            let value = format!("x{before}{mark}{after}");
+            let error = checked_text("subject", &value, 1, 200, Lines::Single).unwrap_err();
+            prop_assert_eq!(error.code, "control_characters");
+            // Free text keeps them: Arabic or Hebrew messages may need an embedding.
+            prop_assert!(checked_text("message", &value, 1, 10_000, Lines::Multi).is_ok());
+        }
+
+        #[test]
+        fn visible_text_with_joiners_is_kept(
+            text in "[a-zA-Zа-яА-Я一-龥]{1,20}",
+            joiner in proptest::sample::select(&INVISIBLE[..5]),
+        ) {
+            let value = format!("{text}{joiner}{text}");
+            prop_assert_eq!(checked_text("name", &value, 1, 100, Lines::Single).unwrap(), value.trim());
+        }
+    }
 
     #[test]
     fn counts_characters_not_bytes() {

@@ -1,6 +1,6 @@
 //! `/api/v1/admin/…`: the inquiry log for staff.
 
-use actix_web::http::header;
+use actix_web::http::{header, Method};
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use futures_util::stream;
@@ -10,7 +10,10 @@ use tokio::sync::mpsc;
 
 use super::auth::Actor;
 use super::body::read_body;
-use crate::domain::{encode_cursor, parse_query, EmailAddress, ExportFormat, FieldError, InquiryStatus, Purpose};
+use super::Endpoint;
+use crate::domain::{
+    encode_cursor, parse_query, EmailAddress, ExportFormat, FieldError, InquiryStatus, ListQuery, Purpose,
+};
 use crate::mail;
 use crate::problem::Problem;
 use crate::startup::AppState;
@@ -20,20 +23,22 @@ use crate::store::{export, InquiryRecord};
 const NOTE_MAX: usize = 2000;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/inquiries", web::get().to(list))
-        .route("/inquiries/export", web::get().to(export_inquiries))
-        .route("/inquiries/{id}", web::get().to(get_one))
-        .route("/inquiries/{id}", web::patch().to(update))
-        .route("/inquiries/{id}", web::delete().to(delete))
-        .route("/stats", web::get().to(stats))
-        .route("/notifications/{id}/retry", web::post().to(retry))
-        .route("/erasures", web::post().to(erasure))
-        .route("/audit", web::get().to(audit));
+    cfg.service(Endpoint::new("/inquiries").get(list).build())
+        .service(Endpoint::new("/inquiries/export").get(export_inquiries).build())
+        .service(
+            Endpoint::new("/inquiries/{id}").get(get_one).on(Method::PATCH, update).on(Method::DELETE, delete).build(),
+        )
+        .service(Endpoint::new("/stats").get(stats).build())
+        .service(Endpoint::new("/notifications/{id}/retry").on(Method::POST, retry).build())
+        .service(Endpoint::new("/erasures").on(Method::POST, erasure).build())
+        .service(Endpoint::new("/audit").get(audit).build());
 }
 
-fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, Problem> {
-    serde_urlencoded::from_str(req.query_string())
-        .map_err(|e| Problem::validation_one("query", "malformed", format!("the query string is malformed: {e}")))
+/// The query string parsed for `purpose`; every bad parameter listed at once.
+fn query(req: &HttpRequest, purpose: Purpose) -> Result<ListQuery, Problem> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string())
+        .map_err(|e| Problem::BadRequest(format!("The query string is malformed: {e}.")))?;
+    parse_query(&pairs, purpose).map_err(Problem::InvalidQuery)
 }
 
 fn actor(req: &HttpRequest) -> String {
@@ -47,10 +52,10 @@ fn page_body<T: serde::Serialize>(items: &[T], next: Option<i64>) -> HttpRespons
 #[utoipa::path(get, path = "/api/v1/admin/inquiries", security(("admin_token" = [])), tag = "admin", params(crate::openapi::Filters, crate::openapi::Paging),
     responses(
         (status = 200, description = "Newest first", body = crate::openapi::InquiryPage),
-        crate::openapi::NoToken, crate::openapi::Invalid, crate::openapi::RateLimited, crate::openapi::Unavailable
+        crate::openapi::BadQuery, crate::openapi::NoToken, crate::openapi::Invalid, crate::openapi::RateLimited, crate::openapi::Unavailable
     ))]
 pub(crate) async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
-    let query = parse_query(&query_pairs(&req)?, Purpose::List).map_err(Problem::Validation)?;
+    let query = query(&req, Purpose::List)?;
     let (items, next) = admin::list(&state.reads, &query.filter, query.page).await?;
     Ok(page_body(&items, next))
 }
@@ -58,7 +63,7 @@ pub(crate) async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result
 #[utoipa::path(get, path = "/api/v1/admin/inquiries/{id}", security(("admin_token" = [])), tag = "admin", params(("id" = String, Path)),
     responses(
         (status = 200, description = "The inquiry with its notifications", body = crate::openapi::InquiryWithNotifications),
-        crate::openapi::NoToken, crate::openapi::NotFound, crate::openapi::Unavailable
+        crate::openapi::NoToken, crate::openapi::NotFound, crate::openapi::RateLimited, crate::openapi::Unavailable
     ))]
 pub(crate) async fn get_one(id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     let (inquiry, notifications) = admin::get(&state.reads, &id).await?.ok_or(Problem::NotFound)?;
@@ -75,7 +80,8 @@ fn with_notifications(inquiry: &InquiryRecord, notifications: &[admin::Notificat
 #[utoipa::path(patch, path = "/api/v1/admin/inquiries/{id}", security(("admin_token" = [])), tag = "admin", params(("id" = String, Path)), request_body = crate::openapi::StatusChange,
     responses(
         (status = 200, description = "Updated", body = crate::openapi::InquiryWithNotifications),
-        crate::openapi::NoToken, crate::openapi::ReadToken, crate::openapi::NotFound, crate::openapi::UnsupportedType, crate::openapi::Invalid, crate::openapi::Unavailable
+        crate::openapi::Malformed, crate::openapi::NoToken, crate::openapi::ReadToken, crate::openapi::NotFound, crate::openapi::BodyTimeout,
+        crate::openapi::TooLarge, crate::openapi::UnsupportedType, crate::openapi::Invalid, crate::openapi::RateLimited, crate::openapi::Unavailable
     ))]
 pub(crate) async fn update(
     req: HttpRequest,
@@ -149,7 +155,7 @@ fn parse_update(mut body: Map<String, Value>) -> Result<(InquiryStatus, Option<O
     }
     match status {
         Some(status) if errors.is_empty() => Ok((status, note)),
-        _ => Err(Problem::Validation(errors)),
+        _ => Err(Problem::InvalidBody(errors)),
     }
 }
 
@@ -170,7 +176,7 @@ async fn json_object(
 #[utoipa::path(delete, path = "/api/v1/admin/inquiries/{id}", security(("admin_token" = [])), tag = "admin", params(("id" = String, Path)),
     responses(
         (status = 204, description = "Erased with its notifications; audited"),
-        crate::openapi::NoToken, crate::openapi::ReadToken, crate::openapi::NotFound, crate::openapi::Unavailable
+        crate::openapi::NoToken, crate::openapi::ReadToken, crate::openapi::NotFound, crate::openapi::RateLimited, crate::openapi::Unavailable
     ))]
 pub(crate) async fn delete(
     req: HttpRequest,
@@ -194,7 +200,8 @@ struct ErasureRequest {
 #[utoipa::path(post, path = "/api/v1/admin/erasures", security(("admin_token" = [])), tag = "admin", request_body = crate::openapi::ErasureRequest,
     responses(
         (status = 200, description = "Every inquiry from that address erased", body = crate::openapi::Erased),
-        crate::openapi::NoToken, crate::openapi::ReadToken, crate::openapi::UnsupportedType, crate::openapi::Invalid, crate::openapi::Unavailable
+        crate::openapi::Malformed, crate::openapi::NoToken, crate::openapi::ReadToken, crate::openapi::BodyTimeout, crate::openapi::TooLarge,
+        crate::openapi::UnsupportedType, crate::openapi::Invalid, crate::openapi::RateLimited, crate::openapi::Unavailable
     ))]
 pub(crate) async fn erasure(
     req: HttpRequest,
@@ -203,10 +210,14 @@ pub(crate) async fn erasure(
 ) -> Result<HttpResponse, Problem> {
     let body = json_object(&req, payload, &state).await?;
     let request: ErasureRequest = serde_json::from_value(Value::Object(body))
-        .map_err(|e| Problem::validation_one("email", "invalid", format!("send {{\"email\": \"...\"}} only ({e})")))?;
-    let email = EmailAddress::parse("email", &request.email).map_err(|e| Problem::Validation(vec![e]))?;
+        .map_err(|e| invalid_body("email", "invalid", format!("send {{\"email\": \"...\"}} only ({e})")))?;
+    let email = EmailAddress::parse("email", &request.email).map_err(|e| Problem::InvalidBody(vec![e]))?;
     let erased = erase(&req, &state, "erasure", ErasureOf::Email(email.normalized())).await?;
     Ok(HttpResponse::Ok().json(json!({"erased": erased})))
+}
+
+fn invalid_body(field: &str, code: &'static str, message: String) -> Problem {
+    Problem::InvalidBody(vec![FieldError::new(field, code, message)])
 }
 
 enum ErasureOf {
@@ -241,10 +252,10 @@ async fn erase(req: &HttpRequest, state: &AppState, action: &'static str, of: Er
 #[utoipa::path(get, path = "/api/v1/admin/inquiries/export", security(("admin_token" = [])), tag = "admin", params(crate::openapi::ExportFormat, crate::openapi::Filters),
     responses(
         (status = 200, description = "Streamed CSV (RFC 4180, formula cells neutralised) or NDJSON", content((String = "text/csv"), (String = "application/x-ndjson"))),
-        crate::openapi::NoToken, crate::openapi::Invalid, crate::openapi::Unavailable
+        crate::openapi::BadQuery, crate::openapi::NoToken, crate::openapi::Invalid, crate::openapi::RateLimited, crate::openapi::Unavailable
     ))]
 pub(crate) async fn export_inquiries(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
-    let query = parse_query(&query_pairs(&req)?, Purpose::Export).map_err(Problem::Validation)?;
+    let query = query(&req, Purpose::Export)?;
     let format = query.format.unwrap_or(ExportFormat::Ndjson);
     let (tx, rx) = mpsc::channel::<Bytes>(4);
     let reads = state.reads.clone();
@@ -267,7 +278,7 @@ pub(crate) async fn export_inquiries(req: HttpRequest, state: web::Data<AppState
 #[utoipa::path(get, path = "/api/v1/admin/stats", security(("admin_token" = [])), tag = "admin",
     responses(
         (status = 200, description = "Totals by status and category, and per day for the last 30 days", body = crate::openapi::Stats),
-        crate::openapi::NoToken, crate::openapi::Unavailable
+        crate::openapi::NoToken, crate::openapi::RateLimited, crate::openapi::Unavailable
     ))]
 pub(crate) async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     Ok(HttpResponse::Ok().json(admin::stats(&state.reads).await?))
@@ -278,7 +289,7 @@ pub(crate) async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, Pr
         (status = 202, description = "Re-queued", body = crate::openapi::Requeued),
         crate::openapi::NoToken, crate::openapi::ReadToken, crate::openapi::NotFound,
         (status = 409, description = "Not a failed notification", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        crate::openapi::Unavailable
+        crate::openapi::RateLimited, crate::openapi::Unavailable
     ))]
 pub(crate) async fn retry(
     req: HttpRequest,
@@ -315,10 +326,10 @@ pub(crate) async fn retry(
 #[utoipa::path(get, path = "/api/v1/admin/audit", security(("admin_token" = [])), tag = "admin", params(crate::openapi::Paging),
     responses(
         (status = 200, description = "Admin actions, newest first", body = crate::openapi::AuditPage),
-        crate::openapi::NoToken, crate::openapi::Invalid, crate::openapi::Unavailable
+        crate::openapi::BadQuery, crate::openapi::NoToken, crate::openapi::Invalid, crate::openapi::RateLimited, crate::openapi::Unavailable
     ))]
 pub(crate) async fn audit(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
-    let query = parse_query(&query_pairs(&req)?, Purpose::Pages).map_err(Problem::Validation)?;
+    let query = query(&req, Purpose::Pages)?;
     let (entries, next) = admin::audit_page(&state.reads, query.page).await?;
     Ok(page_body(&entries, next))
 }

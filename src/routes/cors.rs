@@ -1,5 +1,6 @@
 //! CORS for the public submission endpoint: exactly `server.allowed_origins`
-//! (and the service's own origin) may post from a browser.
+//! (and the service's own origin, `server.public_url`) may post from a browser.
+//! It wraps that route alone, so it runs exactly when the router matched it.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -11,8 +12,6 @@ use actix_web::{web, HttpResponse, ResponseError};
 use crate::problem::Problem;
 use crate::startup::AppState;
 
-/// Paths a browser on an allowed origin may call.
-const PUBLIC_PATHS: [&str; 1] = ["/api/v1/inquiries"];
 const ALLOWED_HEADERS: &str = "Content-Type, Accept, Idempotency-Key";
 const EXPOSED_HEADERS: &str = "Location, Retry-After, RateLimit, RateLimit-Policy, X-Request-Id";
 
@@ -23,8 +22,7 @@ pub async fn cors(
     let Some(origin) = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned) else {
         return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
     };
-    let public = PUBLIC_PATHS.contains(&req.path());
-    let allowed = public && is_allowed(&req, &origin);
+    let allowed = is_allowed(&req, &origin);
     let preflight =
         req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
 
@@ -40,7 +38,7 @@ pub async fn cors(
         };
         return Ok(req.into_response(response));
     }
-    if public && !allowed && req.method() == Method::POST {
+    if !allowed && req.method() == Method::POST {
         metrics::counter!("inquiryd_submissions_total", "outcome" => "forbidden_origin").increment(1);
         return Ok(req.into_response(Problem::ForbiddenOrigin.error_response()));
     }
@@ -62,13 +60,11 @@ fn with_origin(mut response: HttpResponse, origin: &str) -> HttpResponse {
     response
 }
 
-/// Listed in `server.allowed_origins`, or the page this service itself served
-/// (the origin's host is the `Host` the browser connected to).
+/// Listed in `server.allowed_origins`, or the origin of `server.public_url` (the
+/// page this service itself serves). Never judged from `Host`: the client chooses it.
 fn is_allowed(req: &ServiceRequest, origin: &str) -> bool {
-    let listed = req
-        .app_data::<web::Data<AppState>>()
-        .is_some_and(|state| state.settings.server.allowed_origins.iter().any(|o| o == origin));
-    let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok());
-    let origin_host = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://"));
-    listed || (host.is_some() && host == origin_host)
+    req.app_data::<web::Data<AppState>>().is_some_and(|state| {
+        let server = &state.settings.server;
+        server.allowed_origins.iter().any(|o| o == origin) || server.own_origin().is_some_and(|own| own == origin)
+    })
 }

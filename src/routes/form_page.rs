@@ -54,7 +54,7 @@ pub struct ThanksQuery {
 /// `GET /thanks`: where a no-JavaScript post lands when `form.success_url` is
 /// empty; in the browser's language (`Accept-Language`).
 #[utoipa::path(get, path = "/thanks", tag = "public", params(("id" = Option<String>, Query, description = "The inquiry id to show")),
-    responses((status = 200, description = "A small thank-you page", content_type = "text/html")))]
+    responses((status = 200, description = "A small thank-you page", content_type = "text/html"), crate::openapi::BadQuery))]
 pub async fn thanks(req: HttpRequest, query: web::Query<ThanksQuery>) -> HttpResponse {
     let accept = req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
     let lang = Lang::negotiate(None, accept);

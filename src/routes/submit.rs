@@ -65,15 +65,27 @@ impl Allowances {
         (crate::openapi::Submission = "application/json"),
         (crate::openapi::Submission = "application/x-www-form-urlencoded")
     )),
-    params(("Idempotency-Key" = Option<String>, Header, description = "At most 128 characters; a repeat within 24 h returns the first answer")),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 128, pattern = r"^[!-~]+$",
+        description = "Printable ASCII, at most 128 characters; a repeat within 24 h returns the first answer")),
     responses(
         (status = 201, description = "Stored and its emails queued (also for spam and repeats, which return the first answer)", body = crate::openapi::Accepted),
         (status = 303, description = "A plain form post was stored: redirect to `form.success_url` (or `/thanks`)"),
-        (status = 400, description = "Malformed JSON (the detail says where)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON or form encoding (the detail says where)", content(
+            (crate::openapi::Problem = "application/problem+json"), (String = "text/html"))),
         (status = 403, description = "Origin not in `server.allowed_origins`", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The first request with this Idempotency-Key is still in flight", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over `server.body_limit_bytes`", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        crate::openapi::UnsupportedType, crate::openapi::Invalid, crate::openapi::RateLimited, crate::openapi::Unavailable
+        (status = 408, description = "The body did not arrive within `server.client_timeout_seconds`", content(
+            (crate::openapi::Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 409, description = "The first request with this Idempotency-Key is still in flight", content(
+            (crate::openapi::Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 413, description = "Body over `server.body_limit_bytes`", content(
+            (crate::openapi::Problem = "application/problem+json"), (String = "text/html"))),
+        crate::openapi::UnsupportedType,
+        (status = 422, description = "Invalid: every failing field listed (a plain form post gets an HTML page listing them)", content(
+            (crate::openapi::Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 429, description = "Rate-limited (`Retry-After`)", content(
+            (crate::openapi::Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 503, description = "Storage unavailable (`Retry-After`)", content(
+            (crate::openapi::Problem = "application/problem+json"), (String = "text/html")))
     )
 )]
 pub async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {

@@ -394,6 +394,17 @@ pub fn request_from(source: &str, base: &str, method: &str, path: &str, headers:
     parse_response(&raw)
 }
 
+/// Sends `request` byte for byte (the test writes every header, `Host` too) and
+/// reads the answer until the server closes the connection.
+pub fn raw_request(base: &str, request: &[u8]) -> Reply {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+    stream.write_all(request).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    parse_response(&raw)
+}
+
 fn parse_response(raw: &[u8]) -> Reply {
     let text = String::from_utf8_lossy(raw);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
