@@ -13,6 +13,7 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,14 +34,29 @@ function toml(value) {
   return JSON.stringify(value); // a TOML basic string or array of them
 }
 
-async function startServer(label, { allowedOrigins = [] } = {}) {
+/** A free loopback port, for a server that must know its own URL (server.public_url). */
+function freePort() {
+  return new Promise((done, fail) => {
+    const probe = createServer();
+    probe.once('error', fail);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => done(port));
+    });
+  });
+}
+
+async function startServer(label, { allowedOrigins = [], public: isPublic = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), `inquiryd-browser-${label}-`));
+  const port = isPublic ? await freePort() : 0;
+  const publicUrl = isPublic ? `http://127.0.0.1:${port}` : '';
   const config = join(dir, 'inquiryd.toml');
   writeFileSync(
     config,
     `[server]
 host = "127.0.0.1"
-port = 0
+port = ${port}
+public_url = ${toml(publicUrl)}
 allowed_origins = ${toml(allowedOrigins)}
 demo_page = true
 
@@ -355,7 +371,8 @@ async function main() {
   ensureSqlite3();
   mkdirSync(SHOTS, { recursive: true });
 
-  const P = await startServer('P');
+  // P posts its own page's form to itself: its origin is its public_url.
+  const P = await startServer('P', { public: true });
   const A = await startServer('A', { allowedOrigins: [P.origin] });
   const X = await startServer('X');
   console.log(`servers: page P ${P.origin}, API A ${A.origin} (allows P), other page X ${X.origin}`);
