@@ -130,19 +130,27 @@ fn every_failing_field_is_listed_at_once() {
 }
 
 #[test]
+fn invisible_names_and_reordering_subjects_are_refused() {
+    let app = TestApp::spawn("");
+    let mut body = valid_submission();
+    body["name"] = json!("\u{200B}\u{200D}\u{FEFF}");
+    body["subject"] = json!("Invoice \u{202E}fdp.exe");
+    body["organization"] = json!("\u{200B}");
+    let reply = app.post_json(SUBMIT, &body);
+    assert_problem(&reply, 422);
+    assert_eq!(
+        reply.error_codes(),
+        [("name".to_owned(), "required".to_owned()), ("subject".to_owned(), "control_characters".to_owned())]
+    );
+}
+
+#[test]
 fn missing_required_fields_and_wrong_types() {
     let app = TestApp::spawn("");
     let reply = app.post_json(SUBMIT, &json!({"name": 42, "consent": "yes"}));
     assert_problem(&reply, 422);
-    let errors = reply.json()["errors"].clone();
-    let codes: Vec<(String, String)> = errors
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e["field"].as_str().unwrap().to_owned(), e["code"].as_str().unwrap().to_owned()))
-        .collect();
     assert_eq!(
-        codes,
+        reply.error_codes(),
         vec![
             ("name".into(), "invalid_type".into()),
             ("email".into(), "required".into()),

@@ -270,6 +270,18 @@ impl Reply {
         self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
     }
 
+    /// `(field, code)` of every entry in a problem body's `errors`, in order.
+    pub fn error_codes(&self) -> Vec<(String, String)> {
+        self.json()["errors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| (e["field"].as_str().unwrap().to_owned(), e["code"].as_str().unwrap().to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The `field` of every entry in a problem body's `errors`.
     pub fn error_fields(&self) -> Vec<String> {
         self.json()["errors"]
