@@ -2,6 +2,7 @@
 
 mod cli;
 mod config;
+mod connection;
 mod domain;
 mod i18n;
 mod limits;

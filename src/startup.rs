@@ -14,11 +14,13 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use actix_http::{HttpService, Request};
-use actix_service::{fn_service, map_config};
+use actix_http::error::DispatchError;
+use actix_http::{HttpService, Protocol, Request};
+use actix_service::{fn_service, map_config, ServiceFactoryExt};
 use actix_web::dev::{AppConfig, Server};
 use actix_web::http::header;
 use actix_web::middleware::from_fn;
+use actix_web::rt::net::TcpStream;
 use actix_web::{web, App};
 use anyhow::Context;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -29,6 +31,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
+use crate::connection::Connection;
 use crate::limits::Guard;
 use crate::mail::{Composer, OutboxWorker, Transport, WorkerOptions};
 use crate::problem::Problem;
@@ -206,8 +209,9 @@ fn shutdown_signals() -> std::io::Result<impl Future<Output = ()>> {
     })
 }
 
-/// The HTTP server: actix-web's `HttpServer`, assembled by hand for one thing it
-/// does not offer, an `Expect: 100-continue` check (see [`refuse_oversized`]).
+/// The HTTP server: actix-web's `HttpServer`, assembled by hand for what it does
+/// not offer: an `Expect: 100-continue` check (see [`refuse_oversized`]) and a
+/// problem for a request head actix-http cannot parse (see [`Connection`]).
 fn http_server(listener: TcpListener, state: web::Data<AppState>, settings: &Settings) -> std::io::Result<Server> {
     let demo_page = settings.server.demo_page;
     let body_limit = settings.server.body_limit_bytes;
@@ -231,7 +235,7 @@ fn http_server(listener: TcpListener, state: web::Data<AppState>, settings: &Set
                 .configure(|cfg| routes::configure(cfg, demo_page))
                 .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(Problem::NotFound) }));
             let shutdown = shutdown.clone();
-            HttpService::build()
+            let http = HttpService::build()
                 .graceful_shutdown_signal(move || {
                     let shutdown = shutdown.clone();
                     async move { shutdown.notified().await }
@@ -239,8 +243,12 @@ fn http_server(listener: TcpListener, state: web::Data<AppState>, settings: &Set
                 .client_request_timeout(client_timeout)
                 .local_addr(local)
                 .expect(fn_service(move |req: Request| refuse_oversized(req, body_limit)))
-                .finish(map_config(app, move |_| AppConfig::default()))
-                .tcp()
+                .finish(map_config(app, move |_| AppConfig::default()));
+            fn_service(|io: TcpStream| async move {
+                let peer = io.peer_addr().ok();
+                Ok::<_, DispatchError>((Connection::new(io), Protocol::Http1, peer))
+            })
+            .and_then(http)
         })?
         .run())
 }

@@ -77,7 +77,10 @@ fn every_spelling_of_the_submission_path_gets_the_same_origin_check() {
             (403, 201) => routed += 1,
             (404, 404) => assert_eq!(foreign.header("content-type"), Some("application/problem+json"), "{path}"),
             // Not a request target at all (`%2Fapi/...`): refused before routing.
-            (400, 400) => assert!(!path.starts_with('/'), "{path}"),
+            (400, 400) => {
+                assert!(!path.starts_with('/'), "{path}");
+                assert_eq!(foreign.header("content-type"), Some("application/problem+json"), "{path}");
+            }
             other => panic!("{path}: foreign origin and allowed origin answered {other:?}"),
         }
     }
@@ -197,6 +200,34 @@ fn framework_errors_are_problems_with_accurate_titles() {
 
     let submission = app.post_json("/api/v1/inquiries", &json!({"name": ""}));
     assert_eq!(submission.json()["title"], "Invalid submission");
+}
+
+#[test]
+fn a_request_head_that_is_not_http_gets_a_problem() {
+    let app = TestApp::spawn("");
+    let heads: [&[u8]; 4] = [
+        b"GET /caf\xC3\xA9 HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET %2Fhealthz HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST /api/v1/inquiries HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        b"POST /api/v1/inquiries HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n{}",
+    ];
+    for head in heads {
+        let reply = raw_request(&app.base, head);
+        assert_eq!(reply.status, 400, "{}", String::from_utf8_lossy(head));
+        assert_eq!(reply.header("content-type"), Some("application/problem+json"));
+        assert_eq!(reply.json()["title"], "Malformed request");
+    }
+    // After a good request on the same connection, the bad one is answered the same way.
+    let pipelined = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /caf\xC3\xA9 HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut stream = std::net::TcpStream::connect(app.base.trim_start_matches("http://")).unwrap();
+    stream.write_all(pipelined).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let raw = String::from_utf8_lossy(&raw);
+    let second = raw.rfind("HTTP/1.1 400").expect("a 400 after the 200");
+    assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+    assert!(raw[second..].contains("application/problem+json"), "{raw}");
+    assert!(raw.ends_with('}'), "{raw}");
 }
 
 fn post_with_host(app: &TestApp, host: &str, origin: &str) -> Reply {
