@@ -306,6 +306,9 @@ pub struct Paging {
 pub struct ExportFormat {
     #[param(inline)]
     format: crate::domain::ExportFormat,
+    /// CSV only: start with a UTF-8 byte-order mark (default `true`), so that
+    /// spreadsheets read Cyrillic and Chinese text correctly.
+    bom: Option<bool>,
 }
 
 /// A plain HTML form cannot send `null`: its body is the JSON submission's

@@ -265,6 +265,120 @@ fn one_inquiry_with_notifications_patch_and_audit() {
     assert_eq!(stats["per_day"][29]["count"], 1);
 }
 
+/// The records of an RFC 4180 document (quoted cells may hold commas, quotes and
+/// line breaks), after an optional byte-order mark.
+fn csv_records(text: &str) -> Vec<Vec<String>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let (mut records, mut record, mut cell) = (Vec::new(), Vec::new(), String::new());
+    let (mut quoted, mut chars) = (false, text.chars().peekable());
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                cell.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => cell.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => record.push(std::mem::take(&mut cell)),
+            (false, '\r') if chars.peek() == Some(&'\n') => {
+                chars.next();
+                record.push(std::mem::take(&mut cell));
+                records.push(std::mem::take(&mut record));
+            }
+            (false, c) => cell.push(c),
+        }
+    }
+    assert!(!quoted && cell.is_empty() && record.is_empty(), "the CSV ends with a complete record");
+    records
+}
+
+/// Every id the API lists for `filter`, page by page, newest first.
+fn listed(app: &TestApp, token: &str, filter: &str) -> Vec<String> {
+    let (mut all, mut cursor) = (Vec::new(), String::new());
+    loop {
+        let page = app.admin("GET", &format!("/inquiries?limit=200&{filter}{cursor}"), Some(token), None).json();
+        all.extend(ids(&page));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => return all,
+        }
+    }
+}
+
+#[test]
+fn csv_and_ndjson_export_exactly_the_rows_the_api_lists_for_every_filter() {
+    let app = TestApp::spawn("");
+    let token = app.create_token("read");
+    // 450 inquiries (export chunks are 200 rows): most ordinary, every ninth caught
+    // by the honeypot (the only ones with spam flags), in three scripts.
+    let scripts = [
+        ("Анна Смирнова", "Вопрос о стажировке", "Здравствуйте! Расскажите о стажировке."),
+        ("王小明", "合作问题", "你好，我想了解合作的机会。"),
+        ("John Smith", "Visiting hours", "Hello, when can I visit the library?"),
+    ];
+    let categories = ["inquiry", "question", "commendation", "other"];
+    std::thread::scope(|scope| {
+        for t in 0..6 {
+            let (app, scripts) = (&app, &scripts);
+            scope.spawn(move || {
+                for n in (t..450).step_by(6) {
+                    let (name, subject, message) = scripts[n % 3];
+                    let mut body = json!({
+                        "name": name,
+                        "email": if n % 10 == 0 { "repeat@example.org".to_owned() } else { format!("v{n}@example.org") },
+                        "subject": subject,
+                        "message": format!("{message} #{n}"),
+                        "category": categories[n % 4],
+                    });
+                    if n % 9 == 0 {
+                        body["_gotcha"] = json!("bot");
+                    }
+                    submit(app, &body);
+                }
+            });
+        }
+    });
+    let everything = listed(&app, &token, "");
+    assert_eq!(everything.len(), 450);
+    let (since, until) = {
+        let page = app.admin("GET", "/inquiries?limit=200", Some(&token), None).json();
+        let at = |i: usize| urlencode(page["items"][i]["received_at"].as_str().unwrap());
+        (at(150), at(20))
+    };
+    for filter in [
+        String::new(),
+        "status=new".into(),
+        "status=spam".into(),
+        "category=question".into(),
+        "email=repeat@example.org".into(),
+        format!("q={}", urlencode("стажировке")),
+        format!("q={}", urlencode("合作")),
+        "q=library".into(),
+        format!("since={since}"),
+        format!("until={until}"),
+        format!("since={since}&until={until}&status=new"),
+    ] {
+        let expected = listed(&app, &token, &filter);
+        assert!(!expected.is_empty(), "{filter} lists nothing: a useless case");
+        let ndjson = app.admin("GET", &format!("/inquiries/export?format=ndjson&{filter}"), Some(&token), None);
+        let ndjson_ids: Vec<String> = ndjson
+            .body
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_str().unwrap().into())
+            .collect();
+        assert_eq!(ndjson_ids, expected, "NDJSON for {filter:?}");
+        let csv = app.admin("GET", &format!("/inquiries/export?format=csv&{filter}"), Some(&token), None);
+        assert!(csv.body.starts_with('\u{feff}'));
+        let records = csv_records(&csv.body);
+        assert_eq!(records[0][0], "id");
+        let csv_ids: Vec<String> = records[1..].iter().map(|r| r[0].clone()).collect();
+        assert_eq!(csv_ids.len(), expected.len(), "CSV rows for {filter:?}");
+        assert_eq!(csv_ids, expected, "CSV for {filter:?}");
+        assert!(records.iter().all(|r| r.len() == records[0].len()), "every CSV record has every column");
+    }
+}
+
 #[test]
 fn export_streams_csv_and_ndjson_like_the_cli() {
     let app = TestApp::spawn("");
@@ -282,7 +396,11 @@ fn export_streams_csv_and_ndjson_like_the_cli() {
     let csv = app.admin("GET", "/inquiries/export?format=csv", Some(&token), None);
     assert_eq!(csv.status, 200);
     assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
-    assert!(csv.body.starts_with("id,received_at,status,category,name,email,subject,message,"));
+    // A UTF-8 byte-order mark first, so spreadsheets read Cyrillic and Chinese.
+    assert!(csv.body.starts_with("\u{feff}id,received_at,status,category,name,email,subject,message,"));
+    let plain = app.admin("GET", "/inquiries/export?format=csv&bom=false", Some(&token), None);
+    assert_eq!(plain.body, csv.body.trim_start_matches('\u{feff}'), "bom=false omits only the mark");
+    assert_eq!(app.admin("GET", "/inquiries/export?format=csv&bom=yes", Some(&token), None).status, 422);
     assert!(csv.body.contains("\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"click\"\")\""), "{}", csv.body);
     assert!(csv.body.contains("\"'@SUM(A1:A9)\""));
     assert!(csv.body.contains("\"'-2+3, \"\"quoted\"\"\nsecond line\""));
@@ -310,7 +428,10 @@ fn export_streams_csv_and_ndjson_like_the_cli() {
     let out = app.dir.path().join("export.csv");
     let cli = app.cli(&["inquiries", "export", "--format", "csv", "-o", out.to_str().unwrap()]);
     assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
-    assert_eq!(std::fs::read_to_string(out).unwrap(), csv.body, "one implementation for the API and the CLI");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), csv.body, "one implementation for the API and the CLI");
+    let cli = app.cli(&["inquiries", "export", "--format", "csv", "--no-bom", "-o", out.to_str().unwrap()]);
+    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), plain.body);
 
     let bad = app.admin("GET", "/inquiries/export?format=xlsx&limit=3", Some(&token), None);
     assert_eq!(bad.status, 422);

@@ -53,6 +53,9 @@ pub enum InquiriesAction {
         /// Write to FILE instead of stdout.
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<std::path::PathBuf>,
+        /// CSV without the UTF-8 byte-order mark it starts with by default.
+        #[arg(long)]
+        no_bom: bool,
     },
 }
 
@@ -199,14 +202,15 @@ pub async fn inquiries(settings: &Settings, action: InquiriesAction) -> anyhow::
                 writeln!(out, "more: --cursor {}", encode_cursor(next))?;
             }
         }
-        InquiriesAction::Export { filters, format, output } => {
+        InquiriesAction::Export { filters, format, output, no_bom } => {
             let mut pairs = filters.pairs();
             pairs.push(("format".to_owned(), format));
+            pairs.push(("bom".to_owned(), (!no_bom).to_string()));
             let query = parse_query(&pairs, Purpose::Export).map_err(invalid)?;
             let format = query.format.unwrap_or(ExportFormat::Ndjson);
             let (tx, mut rx) = mpsc::channel(4);
             let filter = query.filter.clone();
-            let exporting = tokio::spawn(async move { export::export(&reads, &filter, format, tx).await });
+            let exporting = tokio::spawn(async move { export::export(&reads, &filter, format, query.bom, tx).await });
             let mut sink: Box<dyn Write + Send> = match &output {
                 Some(path) => Box::new(std::io::BufWriter::new(
                     std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,

@@ -48,6 +48,9 @@ pub struct ListQuery {
     pub filter: InquiryFilter,
     pub page: Page,
     pub format: Option<ExportFormat>,
+    /// CSV exports start with a UTF-8 byte-order mark (`bom=false` omits it), so
+    /// that spreadsheets read every script correctly.
+    pub bom: bool,
 }
 
 /// Which parameters a call takes besides the filters.
@@ -63,7 +66,7 @@ pub enum Purpose {
 
 /// Parses `key=value` pairs, reporting every bad or unknown one at once.
 pub fn parse_query(pairs: &[(String, String)], purpose: Purpose) -> Result<ListQuery, Vec<FieldError>> {
-    let mut query = ListQuery::default();
+    let mut query = ListQuery { bom: purpose == Purpose::Export, ..ListQuery::default() };
     let mut errors = Vec::new();
     let filters = purpose != Purpose::Pages;
     for (key, value) in pairs {
@@ -106,6 +109,11 @@ pub fn parse_query(pairs: &[(String, String)], purpose: Purpose) -> Result<ListQ
                 "ndjson" => query.format = Some(ExportFormat::Ndjson),
                 _ => bad("invalid_choice", "format must be one of csv, ndjson".into()),
             },
+            "bom" if purpose == Purpose::Export => match value {
+                "true" => query.bom = true,
+                "false" => query.bom = false,
+                _ => bad("invalid_choice", "bom must be true or false".into()),
+            },
             _ => bad("unknown_parameter", format!("{key} is not a parameter of this call")),
         }
     }
@@ -120,7 +128,6 @@ pub fn parse_query(pairs: &[(String, String)], purpose: Purpose) -> Result<ListQ
     }
 }
 
-/// Cursors are opaque to clients: a versioned, encoded position.
 /// A cursor is the position after which the next page starts: a positive
 /// number of at most 18 digits (the OpenAPI document says so exactly).
 pub fn encode_cursor(seq: i64) -> String {

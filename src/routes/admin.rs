@@ -260,7 +260,7 @@ pub(crate) async fn export_inquiries(req: HttpRequest, state: web::Data<AppState
     let (tx, rx) = mpsc::channel::<Bytes>(4);
     let reads = state.reads.clone();
     tokio::spawn(async move {
-        if let Err(error) = export::export(&reads, &query.filter, format, tx).await {
+        if let Err(error) = export::export(&reads, &query.filter, format, query.bom, tx).await {
             tracing::error!(%error, "export failed part-way");
         }
     });

@@ -50,7 +50,9 @@ fn csv_column() -> String {
         .iter()
         .map(|(name, expr)| {
             let value = match *name {
-                "spam_flags" => "(SELECT group_concat(value, ' ') FROM json_each(i.spam_flags))".to_owned(),
+                // An inquiry without flags has none to concatenate: NULL, which would
+                // turn the whole record NULL (and drop it) without the coalesce.
+                "spam_flags" => "coalesce((SELECT group_concat(value, ' ') FROM json_each(i.spam_flags)), '')".to_owned(),
                 "consent" => "CASE WHEN i.consent IS NULL THEN '' WHEN i.consent THEN 'true' ELSE 'false' END".to_owned(),
                 _ => format!("coalesce({expr}, '')"),
             };
@@ -65,16 +67,19 @@ fn csv_column() -> String {
 
 /// Writes every matching inquiry to `out`, newest first; returns how many.
 /// Stops early (without error) when the receiver goes away.
+/// With `bom`, CSV starts with a UTF-8 byte-order mark.
 pub async fn export(
     reads: &SqlitePool,
     filter: &InquiryFilter,
     format: ExportFormat,
+    bom: bool,
     out: mpsc::Sender<Bytes>,
 ) -> Result<u64, sqlx::Error> {
     let (column, separator) = match format {
         ExportFormat::Csv => {
             let header: Vec<&str> = FIELDS.iter().map(|(name, _)| *name).collect();
-            if out.send(Bytes::from(format!("{}\r\n", header.join(",")))).await.is_err() {
+            let bom = if bom { "\u{feff}" } else { "" };
+            if out.send(Bytes::from(format!("{bom}{}\r\n", header.join(",")))).await.is_err() {
                 return Ok(0);
             }
             (csv_column(), "char(13, 10)")
@@ -88,7 +93,12 @@ pub async fn export(
         let mut query = select_filtered(&prefix, &format!("{column} AS line, i.seq AS s"), filter, before);
         query.push(" LIMIT ").push_bind(ROWS_PER_CHUNK).push(")");
         let (lines, last, rows): (Option<String>, Option<i64>, i64) = query.build_query_as().fetch_one(reads).await?;
-        let (Some(mut lines), Some(last)) = (lines, last) else { break };
+        let Some(last) = last else { break };
+        // Every cell is coalesced, so no record is NULL; if one ever were, it
+        // would vanish from group_concat: fail loudly rather than drop rows.
+        let Some(mut lines) = lines else {
+            return Err(sqlx::Error::Protocol(format!("{rows} exported rows rendered as NULL")));
+        };
         lines.push_str(if format == ExportFormat::Csv { "\r\n" } else { "\n" });
         count += rows as u64;
         if out.send(Bytes::from(lines)).await.is_err() || rows < ROWS_PER_CHUNK {
