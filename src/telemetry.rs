@@ -6,6 +6,7 @@ use std::time::Instant;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
@@ -42,7 +43,7 @@ pub async fn request_span(
         let elapsed = started.elapsed().as_secs_f64();
         let status = response.status().as_u16();
         let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
-        let method = response.request().method().to_string();
+        let method = method_label(response.request().method());
         metrics::histogram!(
             "inquiryd_http_request_duration_seconds",
             "route" => route, "method" => method, "status" => status.to_string()
@@ -56,4 +57,21 @@ pub async fn request_span(
     }
     .instrument(span)
     .await
+}
+
+/// A metric label for the method: the standard ones by name, every other
+/// (extension) method as `OTHER`, so that no request can create a new series.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "OTHER",
+    }
 }

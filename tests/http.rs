@@ -301,3 +301,46 @@ fn expect_continue_with_an_oversized_body_gets_413_at_once() {
     stream.read_to_string(&mut rest).unwrap();
     assert!(rest.starts_with("HTTP/1.1 201"), "{rest}");
 }
+
+/// The series of the request-duration histogram in a scrape (one `_count` line each).
+fn duration_series(app: &TestApp) -> Vec<String> {
+    let text = app.get("/metrics").body;
+    text.lines()
+        .filter(|l| l.starts_with("inquiryd_http_request_duration_seconds_count{"))
+        .map(|l| l.rsplit_once(' ').map_or(l, |(labels, _count)| labels).to_owned())
+        .collect()
+}
+
+#[test]
+fn a_flood_of_invented_methods_creates_no_metric_series() {
+    let app = TestApp::spawn("");
+    // One of each method the service knows about, and one invented one, to settle
+    // the set of series.
+    for method in ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT", "M0A"] {
+        raw_request(
+            &app.base,
+            format!("{method} /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        );
+    }
+    duration_series(&app); // the scrape's own series
+    let settled = duration_series(&app);
+    assert!(settled.iter().any(|s| s.contains("method=\"OTHER\"")), "{settled:#?}");
+    // 3,000 distinct extension methods, pipelined over a few connections.
+    for batch in 0..6 {
+        let mut stream = std::net::TcpStream::connect(app.base.trim_start_matches("http://")).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut requests = String::new();
+        for n in 0..500 {
+            requests.push_str(&format!("M{batch}X{n:04} /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+        }
+        requests.push_str("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        stream.write_all(requests.as_bytes()).unwrap();
+        let mut answers = Vec::new();
+        stream.read_to_end(&mut answers).unwrap();
+        assert_eq!(String::from_utf8_lossy(&answers).matches("HTTP/1.1 ").count(), 501);
+    }
+    let after = duration_series(&app);
+    let new: Vec<&String> = after.iter().filter(|s| !settled.contains(s)).collect();
+    assert!(new.is_empty(), "new series appeared: {new:#?}");
+    assert!(!after.iter().any(|s| s.contains("M0X")), "an invented method became a label");
+}
