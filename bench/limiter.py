@@ -32,7 +32,7 @@ def flood(addresses):
             sent += lib.wrk(server.base + "/api/v1/inquiries", "submit.lua", duration=seconds, connections=32,
                             env={"BODY": "empty"})["requests"]
         return {"addresses": sent, "idle_mb": idle, "after_mb": server.rss_mb(), "peak_mb": server.peak_mb(),
-                "resets": server.metric("inquiryd_rate_limiter_resets_total")}
+                "overflow": server.metric("inquiryd_rate_limiter_overflow_total")}
 
 
 def main():
@@ -55,7 +55,7 @@ def main():
     print(f"ratio on/off: {best_on / best_off:.1%}  (goal >= 97%)")
     f = flood(args.addresses)
     print(f"after {f['addresses']} distinct addresses: RSS {f['after_mb']:.1f} MB "
-          f"(idle {f['idle_mb']:.1f} MB, peak {f['peak_mb']:.1f} MB), key-cap resets {f['resets']:.0f}")
+          f"(idle {f['idle_mb']:.1f} MB, peak {f['peak_mb']:.1f} MB), requests over the key cap (shared overflow allowance) {f['overflow']:.0f}")
 
 
 if __name__ == "__main__":

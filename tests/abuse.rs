@@ -87,6 +87,30 @@ fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket() {
 }
 
 #[test]
+fn a_flood_of_distinct_addresses_never_frees_a_limited_client() {
+    let app = TestApp::spawn(
+        "[limits]\nper_ip_per_minute = 5\nper_ip_burst = 5\nper_email_per_hour = 1000000\nmax_tracked_keys = 1000\n\
+         [server]\ntrusted_proxies = [\"127.0.0.0/8\"]",
+    );
+    let post = |from: &str, n: usize| {
+        let body = unique_submission(n).to_string();
+        app.post(SUBMIT, "application/json", &body, &[("X-Forwarded-For", from)]).status
+    };
+    let victim = "2001:db8:ff:1::1";
+    let statuses: Vec<u16> = (0..7).map(|n| post(victim, n)).collect();
+    assert_eq!(statuses, [201, 201, 201, 201, 201, 429, 429]);
+    // 3,000 distinct /64s of one /40 (three times the key cap), within the minute.
+    let flood: Vec<u16> =
+        (0..3000).map(|n| post(&format!("2001:db8:{:x}:{:x}::1", n / 256, n % 256), 100 + n)).collect();
+    let accepted = flood.iter().filter(|s| **s == 201).count();
+    // Room for 999 more keys of their own, then one shared overflow allowance of 5.
+    assert!(accepted <= 999 + 5, "{accepted} of the flood accepted: new keys past the cap got allowances");
+    assert!(flood.iter().all(|s| [201, 429].contains(s)));
+    assert_eq!(post(victim, 9), 429, "the limited client is still limited after the flood");
+    assert!(app.metric("inquiryd_rate_limiter_overflow_total{limit=\"ip\"}") >= 1000.0);
+}
+
+#[test]
 fn ipv6_clients_share_a_bucket_per_64() {
     let app = TestApp::spawn(&format!("{TIGHT}\n[server]\ntrusted_proxies = [\"127.0.0.0/8\"]"));
     let statuses: Vec<u16> = (0..4)
