@@ -20,6 +20,8 @@ pub use cli::{run, Cli};
 
 /// The edge parsers, for the fuzz targets (`fuzz/`).
 pub mod fuzzing {
-    pub use crate::domain::{parse_query, parse_submission, Purpose, SubmissionRules};
+    pub use crate::domain::{
+        ascii_address, normalize_email, parse_query, parse_submission, EmailAddress, Purpose, SubmissionRules,
+    };
     pub use crate::store::search::match_query;
 }

@@ -111,6 +111,23 @@ fn a_flood_of_distinct_addresses_never_frees_a_limited_client() {
 }
 
 #[test]
+fn both_spellings_of_an_idn_address_share_one_email_limit() {
+    let app = TestApp::spawn("[limits]\nper_email_per_hour = 3");
+    let spellings =
+        ["idn@пример.рф", "idn@xn--e1afmkfd.xn--p1ai", "IDN@ПРИМЕР.РФ", "Idn@XN--E1AFMKFD.xn--P1AI", "idn@пример.рф"];
+    let statuses: Vec<u16> = spellings
+        .iter()
+        .enumerate()
+        .map(|(n, email)| {
+            let mut body = unique_submission(n);
+            body["email"] = json!(email);
+            app.post_json(SUBMIT, &body).status
+        })
+        .collect();
+    assert_eq!(statuses, [201, 201, 201, 429, 429]);
+}
+
+#[test]
 fn ipv6_clients_share_a_bucket_per_64() {
     let app = TestApp::spawn(&format!("{TIGHT}\n[server]\ntrusted_proxies = [\"127.0.0.0/8\"]"));
     let statuses: Vec<u16> = (0..4)

@@ -521,6 +521,55 @@ fn erasure_leaves_no_trace_of_the_personal_data() {
 }
 
 #[test]
+fn erasure_and_the_email_filter_take_either_spelling_of_an_idn_address() {
+    let app = TestApp::spawn("");
+    let token = app.create_token("write");
+    let spellings = ["idn@пример.рф", "idn@xn--e1afmkfd.xn--p1ai", "IDN@Пример.РФ"];
+    for (n, email) in spellings.iter().enumerate() {
+        let mut body = unique_submission(n);
+        body["email"] = json!(email);
+        submit(&app, &body);
+    }
+    let other = submit(&app, &unique_submission(9));
+    for email in spellings {
+        let page = app.admin("GET", &format!("/inquiries?email={}", urlencode(email)), Some(&token), None).json();
+        assert_eq!(ids(&page).len(), 3, "the filter by {email}");
+    }
+    let erasure = json!({"email": "idn@XN--E1AFMKFD.xn--p1ai"});
+    let erased = app.admin("POST", "/erasures", Some(&token), Some(&erasure));
+    assert_eq!(erased.json()["erased"], 3, "{}", erased.body);
+    let db = Db::open(&app.db_path());
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM inquiries", ""), 1);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM inquiries WHERE id = ?", &other), 1);
+}
+
+#[test]
+fn migration_5_gives_stored_idn_addresses_their_ascii_normal_form() {
+    let mut app = TestApp::spawn("");
+    let token = app.create_token("write");
+    let mut body = unique_submission(1);
+    body["email"] = json!("Idn@Пример.рф");
+    let id = submit(&app, &body);
+    assert!(app.terminate().success());
+    // The database as a release before migration 5 left it: the normal form was
+    // the lower-cased address, Unicode domain and all.
+    Db::write(
+        &app.db_path(),
+        "UPDATE inquiries SET email_norm = 'idn@пример.рф'; DELETE FROM _sqlx_migrations WHERE version = 5; \
+         DELETE FROM meta WHERE key = 'email_norm'",
+    );
+    let app = app.restart_with("");
+    let db = Db::open(&app.db_path());
+    assert_eq!(
+        db.row("SELECT email_norm FROM inquiries WHERE id = ?", &id).unwrap()["email_norm"].as_deref(),
+        Some("idn@xn--e1afmkfd.xn--p1ai")
+    );
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM meta WHERE key = 'email_norm'", ""), 0, "the mark is removed");
+    let erased = app.admin("POST", "/erasures", Some(&token), Some(&json!({"email": "idn@xn--e1afmkfd.xn--p1ai"})));
+    assert_eq!(erased.json()["erased"], 1, "{}", erased.body);
+}
+
+#[test]
 fn retry_requeues_a_failed_notification() {
     let sink = common::smtp::SmtpSink::start_with(&["--reject-rcpt", "550"]);
     let app = TestApp::spawn(&sink.config());

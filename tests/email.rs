@@ -96,6 +96,30 @@ fn starttls_and_auth_are_used() {
 }
 
 #[test]
+fn an_idn_address_travels_in_its_ascii_form() {
+    let sink = SmtpSink::start();
+    let app = TestApp::spawn(&format!("{}\n[mail]\nacknowledge_submitter = true", sink.config()));
+    let mut body = valid_submission();
+    body["email"] = json!("Ivan@Пример.РФ");
+    let id = submit(&app, &body);
+    let messages = sink.wait_for(2, PROMPTLY);
+    assert_eq!(messages.len(), 2, "{}", app.logs());
+    let staff = messages.iter().find(|m| m.to == vec!["inbox@localhost"]).expect("the staff email");
+    let reply_to = staff.parsed().reply_to().unwrap().first().unwrap().address().unwrap().to_owned();
+    assert_eq!(reply_to, "Ivan@xn--e1afmkfd.xn--p1ai", "the local part as sent, the domain in ASCII");
+    let raw = String::from_utf8_lossy(&staff.raw);
+    let header = raw.lines().find(|l| l.starts_with("Reply-To:")).unwrap();
+    assert!(header.is_ascii(), "{header}");
+    let receipt = messages.iter().find(|m| m.to != vec!["inbox@localhost"]).expect("the receipt");
+    assert_eq!(receipt.to, vec!["Ivan@xn--e1afmkfd.xn--p1ai"], "the envelope needs no SMTPUTF8");
+    // Stored as the visitor wrote it.
+    let db = Db::open(&app.db_path());
+    let row = db.row("SELECT email, email_norm FROM inquiries WHERE id = ?", &id).unwrap();
+    assert_eq!(row["email"].as_deref(), Some("Ivan@Пример.РФ"));
+    assert_eq!(row["email_norm"].as_deref(), Some("ivan@xn--e1afmkfd.xn--p1ai"));
+}
+
+#[test]
 fn smtp_password_can_come_from_a_secret_file() {
     let secret = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(secret.path(), "relay-pass\n").unwrap();

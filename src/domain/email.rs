@@ -4,9 +4,30 @@ use validator::ValidateEmail;
 
 use super::text::FieldError;
 
-/// A syntactically valid address of at most 254 characters, one line, trimmed.
+/// A syntactically valid address of at most 254 characters, one line, trimmed,
+/// with its normal form (see [`normalize_email`]) computed once.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EmailAddress(String);
+pub struct EmailAddress {
+    raw: String,
+    normalized: String,
+}
+
+/// The one form in which addresses are compared, limited, filtered and erased:
+/// the local part lower-cased, the domain in its lower-case ASCII (IDNA) form,
+/// so that `Ivan@Пример.РФ` and `ivan@xn--e1afmkfd.xn--p1ai` are one address.
+pub fn normalize_email(address: &str) -> String {
+    let address = address.trim();
+    match address.rsplit_once('@') {
+        Some((local, domain)) => format!("{}@{}", local.to_lowercase(), ascii_domain(domain)),
+        None => address.to_lowercase(),
+    }
+}
+
+/// A domain's ASCII form (`пример.рф` → `xn--e1afmkfd.xn--p1ai`), lower-cased;
+/// a name IDNA cannot convert is only lower-cased.
+pub fn ascii_domain(domain: &str) -> String {
+    idna::domain_to_ascii(domain).unwrap_or_else(|_| domain.to_lowercase())
+}
 
 impl EmailAddress {
     pub const MAX_CHARS: usize = 254;
@@ -26,25 +47,36 @@ impl EmailAddress {
         // The mail composer puts this address in a Reply-To header: besides the
         // validator's rules, nothing that could end or fold a header line may pass.
         let safe = !value.chars().any(|c| c.is_control() || c.is_whitespace() || matches!(c, '<' | '>' | '"' | ','));
-        if !safe || !value.validate_email() {
+        let idna_ok = value.rsplit_once('@').is_some_and(|(_, domain)| idna::domain_to_ascii(domain).is_ok());
+        if !safe || !idna_ok || !value.validate_email() {
             return Err(FieldError::new(field, "invalid_email", format!("{field} is not a valid email address")));
         }
-        Ok(Self(value.to_owned()))
+        Ok(Self { raw: value.to_owned(), normalized: normalize_email(value) })
     }
 
+    /// The address as the visitor wrote it (stored and shown so).
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.raw
     }
 
-    /// The form used for filters, rate limits and erasure requests.
-    pub fn normalized(&self) -> String {
-        self.0.to_lowercase()
+    /// The form used for filters, rate limits, double clicks and erasure requests.
+    pub fn normalized(&self) -> &str {
+        &self.normalized
+    }
+}
+
+/// The address with its domain in ASCII form and the local part as sent: what
+/// goes in a mail header or envelope to a server that may not speak SMTPUTF8.
+pub fn ascii_address(address: &str) -> String {
+    match address.rsplit_once('@') {
+        Some((local, domain)) => format!("{local}@{}", ascii_domain(domain)),
+        None => address.to_owned(),
     }
 }
 
 impl fmt::Display for EmailAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.raw)
     }
 }
 
@@ -64,6 +96,37 @@ mod tests {
             ["a@b.org\r\nBcc: x@y.org", "a@b.org\nx", "\"a b\"@b.org", "a@b.org, c@d.org", "<a@b.org>", "no-at-sign"]
         {
             assert_eq!(EmailAddress::parse("email", bad).unwrap_err().code, "invalid_email", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_idn_domain_has_one_normal_form() {
+        let unicode = EmailAddress::parse("email", "Idn@Пример.РФ").unwrap();
+        let ascii = EmailAddress::parse("email", "idn@XN--E1AFMKFD.xn--p1ai").unwrap();
+        assert_eq!(unicode.normalized(), "idn@xn--e1afmkfd.xn--p1ai");
+        assert_eq!(unicode.normalized(), ascii.normalized());
+        assert_eq!(unicode.as_str(), "Idn@Пример.РФ", "stored as sent");
+        assert_eq!(ascii_address(unicode.as_str()), "Idn@xn--e1afmkfd.xn--p1ai", "the local part kept as sent");
+        assert_eq!(normalize_email(" IDN@пример.рф "), "idn@xn--e1afmkfd.xn--p1ai");
+        assert_eq!(normalize_email("Ivan@Example.ORG"), "ivan@example.org");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn normalizing_is_idempotent_and_spelling_blind(
+            local in "[a-zA-Z0-9._%+-]{1,20}",
+            labels in proptest::collection::vec("[a-zа-яё一-龥0-9]{1,12}", 1..4),
+            tld in "(org|рф|中国|kz|қаз)",
+        ) {
+            let domain = format!("{}.{tld}", labels.join("."));
+            let once = normalize_email(&format!("{local}@{domain}"));
+            proptest::prop_assert_eq!(normalize_email(&once), once.clone());
+            proptest::prop_assert!(once.is_ascii() || idna::domain_to_ascii(&domain).is_err());
+            if let Ok(ascii) = idna::domain_to_ascii(&domain) {
+                let upper = format!("{}@{}", local.to_uppercase(), domain.to_uppercase());
+                proptest::prop_assert_eq!(normalize_email(&format!("{local}@{ascii}")), once.clone());
+                proptest::prop_assert_eq!(normalize_email(&upper), once);
+            }
         }
     }
 

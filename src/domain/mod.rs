@@ -6,7 +6,7 @@ mod query;
 mod submission;
 mod text;
 
-pub use email::EmailAddress;
+pub use email::{ascii_address, ascii_domain, normalize_email, EmailAddress};
 pub use inquiry::{Category, InquiryStatus, NewInquiry, NotificationKind};
 pub use query::{encode_cursor, parse_query, ExportFormat, InquiryFilter, ListQuery, Page, Purpose};
 pub use submission::{parse_submission, Submission, SubmissionRules, CONSENT_WORDS};

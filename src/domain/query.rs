@@ -84,7 +84,7 @@ pub fn parse_query(pairs: &[(String, String)], purpose: Purpose) -> Result<ListQ
             "email" if filters => match value {
                 "" => bad("required", "email must not be empty".into()),
                 v if v.chars().count() > 254 => bad("too_long", "email must be at most 254 characters".into()),
-                v => query.filter.email = Some(v.to_lowercase()),
+                v => query.filter.email = Some(super::normalize_email(v)),
             },
             "q" if filters => match value {
                 "" => {}

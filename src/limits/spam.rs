@@ -1,7 +1,7 @@
 //! Spam signals: each one a named, explainable flag kept on the inquiry.
 
 use crate::config::SpamSettings;
-use crate::domain::Submission;
+use crate::domain::{ascii_domain, Submission};
 
 /// Flags that make an inquiry spam (stored as `spam`, no email).
 pub const SPAM_FLAGS: [&str; 5] = ["honeypot", "filled_too_fast", "too_many_links", "blocked_word", "blocked_domain"];
@@ -22,7 +22,7 @@ impl SpamRules {
             blocked_words: lower(&settings.blocked_words),
             blocked_domains: lower(&settings.blocked_domains)
                 .into_iter()
-                .map(|d: String| d.trim_start_matches('@').trim_start_matches('.').to_owned())
+                .map(|d: String| ascii_domain(d.trim_start_matches('@').trim_start_matches('.')))
                 .collect(),
         }
     }
@@ -55,9 +55,10 @@ impl SpamRules {
         if self.blocked_words.iter().any(|w| lowered.contains(w.as_str())) {
             flags.push("blocked_word");
         }
-        let email_domain = inquiry.email.normalized().rsplit('@').next().unwrap_or_default().to_owned();
+        // Both sides in ASCII (IDNA) form: `пример.рф` blocks `xn--e1afmkfd.xn--p1ai` too.
+        let email_domain = inquiry.email.normalized().rsplit('@').next().unwrap_or_default();
         let blocked = |host: &str| self.blocked_domains.iter().any(|d| host == d || host.ends_with(&format!(".{d}")));
-        if blocked(&email_domain) || links.iter().any(|h| blocked(h)) {
+        if blocked(email_domain) || links.iter().any(|h| blocked(&ascii_domain(h))) {
             flags.push("blocked_domain");
         }
         flags.into_iter().map(str::to_owned).collect()

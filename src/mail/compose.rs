@@ -9,7 +9,7 @@ use minijinja::Environment;
 use serde::Serialize;
 
 use crate::config::MailSettings;
-use crate::domain::NotificationKind;
+use crate::domain::{ascii_address, NotificationKind};
 use crate::store::{ClaimedNotification, InquiryRecord};
 
 /// Template names; `.html` ones are HTML-escaped.
@@ -69,10 +69,10 @@ impl Composer {
         let text = self.render(&format!("{kind}.txt"), &context)?;
         let html = self.render(&format!("{kind}.html"), &context)?;
 
-        let visitor = Mailbox::new(
-            Some(one_line(&inquiry.name)),
-            inquiry.email.parse().map_err(|_| ComposeError::Address(inquiry.email.clone()))?,
-        );
+        // The domain in its ASCII form: the relay may not speak SMTPUTF8.
+        let address = ascii_address(&inquiry.email);
+        let visitor =
+            Mailbox::new(Some(one_line(&inquiry.name)), address.parse().map_err(|_| ComposeError::Address(address))?);
         let mut builder = Message::builder()
             .from(self.from.clone())
             .subject(one_line(&subject))

@@ -212,7 +212,7 @@ pub(crate) async fn erasure(
     let request: ErasureRequest = serde_json::from_value(Value::Object(body))
         .map_err(|e| invalid_body("email", "invalid", format!("send {{\"email\": \"...\"}} only ({e})")))?;
     let email = EmailAddress::parse("email", &request.email).map_err(|e| Problem::InvalidBody(vec![e]))?;
-    let erased = erase(&req, &state, "erasure", ErasureOf::Email(email.normalized())).await?;
+    let erased = erase(&req, &state, "erasure", ErasureOf::Email(email.normalized().to_owned())).await?;
     Ok(HttpResponse::Ok().json(json!({"erased": erased})))
 }
 

@@ -134,7 +134,7 @@ async fn accept(
         require_consent: settings.privacy.require_consent,
     };
     let submission = parse_submission(fields, rules).map_err(Problem::Validation)?;
-    allowances.note(state.guard.check_email(&submission.inquiry.email.normalized()))?;
+    allowances.note(state.guard.check_email(submission.inquiry.email.normalized()))?;
     let request_hash: [u8; 32] = Sha256::digest(&bytes).into();
 
     let mut flags = state.guard.spam.flags(&submission, received_at);
@@ -169,7 +169,7 @@ async fn accept(
     let spam = flags.iter().any(|f| SPAM_FLAGS.contains(&f.as_str()));
     let status = if spam { InquiryStatus::Spam } else { InquiryStatus::New };
     let notifications = if spam { Vec::new() } else { mail::plan(&settings.mail, &submission.inquiry) };
-    let email_norm = submission.inquiry.email.normalized();
+    let email_norm = submission.inquiry.email.normalized().to_owned();
     let record = NewRecord {
         dedupe_hash: dedupe_hash(&email_norm, &submission.inquiry),
         email_norm,

@@ -167,7 +167,7 @@ pub async fn erase(conn: &mut SqliteConnection, which: Erase<'_>) -> Result<Vec<
     let mut select = QueryBuilder::<Sqlite>::new(format!("SELECT {INQUIRY_COLUMNS} FROM inquiries i WHERE "));
     match which {
         Erase::One(id) => select.push("i.id = ").push_bind(id.to_owned()),
-        Erase::Email(email) => select.push("i.email_norm = ").push_bind(email.to_lowercase()),
+        Erase::Email(email) => select.push("i.email_norm = ").push_bind(email),
         Erase::ReceivedBefore(cutoff) => select.push("i.received_at < ").push_bind(cutoff),
     };
     let doomed: Vec<InquiryRecord> = select.build_query_as().fetch_all(&mut *conn).await?;

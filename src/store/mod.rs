@@ -125,7 +125,35 @@ pub async fn open_reads(settings: &DatabaseSettings) -> Result<SqlitePool, Store
 
 /// Applies pending migrations; safe to run again.
 pub async fn migrate(conn: &mut SqliteConnection) -> Result<(), StoreError> {
-    MIGRATOR.run(conn).await?;
+    MIGRATOR.run(&mut *conn).await?;
+    normalize_stored_emails(conn).await.map_err(StoreError::Query)?;
+    Ok(())
+}
+
+/// The Rust half of migration 0005 (SQLite cannot do IDNA): recomputes the normal
+/// form of every stored address whose normal form is not ASCII, then removes the
+/// migration's mark. Runs once; a crash midway leaves the mark, and it runs again.
+async fn normalize_stored_emails(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    let mark: Option<String> =
+        sqlx::query_scalar("SELECT value FROM meta WHERE key = 'email_norm'").fetch_optional(&mut *conn).await?;
+    if mark.is_none() {
+        return Ok(());
+    }
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    let rows: Vec<(i64, String)> =
+        sqlx::query_as("SELECT seq, email FROM inquiries WHERE email_norm GLOB '*[^ -~]*'").fetch_all(&mut *tx).await?;
+    for (seq, email) in &rows {
+        sqlx::query("UPDATE inquiries SET email_norm = ? WHERE seq = ?")
+            .bind(crate::domain::normalize_email(email))
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query("DELETE FROM meta WHERE key = 'email_norm'").execute(&mut *tx).await?;
+    tx.commit().await?;
+    if !rows.is_empty() {
+        tracing::info!(rows = rows.len(), "stored email addresses normalised to their ASCII (IDNA) form");
+    }
     Ok(())
 }
 
