@@ -30,6 +30,12 @@ pub enum Problem {
     TooLarge { limit: usize },
     #[error("request body not received in time")]
     BodyTimeout { seconds: u64 },
+    /// The request head did not arrive in time (answered by the HTTP layer).
+    #[error("request head not received in time")]
+    HeadTimeout,
+    /// The request head is larger than the HTTP layer accepts.
+    #[error("request headers too large")]
+    HeadersTooLarge,
     #[error("unsupported content type")]
     UnsupportedMediaType,
     #[error("validation failed")]
@@ -86,6 +92,8 @@ impl Problem {
             Self::BadRequest(_) => ("bad-request", "Malformed request"),
             Self::TooLarge { .. } => ("body-too-large", "Request body too large"),
             Self::BodyTimeout { .. } => ("body-timeout", "Request body too slow"),
+            Self::HeadTimeout => ("head-timeout", "Request too slow"),
+            Self::HeadersTooLarge => ("headers-too-large", "Request headers too large"),
             Self::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
             Self::Validation(_) => ("validation", "Invalid submission"),
             Self::InvalidQuery(_) => ("invalid-query", "Invalid query parameters"),
@@ -115,6 +123,8 @@ impl Problem {
             Self::BadRequest(why) => why.clone(),
             Self::TooLarge { limit } => format!("The body must be at most {limit} bytes."),
             Self::BodyTimeout { seconds } => format!("The whole body must arrive within {seconds} seconds."),
+            Self::HeadTimeout => "The request line and headers must arrive promptly; send them at once.".to_owned(),
+            Self::HeadersTooLarge => "The request's headers are too many or too large.".to_owned(),
             Self::UnsupportedMediaType => "Send application/json or application/x-www-form-urlencoded.".to_owned(),
             Self::Validation(errors) | Self::InvalidQuery(errors) | Self::InvalidBody(errors) if errors.len() == 1 => {
                 errors[0].message.clone()
@@ -166,7 +176,8 @@ impl ResponseError for Problem {
         match self {
             Self::Malformed(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            Self::BodyTimeout { .. } | Self::HeadTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) | Self::InvalidQuery(_) | Self::InvalidBody(_) | Self::IdempotencyMismatch => {
                 StatusCode::UNPROCESSABLE_ENTITY

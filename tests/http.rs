@@ -230,6 +230,21 @@ fn a_request_head_that_is_not_http_gets_a_problem() {
     assert!(raw.ends_with('}'), "{raw}");
 }
 
+#[test]
+fn a_head_too_slow_or_too_large_gets_a_problem() {
+    let app = TestApp::spawn("[server]\nclient_timeout_seconds = 1");
+    // The head never ends: the HTTP layer gives up after the client timeout.
+    let slow = raw_request(&app.base, b"GET /healthz HTTP/1.1\r\nHost: x\r\n");
+    assert_eq!(slow.status, 408);
+    assert_eq!(slow.header("content-type"), Some("application/problem+json"));
+    assert_eq!(slow.json()["title"], "Request too slow");
+    let many: String = (0..200).map(|n| format!("X-Header-{n}: a\r\n")).collect();
+    let large = raw_request(&app.base, format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many}\r\n").as_bytes());
+    assert_eq!(large.status, 431);
+    assert_eq!(large.header("content-type"), Some("application/problem+json"));
+    assert_eq!(large.json()["status"], 431);
+}
+
 fn post_with_host(app: &TestApp, host: &str, origin: &str) -> Reply {
     let body = valid_submission().to_string();
     let request = format!(
