@@ -433,6 +433,12 @@ fn export_streams_csv_and_ndjson_like_the_cli() {
     assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
     assert_eq!(std::fs::read_to_string(&out).unwrap(), plain.body);
 
+    let head = app.admin("HEAD", "/inquiries/export?format=csv", Some(&token), None);
+    assert_eq!((head.status, head.header("content-type")), (200, csv.header("content-type")));
+    assert!(head.body.is_empty());
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!app.logs().contains("export failed"), "HEAD runs no export: {}", app.logs());
+
     let bad = app.admin("GET", "/inquiries/export?format=xlsx&limit=3", Some(&token), None);
     assert_eq!(bad.status, 422);
     assert_eq!(bad.error_fields(), vec!["format".to_owned(), "limit".to_owned()]);

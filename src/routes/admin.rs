@@ -257,6 +257,18 @@ async fn erase(req: &HttpRequest, state: &AppState, action: &'static str, of: Er
 pub(crate) async fn export_inquiries(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     let query = query(&req, Purpose::Export)?;
     let format = query.format.unwrap_or(ExportFormat::Ndjson);
+    let (content_type, extension) = match format {
+        ExportFormat::Csv => ("text/csv; charset=utf-8", "csv"),
+        ExportFormat::Ndjson => ("application/x-ndjson", "ndjson"),
+    };
+    let mut response = HttpResponse::Ok();
+    response
+        .content_type(content_type)
+        .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"inquiries.{extension}\"")));
+    if req.method() == actix_web::http::Method::HEAD {
+        // The headers a GET would have; no export is run for a body nobody reads.
+        return Ok(response.finish());
+    }
     let (tx, rx) = mpsc::channel::<Bytes>(4);
     let reads = state.reads.clone();
     tokio::spawn(async move {
@@ -265,14 +277,7 @@ pub(crate) async fn export_inquiries(req: HttpRequest, state: web::Data<AppState
         }
     });
     let body = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|chunk| (Ok::<_, Problem>(chunk), rx)) });
-    let (content_type, extension) = match format {
-        ExportFormat::Csv => ("text/csv; charset=utf-8", "csv"),
-        ExportFormat::Ndjson => ("application/x-ndjson", "ndjson"),
-    };
-    Ok(HttpResponse::Ok()
-        .content_type(content_type)
-        .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"inquiries.{extension}\"")))
-        .streaming(body))
+    Ok(response.streaming(body))
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/stats", security(("admin_token" = [])), tag = "admin",
