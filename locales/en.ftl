@@ -19,7 +19,7 @@ error-too_long = { $label } must be at most { $max } characters.
 error-multiline = { $label } must be a single line.
 error-control_characters = { $label } must not contain control characters.
 error-invalid_email = { $label } is not a valid email address.
-error-invalid_phone = { $label } may contain only digits, spaces and + - ( ) .
+error-invalid_characters = { $label } may contain only digits, spaces and + - ( ) .
 error-invalid_choice = { $label } is not one of the choices offered.
 error-invalid_type = { $label } has the wrong type of value.
 error-unknown_field = { $label } is not a field of this form.
@@ -27,39 +27,31 @@ error-consent_required = Please give your consent to send this form.
 error-captcha_required = Please complete the anti-spam check.
 error-captcha_failed = The anti-spam check failed; please try it again.
 
-## Problems (RFC 9457 title and detail).
-problem-malformed-title = Malformed request body
-problem-malformed-json = The body is not valid JSON: { $why }
-problem-malformed-form = The body is not valid form encoding: { $why }
-problem-malformed-unreadable = The body could not be read: { $why }
-problem-too-large-title = Request body too large
-problem-too-large-detail = The body must be at most { $limit } bytes.
+## Problems (RFC 9457 title and detail), by the problem's slug.
+problem-malformed-body-title = Malformed request body
+problem-malformed-body-json = The body is not valid JSON: { $why }
+problem-malformed-body-form = The body is not valid application/x-www-form-urlencoded: { $why }
+problem-malformed-body-unreadable = The body could not be read: { $why }
+problem-body-too-large-title = Request body too large
+problem-body-too-large-detail = The body must be at most { $limit } bytes.
 problem-body-timeout-title = Request body too slow
 problem-body-timeout-detail = The whole body must arrive within { $seconds } seconds.
-problem-unsupported-media-type-title = Unsupported content type
+problem-unsupported-media-type-title = Unsupported media type
 problem-unsupported-media-type-detail = Send application/json or application/x-www-form-urlencoded.
-problem-validation-title = The form has errors
-problem-validation-detail = { $count ->
-    [one] One field needs attention.
-   *[other] { $count } fields need attention.
-}
-problem-idempotency-mismatch-title = Idempotency key reused
-problem-idempotency-mismatch-detail = This Idempotency-Key was already used with a different body; use a new key.
-problem-idempotency-in-flight-title = Request still in progress
-problem-idempotency-in-flight-detail = The first request with this Idempotency-Key is still being processed; retry shortly.
-problem-forbidden-origin-title = Origin not allowed
-problem-forbidden-origin-detail = Requests from this origin are not accepted.
+problem-validation-title = Invalid submission
+problem-validation-detail = { $count } fields need attention.
+problem-idempotency-key-reused-title = Idempotency key reused
+problem-idempotency-key-reused-detail = This Idempotency-Key was already used with a different body; use a new key.
+problem-idempotency-key-in-flight-title = Request already in flight
+problem-idempotency-key-in-flight-detail = The first request with this Idempotency-Key is still being processed; retry shortly.
+problem-origin-not-allowed-title = Origin not allowed
+problem-origin-not-allowed-detail = Requests from this origin are not accepted.
 problem-rate-limited-title = Too many requests
-problem-rate-limited-detail = { $retry_after ->
-    [one] Too many requests; retry in one second.
-   *[other] Too many requests; retry in { $retry_after } seconds.
-}
-problem-unavailable-title = Service unavailable
-problem-unavailable-detail = Storage is busy or unavailable; nothing was saved. Retry in { $retry_after } seconds.
-problem-not-found-title = Not found
-problem-not-found-detail = There is nothing at this address.
+problem-rate-limited-detail = Too many requests; retry in { $retry_after } seconds.
+problem-storage-unavailable-title = Service temporarily unavailable
+problem-storage-unavailable-detail = Storage is busy or unavailable; nothing was saved. Retry in { $retry_after } seconds.
 problem-internal-title = Internal error
-problem-internal-detail = Something went wrong on our side; nothing you sent was lost. Please try again later.
+problem-internal-detail = Something went wrong on our side; nothing about it is your fault.
 
 ## The HTML pages a form posted without JavaScript lands on.
 page-error-title = Your message was not sent

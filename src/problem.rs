@@ -5,7 +5,10 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use fluent_bundle::FluentValue;
+
 use crate::domain::FieldError;
+use crate::i18n::Lang;
 
 /// What was wrong with a request body that could not be parsed.
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +77,7 @@ pub enum Problem {
 struct Body<'a> {
     #[serde(rename = "type")]
     kind: String,
-    title: &'static str,
+    title: &'a str,
     status: u16,
     detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -196,18 +199,68 @@ impl ResponseError for Problem {
     }
 
     fn error_response(&self) -> HttpResponse {
+        self.respond(self.slug_and_title().1, self.detail(), self.field_errors())
+    }
+}
+
+impl Problem {
+    /// The answer in a visitor's language, with `Content-Language`: title,
+    /// detail and every field message from the catalogue where it has them
+    /// (English words otherwise); `type`, `status`, codes and fields never change.
+    pub fn response_in(&self, lang: Lang) -> HttpResponse {
+        let (title, detail, errors) = self.localized(lang);
+        let mut response = self.respond(&title, detail, errors.as_deref());
+        response.headers_mut().insert(header::CONTENT_LANGUAGE, HeaderValue::from_static(lang.tag()));
+        response
+    }
+
+    /// Title, detail and field errors in `lang` (English words where the
+    /// catalogue has none).
+    pub fn localized(&self, lang: Lang) -> (String, String, Option<Vec<FieldError>>) {
+        let errors: Option<Vec<FieldError>> = self
+            .field_errors()
+            .map(|errors| errors.iter().map(|e| FieldError { message: lang.field_message(e), ..e.clone() }).collect());
+        let (slug, english) = self.slug_and_title();
+        let title = lang.try_text(&format!("problem-{slug}-title"), &[]).unwrap_or_else(|| english.to_owned());
+        let detail = self.detail_in(lang, errors.as_deref()).unwrap_or_else(|| self.detail());
+        (title, detail, errors)
+    }
+
+    /// The detail in `lang`, given the field errors already in it; `None` where
+    /// the catalogue has no words for this problem.
+    fn detail_in(&self, lang: Lang, errors: Option<&[FieldError]>) -> Option<String> {
+        let slug = self.slug_and_title().0;
+        let number = |name: &'static str, n: u64| [(name, FluentValue::from(n))];
+        match self {
+            Self::Malformed(malformed) => {
+                let (kind, why) = match malformed {
+                    Malformed::Json(why) => ("json", why),
+                    Malformed::Form(why) => ("form", why),
+                    Malformed::Unreadable(why) => ("unreadable", why),
+                };
+                lang.try_text(&format!("problem-{slug}-{kind}"), &[("why", FluentValue::from(why.as_str()))])
+            }
+            Self::TooLarge { limit } => lang.try_text("problem-body-too-large-detail", &number("limit", *limit as u64)),
+            Self::BodyTimeout { seconds } => lang.try_text("problem-body-timeout-detail", &number("seconds", *seconds)),
+            Self::RateLimited { retry_after } | Self::Unavailable { retry_after } => {
+                lang.try_text(&format!("problem-{slug}-detail"), &number("retry_after", *retry_after))
+            }
+            Self::Validation(_) => match errors? {
+                [one] => Some(one.message.clone()),
+                many => lang.try_text("problem-validation-detail", &number("count", many.len() as u64)),
+            },
+            _ => lang.try_text(&format!("problem-{slug}-detail"), &[]),
+        }
+    }
+
+    fn respond(&self, title: &str, detail: String, errors: Option<&[FieldError]>) -> HttpResponse {
         if let Self::Internal(cause) = self {
             tracing::error!(error = format!("{cause:#}"), "request failed");
         }
         let status = self.status_code();
-        let (slug, title) = self.slug_and_title();
-        let body = Body {
-            kind: format!("tag:inquiryd,2026:problem:{slug}"),
-            title,
-            status: status.as_u16(),
-            detail: self.detail(),
-            errors: self.field_errors(),
-        };
+        let slug = self.slug_and_title().0;
+        let body =
+            Body { kind: format!("tag:inquiryd,2026:problem:{slug}"), title, status: status.as_u16(), detail, errors };
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json")));
         if let Self::Unauthorized { token_given } = self {

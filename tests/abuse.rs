@@ -89,7 +89,9 @@ fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket() {
 #[test]
 fn a_flood_of_distinct_addresses_never_frees_a_limited_client() {
     let app = TestApp::spawn(
-        "[limits]\nper_ip_per_minute = 5\nper_ip_burst = 5\nper_email_per_hour = 1000000\nmax_tracked_keys = 1000\n\
+        // One request a minute after a burst of 5: the victim stays limited for the
+        // whole flood however slowly this machine sends it (under a minute).
+        "[limits]\nper_ip_per_minute = 1\nper_ip_burst = 5\nper_email_per_hour = 1000000\nmax_tracked_keys = 1000\n\
          [server]\ntrusted_proxies = [\"127.0.0.0/8\"]",
     );
     let post = |from: &str, n: usize| {
@@ -320,10 +322,22 @@ fn plain_form_errors_are_an_html_page_listing_every_problem() {
     assert!(reply.header("content-type").unwrap().starts_with("text/html"));
     let page = &reply.body;
     assert!(page.contains("<html lang=\"en\">") && page.contains("<title>") && page.contains("role=\"alert\""));
-    for message in ["name is required", "email is not a valid email address", "redirect_to is not a field of this form"]
+    for message in
+        ["Name is required.", "Email is not a valid email address.", "redirect_to is not a field of this form."]
     {
         assert!(page.contains(message), "{message} missing from\n{page}");
     }
+    // The same page in the browser's language, or in the form's `_lang`.
+    let russian = form_post(&app, &body, &[("Accept", "text/html"), ("Accept-Language", "ru-RU,ru;q=0.9,en;q=0.5")]);
+    assert_eq!((russian.status, russian.header("content-language")), (422, Some("ru")));
+    for words in ["<html lang=\"ru\">", "Ваше сообщение не отправлено", "Поле «Имя» обязательно.", "Электронная почта"]
+    {
+        assert!(russian.body.contains(words), "{words} missing from\n{}", russian.body);
+    }
+    let chinese =
+        form_post(&app, &format!("{body}&_lang=zh-CN"), &[("Accept", "text/html"), ("Accept-Language", "ru")]);
+    assert_eq!(chinese.header("content-language"), Some("zh"));
+    assert!(chinese.body.contains("请填写“姓名”。"), "{}", chinese.body);
     assert!(!page.contains("evil.example\""), "nothing the request sent becomes a link");
     assert_eq!(count(&app), 0);
 }

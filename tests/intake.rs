@@ -161,6 +161,70 @@ fn missing_required_fields_and_wrong_types() {
 }
 
 #[test]
+fn the_same_invalid_submission_answers_in_each_language_with_the_same_codes() {
+    let app = TestApp::spawn("");
+    let invalid = json!({"name": "", "email": "nope", "subject": "a".repeat(201), "message": "Hi"});
+    let ask = |accept: Option<&str>, lang: Option<&str>| {
+        let mut body = invalid.clone();
+        if let Some(lang) = lang {
+            body["_lang"] = json!(lang);
+        }
+        let headers: Vec<(&str, &str)> = accept.map(|a| vec![("Accept-Language", a)]).unwrap_or_default();
+        let reply = app.post(SUBMIT, "application/json", &body.to_string(), &headers);
+        assert_problem(&reply, 422);
+        reply
+    };
+    let english = ask(None, None);
+    let codes = |reply: &common::Reply| -> Vec<(String, String)> {
+        reply.json()["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["field"].as_str().unwrap().to_owned(), e["code"].as_str().unwrap().to_owned()))
+            .collect()
+    };
+    let expected = vec![
+        ("name".to_owned(), "required".to_owned()),
+        ("email".to_owned(), "invalid_email".to_owned()),
+        ("subject".to_owned(), "too_long".to_owned()),
+    ];
+    assert_eq!(codes(&english), expected);
+    assert_eq!(english.header("content-language"), Some("en"));
+    let cases = [
+        (
+            Some("ru-KZ,ru;q=0.9"),
+            None,
+            "ru",
+            "В форме есть ошибки",
+            "Поле «Тема» должно содержать не более 200 символов.",
+        ),
+        (Some("zh-Hans-CN,zh;q=0.9"), None, "zh", "表单有误", "“主题”最多 200 个字符。"),
+        (Some("de"), Some("kk"), "kk", "Пішінде қателер бар", "«Тақырып» өрісі 200 таңбадан аспауы керек."),
+        (Some("ru"), Some("zh-CN"), "zh", "表单有误", "“主题”最多 200 个字符。"),
+        (Some("zh"), Some("fr"), "zh", "表单有误", "“主题”最多 200 个字符。"),
+        (None, None, "en", "Invalid submission", "Subject must be at most 200 characters."),
+    ];
+    for (accept, lang, tag, title, subject_message) in cases {
+        let reply = ask(accept, lang);
+        assert_eq!(reply.header("content-language"), Some(tag), "{accept:?} {lang:?}");
+        assert_eq!(codes(&reply), expected, "codes and fields never change with the language");
+        let problem = reply.json();
+        assert_eq!(problem["title"], title);
+        assert_eq!(problem["type"], english.json()["type"]);
+        assert_eq!(problem["errors"][2]["message"], subject_message, "{problem}");
+    }
+    // `_lang` must be a string; a number is a field error like any other.
+    let mut bad = valid_submission();
+    bad["_lang"] = json!(7);
+    let reply = app.post_json(SUBMIT, &bad);
+    assert_eq!(reply.json()["errors"][0]["field"], "_lang");
+    // A valid `_lang` is accepted and stores nothing of itself.
+    let mut good = valid_submission();
+    good["_lang"] = json!("ru");
+    assert_eq!(app.post_json(SUBMIT, &good).status, 201);
+}
+
+#[test]
 fn malformed_json_says_where() {
     let app = TestApp::spawn("");
     let reply = app.post(SUBMIT, "application/json", "{\n  \"name\": \"a\",\n  \"email\": }", &[]);

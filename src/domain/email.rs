@@ -42,7 +42,8 @@ impl EmailAddress {
                 field,
                 "too_long",
                 format!("{field} must be at most {} characters", Self::MAX_CHARS),
-            ));
+            )
+            .with_max(Self::MAX_CHARS));
         }
         // The mail composer puts this address in a Reply-To header: besides the
         // validator's rules, nothing that could end or fold a header line may pass.

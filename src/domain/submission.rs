@@ -7,6 +7,9 @@ use super::inquiry::{Category, NewInquiry};
 use super::text::{checked_text, is_blank, FieldError, Lines};
 
 const CAPTCHA_FIELDS: [&str; 3] = ["cf-turnstile-response", "h-captcha-response", "g-recaptcha-response"];
+/// The field naming the language the visitor wants answers in.
+pub const LANG_FIELD: &str = "_lang";
+
 const KNOWN_FIELDS: [&str; 11] = [
     "name",
     "email",
@@ -48,7 +51,10 @@ pub fn parse_submission(
     let mut unknown: Vec<String> = fields
         .keys()
         .filter(|k| {
-            !KNOWN_FIELDS.contains(&k.as_str()) && !CAPTCHA_FIELDS.contains(&k.as_str()) && *k != rules.honeypot_field
+            !KNOWN_FIELDS.contains(&k.as_str())
+                && !CAPTCHA_FIELDS.contains(&k.as_str())
+                && *k != rules.honeypot_field
+                && *k != LANG_FIELD
         })
         .cloned()
         .collect();
@@ -57,6 +63,10 @@ pub fn parse_submission(
         errors.push(FieldError::new(key.clone(), "unknown_field", format!("{key} is not a field of this form")));
     }
 
+    // The language of the answer (read by the route): a tag such as "ru".
+    if fields.remove(LANG_FIELD).is_some_and(|v| !v.is_string() && !v.is_null()) {
+        errors.push(type_error(LANG_FIELD, "a language tag such as \"ru\""));
+    }
     let mut take = |name: &str| fields.remove(name).filter(|v| !v.is_null());
     let mut text = |name: &str, required: bool, max: usize, lines: Lines, errors: &mut Vec<FieldError>| {
         match take(name) {

@@ -6,11 +6,18 @@ pub struct FieldError {
     pub field: String,
     pub code: &'static str,
     pub message: String,
+    /// The limit a `too_long` value broke, for messages in other languages.
+    #[serde(skip)]
+    pub max: Option<usize>,
 }
 
 impl FieldError {
     pub fn new(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
-        Self { field: field.into(), code, message: message.into() }
+        Self { field: field.into(), code, message: message.into(), max: None }
+    }
+
+    pub fn with_max(self, max: usize) -> Self {
+        Self { max: Some(max), ..self }
     }
 }
 
@@ -74,7 +81,8 @@ pub fn checked_text(field: &str, raw: &str, min: usize, max: usize, lines: Lines
             field,
             "too_long",
             format!("{field} must be at most {max} characters (got {count})"),
-        ));
+        )
+        .with_max(max));
     }
     match lines {
         Lines::Single if value.contains(['\r', '\n']) => {

@@ -7,8 +7,9 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
-use actix_web::{web, HttpResponse, ResponseError};
+use actix_web::{web, HttpResponse};
 
+use crate::i18n::Lang;
 use crate::problem::Problem;
 use crate::startup::AppState;
 
@@ -34,13 +35,14 @@ pub async fn cors(
                 .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"));
             with_origin(ok.finish(), &origin)
         } else {
-            Problem::ForbiddenOrigin.error_response()
+            Problem::ForbiddenOrigin.response_in(Lang::of_request(req.request(), None))
         };
         return Ok(req.into_response(response));
     }
     if !allowed && req.method() == Method::POST {
         metrics::counter!("inquiryd_submissions_total", "outcome" => "forbidden_origin").increment(1);
-        return Ok(req.into_response(Problem::ForbiddenOrigin.error_response()));
+        let refused = Problem::ForbiddenOrigin.response_in(Lang::of_request(req.request(), None));
+        return Ok(req.into_response(refused));
     }
     let response = next.call(req).await?.map_into_boxed_body();
     if !allowed {

@@ -21,29 +21,37 @@ fn page(lang: Lang, title: &str, body: &str) -> String {
     )
 }
 
-/// The error page: the same status as the JSON answer, every problem listed.
-pub fn error_page(problem: &Problem) -> HttpResponse {
+/// The error page in the visitor's language: the same status as the JSON
+/// answer, every problem listed.
+pub fn error_page(problem: &Problem, lang: Lang) -> HttpResponse {
     let mut items = String::new();
     for error in problem.field_errors().unwrap_or_default() {
+        let name = lang.try_text(&format!("field-{}", error.field), &[]).unwrap_or_else(|| label(&error.field));
         items.push_str(&format!(
             "<li><strong>{}</strong>: {}</li>\n",
-            escape(&label(&error.field)),
-            escape(&error.message)
+            escape(&name),
+            escape(&lang.field_message(error))
         ));
     }
     let list = if items.is_empty() { String::new() } else { format!("<ul>\n{items}</ul>\n") };
+    let title = lang.text("page-error-title", &[]);
+    let (_, detail, _) = problem.localized(lang);
     let body = format!(
-        "<div role=\"alert\">\n<h1>Your message was not sent</h1>\n<p>{}</p>\n{list}</div>\n\
-         <p>Use your browser's Back button to return to the form; what you typed is still there.</p>",
-        escape(&problem.detail())
+        "<div role=\"alert\">\n<h1>{}</h1>\n<p>{}</p>\n{list}</div>\n<p>{}</p>",
+        escape(&title),
+        escape(&detail),
+        escape(&lang.text("page-error-back", &[]))
     );
     let json = problem.error_response();
     let mut response = HttpResponse::build(json.status());
     if let Some(retry) = json.headers().get(header::RETRY_AFTER) {
         response.insert_header((header::RETRY_AFTER, retry.clone()));
     }
-    // English until the problems themselves are localised: one language per page.
-    response.content_type("text/html; charset=utf-8").body(page(Lang::En, "Your message was not sent", &body))
+    response.insert_header((header::CONTENT_LANGUAGE, lang.tag())).content_type("text/html; charset=utf-8").body(page(
+        lang,
+        &escape(&title),
+        &body,
+    ))
 }
 
 #[derive(Deserialize)]

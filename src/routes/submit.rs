@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -14,6 +14,7 @@ use super::body::{read_body, BodyKind};
 use super::form_page;
 use crate::config::StoreIp;
 use crate::domain::{parse_submission, FieldError, InquiryStatus, NewInquiry, SubmissionRules};
+use crate::i18n::Lang;
 use crate::limits::{client_address, Allowance, Refused, Verdict, SPAM_FLAGS};
 use crate::mail;
 use crate::problem::Problem;
@@ -92,7 +93,9 @@ pub async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<Ap
     let kind = BodyKind::of(&req);
     let html = matches!(kind, Ok(BodyKind::Form)) && !wants_json(&req);
     let mut allowances = Allowances::default();
-    let outcome = accept(&req, payload, &state, kind, &mut allowances).await;
+    // Accept-Language until the body's `_lang` field says otherwise.
+    let mut lang = Lang::of_request(&req, None);
+    let outcome = accept(&req, payload, &state, kind, &mut allowances, &mut lang).await;
     if let Err(problem) = &outcome {
         let label = match problem {
             Problem::RateLimited { .. } => "rate_limited",
@@ -105,8 +108,8 @@ pub async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<Ap
     let mut response = match (outcome, html) {
         (Ok(receipt), false) => created(&receipt),
         (Ok(receipt), true) => see_other(&state.settings.form.success_url, &receipt),
-        (Err(problem), false) => problem.error_response(),
-        (Err(problem), true) => form_page::error_page(&problem),
+        (Err(problem), false) => problem.response_in(lang),
+        (Err(problem), true) => form_page::error_page(&problem, lang),
     };
     allowances.headers(&mut response, &state.rate_limit_policy);
     response
@@ -118,6 +121,7 @@ async fn accept(
     state: &AppState,
     kind: Result<BodyKind, Problem>,
     allowances: &mut Allowances,
+    lang: &mut Lang,
 ) -> Result<Receipt, Problem> {
     let received_at = now_ms();
     let settings = &state.settings;
@@ -128,6 +132,9 @@ async fn accept(
 
     let bytes = read_body(req, payload, settings.server.body_limit_bytes, settings.server.client_timeout()).await?;
     let fields = kind.fields(&bytes)?;
+    if let Some(serde_json::Value::String(tag)) = fields.get("_lang") {
+        *lang = Lang::of_request(req, Some(tag));
+    }
     let key = idempotency_key(req)?;
     let rules = SubmissionRules {
         honeypot_field: &settings.spam.honeypot_field,

@@ -162,8 +162,8 @@ function check(condition, message) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function newPage() {
-  const context = await browser.newContext({ viewport: { width: 820, height: 900 }, locale: 'en-US' });
+async function newPage(locale = 'en-US') {
+  const context = await browser.newContext({ viewport: { width: 820, height: 900 }, locale });
   const page = await context.newPage();
   page.setDefaultTimeout(10_000);
   page.jsErrors = [];
@@ -266,6 +266,24 @@ async function successScenario({ P, A }) {
   check(page.jsErrors.length === 0, `JavaScript errors: ${page.jsErrors.join('; ')}`);
   await page.context().close();
   return `inquiry ${id} stored in A (checked with sqlite3${admin ? ' and the admin API' : ''}) and emailed`;
+}
+
+// A Russian browser (its Accept-Language says ru-RU): the server's messages next
+// to the fields are in Russian, and the codes behind them are unchanged.
+async function russianFieldErrorScenario({ P, A }) {
+  const page = await newPage('ru-RU');
+  await page.goto(`${P.origin}/?api=${A.origin}`);
+  await page.evaluate(() => { document.getElementById('contact').noValidate = true; });
+  await fill(page, { ...VISITOR, email: 'not-an-email', subject: '' });
+  await page.check('#consent');
+  await page.click('#submit');
+  await page.waitForFunction(() => document.getElementById('error-email').textContent.trim() !== '');
+  const email = (await page.textContent('#error-email')).trim();
+  const subject = (await page.textContent('#error-subject')).trim();
+  check(email.includes('не является действительным адресом'), `#error-email should be Russian, got ${JSON.stringify(email)}`);
+  check(subject.includes('обязательно'), `#error-subject should be Russian, got ${JSON.stringify(subject)}`);
+  await page.screenshot({ path: join(SHOTS, 'errors-ru.png'), fullPage: true });
+  return `Russian messages next to the fields: ${JSON.stringify(email)}`;
 }
 
 async function fieldErrorScenario({ P, A }) {
@@ -390,6 +408,7 @@ async function main() {
   const scenarios = [
     ['submit a Unicode inquiry cross-origin', successScenario],
     ['field errors from a 422', fieldErrorScenario],
+    ['field errors in the browser\'s language (ru-RU)', russianFieldErrorScenario],
     ['origin not allowed by the API', disallowedOriginScenario],
     ['plain form post without JavaScript', noJavaScriptScenario],
   ];
