@@ -17,9 +17,15 @@ pub struct EmailAddress {
 /// so that `Ivan@Пример.РФ` and `ivan@xn--e1afmkfd.xn--p1ai` are one address.
 pub fn normalize_email(address: &str) -> String {
     let address = address.trim();
-    match address.rsplit_once('@') {
+    let normal = match address.rsplit_once('@') {
         Some((local, domain)) => format!("{}@{}", local.to_lowercase(), ascii_domain(domain)),
         None => address.to_lowercase(),
+    };
+    // IDNA drops the characters it ignores (a soft hyphen, a variation selector),
+    // which can bare a space they followed: trim again, so the form is stable.
+    match normal.trim() {
+        trimmed if trimmed.len() == normal.len() => normal,
+        trimmed => trimmed.to_owned(),
     }
 }
 
@@ -112,7 +118,32 @@ mod tests {
         assert_eq!(normalize_email("Ivan@Example.ORG"), "ivan@example.org");
     }
 
+    #[test]
+    fn characters_idna_drops_leave_no_whitespace_behind() {
+        // A soft hyphen or a variation selector after a space or tab: the first trim
+        // keeps the space, IDNA then maps the ignorable character away.
+        for text in ["Ivan@Example.org\t\u{ad}", "ivan@пример.рф \u{fe0f}", "a@b \u{ad}\u{ad}"] {
+            let once = normalize_email(text);
+            assert_eq!(normalize_email(&once), once, "{text:?}");
+        }
+        assert_eq!(normalize_email("Ivan@Example.org\t\u{ad}"), "ivan@example.org");
+    }
+
     proptest::proptest! {
+        /// Any text at all (the `email` filter takes whatever it is sent), with
+        /// spaces and characters IDNA ignores where they are hardest to get right.
+        #[test]
+        fn normalizing_any_text_is_idempotent(
+            local in r"\PC{0,20}",
+            domain in r"[a-zA-ZßẞİıΣς\u{307}а-яА-Я一-龥0-9.。＠-]{0,20}|\PC{0,20}",
+            space in r"[ \t\u{3000}]{0,2}",
+            ignored in r"[\u{ad}\u{fe0f}\u{200b}\u{200d}]{0,2}",
+        ) {
+            let text = format!("{local}@{domain}{space}{ignored}");
+            let once = normalize_email(&text);
+            proptest::prop_assert_eq!(normalize_email(&once), once);
+        }
+
         #[test]
         fn normalizing_is_idempotent_and_spelling_blind(
             local in "[a-zA-Z0-9._%+-]{1,20}",
