@@ -88,9 +88,9 @@ fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket() {
 
 #[test]
 fn a_flood_of_distinct_addresses_never_frees_a_limited_client() {
+    // A burst of 5, then one request a minute: no key is full again for minutes,
+    // so no sweep may evict the clients below while the flood runs.
     let app = TestApp::spawn(
-        // One request a minute after a burst of 5: the victim stays limited for the
-        // whole flood however slowly this machine sends it (under a minute).
         "[limits]\nper_ip_per_minute = 1\nper_ip_burst = 5\nper_email_per_hour = 1000000\nmax_tracked_keys = 1000\n\
          [server]\ntrusted_proxies = [\"127.0.0.0/8\"]",
     );
@@ -101,15 +101,48 @@ fn a_flood_of_distinct_addresses_never_frees_a_limited_client() {
     let victim = "2001:db8:ff:1::1";
     let statuses: Vec<u16> = (0..7).map(|n| post(victim, n)).collect();
     assert_eq!(statuses, [201, 201, 201, 201, 201, 429, 429]);
-    // 3,000 distinct /64s of one /40 (three times the key cap), within the minute.
+    let bystander = "2001:db8:ff:2::1";
+    assert_eq!((10..14).map(|n| post(bystander, n)).collect::<Vec<_>>(), [201; 4]);
+    // 3,000 distinct /64s of one /40 (three times the key cap).
     let flood: Vec<u16> =
         (0..3000).map(|n| post(&format!("2001:db8:{:x}:{:x}::1", n / 256, n % 256), 100 + n)).collect();
     let accepted = flood.iter().filter(|s| **s == 201).count();
-    // Room for 999 more keys of their own, then one shared overflow allowance of 5.
-    assert!(accepted <= 999 + 5, "{accepted} of the flood accepted: new keys past the cap got allowances");
+    // Room for 998 more keys of their own, then one shared overflow allowance of 5.
+    assert!(accepted <= 998 + 5, "{accepted} of the flood accepted: new keys past the cap got allowances");
     assert!(flood.iter().all(|s| [201, 429].contains(s)));
+    let overflowed = app.metric("inquiryd_rate_limiter_overflow_total{limit=\"ip\"}");
+    assert!(overflowed >= 1000.0, "{overflowed}");
     assert_eq!(post(victim, 9), 429, "the limited client is still limited after the flood");
-    assert!(app.metric("inquiryd_rate_limiter_overflow_total{limit=\"ip\"}") >= 1000.0);
+    assert_eq!(post(bystander, 14), 201, "a tracked client keeps its own allowance");
+    assert_eq!(
+        app.metric("inquiryd_rate_limiter_overflow_total{limit=\"ip\"}"),
+        overflowed,
+        "both were answered from their own state, not from the shared overflow allowance"
+    );
+}
+
+#[test]
+fn a_flood_of_distinct_emails_never_frees_a_limited_address() {
+    let app = TestApp::spawn(
+        "[limits]\nper_ip_per_minute = 1000000\nper_ip_burst = 1000000\nper_email_per_hour = 2\nmax_tracked_keys = 1000",
+    );
+    let post = |email: &str, n: usize| {
+        let mut body = unique_submission(n);
+        body["email"] = json!(email);
+        app.post_json(SUBMIT, &body).status
+    };
+    let victim = "irina@Пример.рф";
+    assert_eq!((0..3).map(|n| post(victim, n)).collect::<Vec<_>>(), [201, 201, 429]);
+    // 3,000 distinct addresses (three times the key cap).
+    let flood: Vec<u16> = (0..3000).map(|n| post(&format!("flood{n}@example.org"), 100 + n)).collect();
+    let accepted = flood.iter().filter(|s| **s == 201).count();
+    // Room for 999 more keys of their own, then one shared overflow allowance of 2.
+    assert!(accepted <= 999 + 2, "{accepted} of the flood accepted: new keys past the cap got allowances");
+    assert!(flood.iter().all(|s| [201, 429].contains(s)));
+    let overflowed = app.metric("inquiryd_rate_limiter_overflow_total{limit=\"email\"}");
+    assert!(overflowed >= 1000.0, "{overflowed}");
+    assert_eq!(post("IRINA@xn--e1afmkfd.xn--p1ai", 9), 429, "the limited address is still limited after the flood");
+    assert_eq!(app.metric("inquiryd_rate_limiter_overflow_total{limit=\"email\"}"), overflowed, "from its own state");
 }
 
 #[test]
