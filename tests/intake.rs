@@ -505,7 +505,7 @@ fn migrate_is_idempotent() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
     let db = Db::open(&dir.path().join("inquiries.db"));
-    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations")).unwrap().count();
+    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite")).unwrap().count();
     assert_eq!(db.scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = 1", "") as usize, migrations);
 }
 

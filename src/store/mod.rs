@@ -26,7 +26,7 @@ pub use writer::{
     WriterOptions,
 };
 
-pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
