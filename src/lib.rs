@@ -23,5 +23,5 @@ pub mod fuzzing {
     pub use crate::domain::{
         ascii_address, normalize_email, parse_query, parse_submission, EmailAddress, Purpose, SubmissionRules,
     };
-    pub use crate::store::search::match_query;
+    pub use crate::store::match_query;
 }

@@ -281,10 +281,10 @@ impl Problem {
     }
 }
 
-impl From<sqlx::Error> for Problem {
+impl From<crate::store::StoreError> for Problem {
     /// Busy or failing storage is a 503 the client may retry; anything else is a bug.
-    fn from(error: sqlx::Error) -> Self {
-        if crate::store::is_transient(&error) {
+    fn from(error: crate::store::StoreError) -> Self {
+        if error.is_transient() {
             tracing::warn!(%error, "storage unavailable");
             Self::Unavailable { retry_after: 5 }
         } else {

@@ -5,15 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use sqlx::SqliteConnection;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::mail;
-use crate::store::admin::{self, Erase};
-use crate::store::Writer;
+use crate::store::{Erase, Store, StoreError};
 use crate::timestamp::now_ms;
 
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
@@ -24,34 +22,32 @@ pub fn cutoff(retention_days: u32) -> i64 {
 }
 
 /// Erases what is past retention and audits the count; returns the erased ids.
-pub async fn purge(conn: &mut SqliteConnection, retention_days: u32, actor: &str) -> Result<Vec<String>, sqlx::Error> {
-    let ids = admin::erase(conn, Erase::ReceivedBefore(cutoff(retention_days))).await?;
-    admin::audit(conn, actor, "retention.purge", None, json!({"erased": ids.len(), "retention_days": retention_days}))
-        .await?;
-    Ok(ids)
+pub async fn purge(store: &Store, retention_days: u32, actor: &str) -> Result<Vec<String>, StoreError> {
+    let which = Erase::ReceivedBefore(cutoff(retention_days));
+    store.erase(actor, "retention.purge", which, json!({"retention_days": retention_days})).await
 }
 
 /// Runs the purge shortly after start-up (once the server is listening) and
 /// then once a day, until `stop` is cancelled. A purge that has begun is not
 /// interrupted: it finishes, mail files of the erased inquiries included.
-pub fn spawn(writer: Writer, settings: Arc<Settings>, stop: CancellationToken) -> JoinHandle<()> {
+pub fn spawn(store: Store, settings: Arc<Settings>, stop: CancellationToken) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut daily = tokio::time::interval_at(Instant::now() + Duration::from_secs(1), DAY);
         loop {
             tokio::select! {
                 biased;
                 _ = stop.cancelled() => break,
-                _ = daily.tick() => run_once(&writer, &settings).await,
+                _ = daily.tick() => run_once(&store, &settings).await,
             }
         }
         tracing::debug!("retention task stopped");
     })
 }
 
-async fn run_once(writer: &Writer, settings: &Settings) {
+async fn run_once(store: &Store, settings: &Settings) {
     let days = settings.privacy.retention_days;
     tracing::info!(retention_days = days, "retention purge started");
-    match writer.exec(true, move |conn| Box::pin(purge(conn, days, "retention"))).await {
+    match purge(store, days, "retention").await {
         Ok(ids) => {
             tracing::info!(erased = ids.len(), "retention purge done");
             mail::forget(&settings.mail, &ids).await;

@@ -24,7 +24,6 @@ use actix_web::rt::net::TcpStream;
 use actix_web::{web, App};
 use anyhow::Context;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use sqlx::SqlitePool;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -35,14 +34,13 @@ use crate::connection::Connection;
 use crate::limits::Guard;
 use crate::mail::{Composer, OutboxWorker, Transport, WorkerOptions};
 use crate::problem::Problem;
-use crate::store::{self, Writer, WriterOptions};
+use crate::store::{Store, StoreOptions};
 use crate::{mail, retention, routes, telemetry};
 
 /// Everything a request handler may touch, built once at start-up.
 pub struct AppState {
     pub settings: Arc<Settings>,
-    pub writer: Writer,
-    pub reads: SqlitePool,
+    pub store: Store,
     pub metrics: PrometheusHandle,
     pub guard: Arc<Guard>,
     /// Wakes the outbox worker (after an admin re-queues a notification).
@@ -103,29 +101,15 @@ impl Application {
     /// (port 0 picks a free port, see [`Application::address`]).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
-        let mut conn = store::open_writer(&settings.database).await.context("cannot open the database")?;
-        store::migrate(&mut conn).await?;
-        let search_index = settings.database.search_index;
-        store::in_transaction(&mut conn, false, move |c| Box::pin(store::search::ensure_index(c, search_index)))
-            .await
-            .context("cannot prepare the search index")?;
-        let reads = store::open_reads(&settings.database).await.context("cannot open the database")?;
-
         let outbox = Arc::new(Notify::new());
-        let options = WriterOptions {
-            group_commit: settings.database.group_commit,
-            batch_max: settings.database.batch_max,
-            message_id_domain: mail::message_id_domain(&settings.mail),
-        };
-        let hot = store::open_hot_writer(&settings.database).context("cannot open the database")?;
-        let (writer, writer_task) = Writer::spawn(hot, conn, options, outbox.clone());
+        let (store, writer_task) = open_store(&settings, outbox.clone()).await?;
+        store.ensure_search_index(settings.database.search_index).await.context("cannot prepare the search index")?;
 
         let composer = Composer::new(&settings.mail).context("cannot load the email templates")?;
         let transport = Transport::from_settings(&settings.mail, &settings.smtp).context("invalid mail settings")?;
         let stop = CancellationToken::new();
         let worker = OutboxWorker {
-            writer: writer.clone(),
-            reads: reads.clone(),
+            store: store.clone(),
             composer: Arc::new(composer),
             transport: Arc::new(transport),
             wake: outbox.clone(),
@@ -139,7 +123,7 @@ impl Application {
         let outbox_worker = worker.spawn(stop.clone());
         let mut producers = Vec::new();
         if settings.privacy.retention_days > 0 {
-            producers.push(("retention", retention::spawn(writer.clone(), settings.clone(), stop.clone())));
+            producers.push(("retention", retention::spawn(store.clone(), settings.clone(), stop.clone())));
         }
 
         let listener = TcpListener::bind(settings.listen_address())
@@ -155,8 +139,7 @@ impl Application {
             guard,
             outbox,
             rate_limit_policy,
-            writer,
-            reads,
+            store,
             metrics: metrics_handle(),
             in_flight: Mutex::new(HashSet::new()),
         });
@@ -194,6 +177,16 @@ impl Application {
         served?;
         stopped
     }
+}
+
+/// Opens and migrates the database and starts its writer (see [`Store::open`]).
+pub async fn open_store(settings: &Settings, outbox: Arc<Notify>) -> anyhow::Result<(Store, JoinHandle<()>)> {
+    let options = StoreOptions {
+        group_commit: settings.database.group_commit,
+        batch_max: settings.database.batch_max,
+        message_id_domain: mail::message_id_domain(&settings.mail),
+    };
+    Store::open(&settings.database, options, outbox).await.context("cannot open the database")
 }
 
 /// Resolves at the first SIGTERM or SIGINT (Ctrl-C).

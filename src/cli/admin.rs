@@ -6,14 +6,14 @@ use std::io::Write;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde_json::json;
-use sqlx::{SqliteConnection, SqlitePool};
 use tokio::sync::mpsc;
 
 use crate::config::Settings;
 use crate::domain::{encode_cursor, parse_query, ExportFormat, Purpose};
 use crate::mail;
 use crate::retention;
-use crate::store::{self, admin, export, tokens, tokens::Scope};
+use crate::startup::open_store;
+use crate::store::{Scope, Store};
 
 #[derive(Debug, Subcommand)]
 pub enum TokenAction {
@@ -95,12 +95,11 @@ impl Filters {
     }
 }
 
-/// The write connection, migrated, and a read pool.
-async fn open(settings: &Settings) -> anyhow::Result<(SqliteConnection, SqlitePool)> {
-    let mut conn = store::open_writer(&settings.database).await?;
-    store::migrate(&mut conn).await?;
-    let reads = store::open_reads(&settings.database).await?;
-    Ok((conn, reads))
+/// The database, migrated. Its writer stops once the returned handle (and
+/// every clone) is dropped, which the commands do before they return.
+async fn open(settings: &Settings) -> anyhow::Result<Store> {
+    let (store, _writer) = open_store(settings, Default::default()).await?;
+    Ok(store)
 }
 
 fn invalid(errors: Vec<crate::domain::FieldError>) -> anyhow::Error {
@@ -109,21 +108,13 @@ fn invalid(errors: Vec<crate::domain::FieldError>) -> anyhow::Error {
 }
 
 pub async fn token(settings: &Settings, action: TokenAction) -> anyhow::Result<()> {
-    let (mut conn, reads) = open(settings).await?;
+    let store = open(settings).await?;
     match action {
         TokenAction::Create { name, scope } => {
             let scope: Scope = scope.parse().map_err(anyhow::Error::msg)?;
             let name = name.trim().to_owned();
             anyhow::ensure!(!name.is_empty() && name.chars().count() <= 100, "--name must be 1 to 100 characters");
-            let (token, info) = store::in_transaction(&mut conn, false, move |c| {
-                Box::pin(async move {
-                    let created = tokens::create(c, &name, scope).await?;
-                    let detail = json!({"scope": scope.to_string()});
-                    admin::audit(c, "cli", "token.create", Some(&created.1.id), detail).await?;
-                    Ok(created)
-                })
-            })
-            .await?;
+            let (token, info) = store.create_token("cli", &name, scope).await?;
             println!("{token}");
             eprintln!("created token {} ({}, {}); it is shown only this once", info.id, info.name, info.scope);
         }
@@ -134,7 +125,7 @@ pub async fn token(settings: &Settings, action: TokenAction) -> anyhow::Result<(
                 "{:<12}  {:<5}  {:<24}  {:<24}  {:<24}  NAME",
                 "ID", "SCOPE", "CREATED", "LAST USED", "REVOKED"
             )?;
-            for t in tokens::list(&reads).await? {
+            for t in store.list_tokens().await? {
                 let dash = || "-".to_owned();
                 writeln!(
                     out,
@@ -149,16 +140,7 @@ pub async fn token(settings: &Settings, action: TokenAction) -> anyhow::Result<(
             }
         }
         TokenAction::Revoke { id } => {
-            let revoked = store::in_transaction(&mut conn, false, move |c| {
-                Box::pin(async move {
-                    let revoked = tokens::revoke(c, &id).await?;
-                    if revoked {
-                        admin::audit(c, "cli", "token.revoke", Some(&id), json!({})).await?;
-                    }
-                    Ok(revoked)
-                })
-            })
-            .await?;
+            let revoked = store.revoke_token("cli", &id).await?;
             anyhow::ensure!(revoked, "no active token with that id");
             eprintln!("revoked");
         }
@@ -167,14 +149,14 @@ pub async fn token(settings: &Settings, action: TokenAction) -> anyhow::Result<(
 }
 
 pub async fn inquiries(settings: &Settings, action: InquiriesAction) -> anyhow::Result<()> {
-    let (_conn, reads) = open(settings).await?;
+    let store = open(settings).await?;
     match action {
         InquiriesAction::List { filters, limit, cursor, json } => {
             let mut pairs = filters.pairs();
             pairs.extend(limit.map(|l| ("limit".to_owned(), l)));
             pairs.extend(cursor.map(|c| ("cursor".to_owned(), c)));
             let query = parse_query(&pairs, Purpose::List).map_err(invalid)?;
-            let (items, next) = admin::list(&reads, &query.filter, query.page).await?;
+            let (items, next) = store.list(&query.filter, query.page).await?;
             let mut out = std::io::stdout().lock();
             if json {
                 let page = json!({"items": items, "next_cursor": next.map(encode_cursor)});
@@ -210,7 +192,7 @@ pub async fn inquiries(settings: &Settings, action: InquiriesAction) -> anyhow::
             let format = query.format.unwrap_or(ExportFormat::Ndjson);
             let (tx, mut rx) = mpsc::channel(4);
             let filter = query.filter.clone();
-            let exporting = tokio::spawn(async move { export::export(&reads, &filter, format, query.bom, tx).await });
+            let exporting = tokio::spawn(async move { store.export(&filter, format, query.bom, tx).await });
             let mut sink: Box<dyn Write + Send> = match &output {
                 Some(path) => Box::new(std::io::BufWriter::new(
                     std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
@@ -242,13 +224,13 @@ fn clip(text: &str, width: usize) -> String {
 pub async fn purge(settings: &Settings, dry_run: bool) -> anyhow::Result<()> {
     let days = settings.privacy.retention_days;
     anyhow::ensure!(days > 0, "privacy.retention_days is 0: inquiries are kept forever, nothing to purge");
-    let (mut conn, reads) = open(settings).await?;
+    let store = open(settings).await?;
     if dry_run {
-        let count = admin::count_before(&reads, retention::cutoff(days)).await?;
+        let count = store.count_before(retention::cutoff(days)).await?;
         println!("{count} inquiries are older than {days} days and would be erased");
         return Ok(());
     }
-    let ids = store::in_transaction(&mut conn, true, move |c| Box::pin(retention::purge(c, days, "cli"))).await?;
+    let ids = retention::purge(&store, days, "cli").await?;
     mail::forget(&settings.mail, &ids).await;
     println!("erased {} inquiries older than {days} days", ids.len());
     Ok(())

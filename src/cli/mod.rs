@@ -81,7 +81,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve(settings).await,
         Command::Migrate => {
-            store::migrate_database(&settings.database).await?;
+            store::migrate(&settings.database).await?;
             eprintln!("migrations applied to {}", settings.database.url);
             Ok(())
         }

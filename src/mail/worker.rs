@@ -6,13 +6,12 @@ use std::time::Duration;
 
 use futures_util::{stream, StreamExt};
 use rand::Rng;
-use sqlx::SqlitePool;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::{Composer, Transport};
-use crate::store::{self, ClaimedNotification, OutboxOp, OutboxReply, Settlement, Writer};
+use crate::store::{ClaimedNotification, Settlement, Store};
 use crate::timestamp::now_ms;
 
 /// The safety-net poll while nothing is due; commits wake the worker directly.
@@ -29,8 +28,7 @@ pub struct WorkerOptions {
 }
 
 pub struct OutboxWorker {
-    pub writer: Writer,
-    pub reads: SqlitePool,
+    pub store: Store,
     pub composer: Arc<Composer>,
     pub transport: Arc<Transport>,
     pub wake: Arc<Notify>,
@@ -51,7 +49,7 @@ impl OutboxWorker {
     }
 
     async fn run(self, stop: CancellationToken) {
-        if self.writer.outbox(OutboxOp::ResetInFlight).await.is_err() {
+        if self.store.reset_in_flight().await.is_err() {
             tracing::warn!("could not requeue notifications left in flight");
         }
         loop {
@@ -82,9 +80,8 @@ impl OutboxWorker {
     async fn round(&self, stop: &CancellationToken) -> Result<usize, ()> {
         let limit = (self.options.concurrency * 16) as i64;
         let lease_ms = (self.options.smtp_timeout_seconds as i64 * 40 + 60) * 1000;
-        let claimed = match self.writer.outbox(OutboxOp::Claim { limit, lease_ms }).await {
-            Ok(OutboxReply::Claimed(claimed)) => claimed,
-            _ => return Err(()),
+        let Ok(claimed) = self.store.claim_due(limit, lease_ms).await else {
+            return Err(());
         };
         let count = claimed.len();
         if count == 0 {
@@ -102,10 +99,10 @@ impl OutboxWorker {
                 Delivery::Released(id) => released.push(id),
             }
         }
-        if !released.is_empty() && self.writer.outbox(OutboxOp::Release(released)).await.is_err() {
+        if !released.is_empty() && self.store.release(released).await.is_err() {
             tracing::warn!("could not release claimed notifications; they are retried after restart");
         }
-        if self.writer.outbox(OutboxOp::Settle(settled)).await.is_err() {
+        if self.store.settle(settled).await.is_err() {
             // The leases run out and the notifications are sent again, with the same Message-ID.
             tracing::error!("could not record delivery outcomes");
             return Err(());
@@ -151,7 +148,7 @@ impl OutboxWorker {
     }
 
     async fn until_next_due(&self) -> Duration {
-        match store::next_due(&self.reads).await {
+        match self.store.next_due().await {
             Ok(Some(due)) => Duration::from_millis((due - now_ms()).clamp(0, IDLE_POLL.as_millis() as i64) as u64),
             _ => IDLE_POLL,
         }

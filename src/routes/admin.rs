@@ -17,8 +17,7 @@ use crate::domain::{
 use crate::mail;
 use crate::problem::Problem;
 use crate::startup::AppState;
-use crate::store::admin::{self, Erase, Requeue};
-use crate::store::{export, InquiryRecord};
+use crate::store::{Erase, InquiryRecord, NotificationView, Requeue};
 
 const NOTE_MAX: usize = 2000;
 
@@ -56,7 +55,7 @@ fn page_body<T: serde::Serialize>(items: &[T], next: Option<i64>) -> HttpRespons
     ))]
 pub(crate) async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     let query = query(&req, Purpose::List)?;
-    let (items, next) = admin::list(&state.reads, &query.filter, query.page).await?;
+    let (items, next) = state.store.list(&query.filter, query.page).await?;
     Ok(page_body(&items, next))
 }
 
@@ -66,11 +65,11 @@ pub(crate) async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result
         crate::openapi::NoToken, crate::openapi::NotFound, crate::openapi::RateLimited, crate::openapi::Unavailable
     ))]
 pub(crate) async fn get_one(id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
-    let (inquiry, notifications) = admin::get(&state.reads, &id).await?.ok_or(Problem::NotFound)?;
+    let (inquiry, notifications) = state.store.get(&id).await?.ok_or(Problem::NotFound)?;
     Ok(HttpResponse::Ok().json(with_notifications(&inquiry, &notifications)))
 }
 
-fn with_notifications(inquiry: &InquiryRecord, notifications: &[admin::NotificationView]) -> Value {
+fn with_notifications(inquiry: &InquiryRecord, notifications: &[NotificationView]) -> Value {
     let mut body = serde_json::to_value(inquiry).unwrap_or_default();
     body["notifications"] = serde_json::to_value(notifications).unwrap_or_default();
     body
@@ -92,23 +91,7 @@ pub(crate) async fn update(
     let body = json_object(&req, payload, &state).await?;
     let (status, note) = parse_update(body)?;
     let id = id.into_inner();
-    let actor = actor(&req);
-    let target = id.clone();
-    let updated = state
-        .writer
-        .exec(false, move |conn| {
-            Box::pin(async move {
-                let note_changed = note.is_some();
-                let previous = admin::update(conn, &target, status, note).await?;
-                if let Some(previous) = &previous {
-                    let detail = json!({"from": previous, "to": status.as_str(), "note_changed": note_changed});
-                    admin::audit(conn, &actor, "inquiry.update", Some(&target), detail).await?;
-                }
-                Ok(previous.is_some())
-            })
-        })
-        .await?;
-    if !updated {
+    if !state.store.update_status(&actor(&req), &id, status, note).await? {
         return Err(Problem::NotFound);
     }
     get_one(web::Path::from(id), state).await
@@ -183,7 +166,7 @@ pub(crate) async fn delete(
     id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
-    let erased = erase(&req, &state, "inquiry.delete", ErasureOf::One(id.into_inner())).await?;
+    let erased = erase(&req, &state, "inquiry.delete", Erase::One(id.into_inner())).await?;
     if erased == 0 {
         return Err(Problem::NotFound);
     }
@@ -212,7 +195,7 @@ pub(crate) async fn erasure(
     let request: ErasureRequest = serde_json::from_value(Value::Object(body))
         .map_err(|e| invalid_body("email", "invalid", format!("send {{\"email\": \"...\"}} only ({e})")))?;
     let email = EmailAddress::parse("email", &request.email).map_err(|e| Problem::InvalidBody(vec![e]))?;
-    let erased = erase(&req, &state, "erasure", ErasureOf::Email(email.normalized().to_owned())).await?;
+    let erased = erase(&req, &state, "erasure", Erase::Email(email.normalized().to_owned())).await?;
     Ok(HttpResponse::Ok().json(json!({"erased": erased})))
 }
 
@@ -220,31 +203,10 @@ fn invalid_body(field: &str, code: &'static str, message: String) -> Problem {
     Problem::InvalidBody(vec![FieldError::new(field, code, message)])
 }
 
-enum ErasureOf {
-    One(String),
-    Email(String),
-}
-
-/// Erases in the writer, audits the count (never the address), then removes any
+/// Erases (the store audits the count, never the address), then removes any
 /// copies of the emails the file transport kept.
-async fn erase(req: &HttpRequest, state: &AppState, action: &'static str, of: ErasureOf) -> Result<usize, Problem> {
-    let actor = actor(req);
-    let ids = state
-        .writer
-        .exec(true, move |conn| {
-            Box::pin(async move {
-                let (which, target) = match &of {
-                    ErasureOf::One(id) => (Erase::One(id), Some(id.as_str())),
-                    ErasureOf::Email(email) => (Erase::Email(email), None),
-                };
-                let ids = admin::erase(conn, which).await?;
-                if !ids.is_empty() || target.is_none() {
-                    admin::audit(conn, &actor, action, target, json!({"erased": ids.len()})).await?;
-                }
-                Ok(ids)
-            })
-        })
-        .await?;
+async fn erase(req: &HttpRequest, state: &AppState, action: &'static str, which: Erase) -> Result<usize, Problem> {
+    let ids = state.store.erase(&actor(req), action, which, json!({})).await?;
     mail::forget(&state.settings.mail, &ids).await;
     Ok(ids.len())
 }
@@ -270,9 +232,9 @@ pub(crate) async fn export_inquiries(req: HttpRequest, state: web::Data<AppState
         return Ok(response.finish());
     }
     let (tx, rx) = mpsc::channel::<Bytes>(4);
-    let reads = state.reads.clone();
+    let store = state.store.clone();
     tokio::spawn(async move {
-        if let Err(error) = export::export(&reads, &query.filter, format, query.bom, tx).await {
+        if let Err(error) = store.export(&query.filter, format, query.bom, tx).await {
             tracing::error!(%error, "export failed part-way");
         }
     });
@@ -286,7 +248,7 @@ pub(crate) async fn export_inquiries(req: HttpRequest, state: web::Data<AppState
         crate::openapi::NoToken, crate::openapi::RateLimited, crate::openapi::Unavailable
     ))]
 pub(crate) async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
-    Ok(HttpResponse::Ok().json(admin::stats(&state.reads).await?))
+    Ok(HttpResponse::Ok().json(state.store.stats().await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/notifications/{id}/retry", security(("admin_token" = [])), tag = "admin", params(("id" = String, Path)),
@@ -301,22 +263,8 @@ pub(crate) async fn retry(
     id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
-    let actor = actor(&req);
     let id = id.into_inner();
-    let target = id.clone();
-    let outcome = state
-        .writer
-        .exec(false, move |conn| {
-            Box::pin(async move {
-                let outcome = admin::requeue(conn, &target).await?;
-                if outcome == Requeue::Requeued {
-                    admin::audit(conn, &actor, "notification.retry", Some(&target), json!({})).await?;
-                }
-                Ok(outcome)
-            })
-        })
-        .await?;
-    match outcome {
+    match state.store.requeue(&actor(&req), &id).await? {
         Requeue::Requeued => {
             state.outbox.notify_one();
             Ok(HttpResponse::Accepted().json(json!({"id": id, "status": "pending"})))
@@ -335,6 +283,6 @@ pub(crate) async fn retry(
     ))]
 pub(crate) async fn audit(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     let query = query(&req, Purpose::Pages)?;
-    let (entries, next) = admin::audit_page(&state.reads, query.page).await?;
+    let (entries, next) = state.store.audit_page(query.page).await?;
     Ok(page_body(&entries, next))
 }

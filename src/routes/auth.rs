@@ -11,7 +11,7 @@ use actix_web::{web, HttpMessage, ResponseError};
 use crate::limits::client_address;
 use crate::problem::Problem;
 use crate::startup::AppState;
-use crate::store::tokens::{self, Scope, TokenInfo};
+use crate::store::{Scope, TokenInfo};
 use crate::timestamp::now_ms;
 
 /// `last_used_at` is written at most this often per token.
@@ -54,7 +54,7 @@ async fn authenticate(req: &ServiceRequest, state: &AppState) -> Result<TokenInf
     let Some(presented) = presented else {
         return Err(Problem::Unauthorized { token_given: false });
     };
-    let Some(token) = tokens::find(&state.reads, presented).await? else {
+    let Some(token) = state.store.find_token(presented).await? else {
         let peer = req.peer_addr().map(|a| a.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1]));
         let client = client_address(peer, req.headers(), &state.settings.server.trusted_proxies);
         tracing::warn!("admin authentication failed");
@@ -70,10 +70,7 @@ async fn authenticate(req: &ServiceRequest, state: &AppState) -> Result<TokenInf
     if token.last_used_ms.is_none_or(|at| now_ms() - at > TOUCH_EVERY_MS) {
         // Awaited, not spawned: no task outlives the request (a touch is one small
         // write, once per token per `TOUCH_EVERY_MS`).
-        let id = token.id.clone();
-        let touched =
-            state.writer.exec(false, move |conn| Box::pin(async move { tokens::touch(conn, &id).await })).await;
-        if let Err(error) = touched {
+        if let Err(error) = state.store.touch_token(&token.id).await {
             tracing::warn!(%error, "could not record the token's last use");
         }
     }

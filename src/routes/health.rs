@@ -2,7 +2,6 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use crate::startup::AppState;
-use crate::store;
 
 /// 200 while the process runs.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process runs")))]
@@ -15,7 +14,7 @@ pub async fn healthz() -> HttpResponse {
     (status = 200, description = "Ready", body = crate::openapi::Readiness),
     (status = 503, description = "Not ready: the body lists each check", body = crate::openapi::Readiness)))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let (database, migrations) = store::readiness(&state.reads).await;
+    let (database, migrations) = state.store.readiness().await;
     let word = |ok: bool| if ok { "ok" } else { "failing" };
     let body = json!({
         "status": word(database && migrations),
@@ -32,7 +31,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    if let Ok((pending, oldest)) = store::backlog(&state.reads).await {
+    if let Ok((pending, oldest)) = state.store.backlog().await {
         metrics::gauge!("inquiryd_notifications_pending").set(pending as f64);
         let age = oldest.map_or(0, |created| (crate::timestamp::now_ms() - created).max(0));
         metrics::gauge!("inquiryd_notifications_oldest_pending_age_seconds").set(age as f64 / 1000.0);

@@ -148,7 +148,7 @@ async fn accept(
     if let Some(captcha) = &state.guard.captcha {
         if let Some(key) = &key {
             // A replay must not spend the (single-use) CAPTCHA token again.
-            if let Some((hash, receipt)) = crate::store::idempotent_answer(&state.reads, key).await {
+            if let Some((hash, receipt)) = state.store.idempotent_answer(key).await {
                 return if hash == request_hash { Ok(receipt) } else { Err(Problem::IdempotencyMismatch) };
             }
         }
@@ -194,7 +194,7 @@ async fn accept(
         Some(claim) => Some(InFlight::claim(&state.in_flight, &claim.key)?),
         None => None,
     };
-    let (label, result) = match state.writer.write(record).await {
+    let (label, result) = match state.store.submit(record).await {
         WriteOutcome::Created(receipt) if spam => ("spam", Ok(receipt)),
         WriteOutcome::Created(receipt) => ("accepted", Ok(receipt)),
         WriteOutcome::Replayed(receipt) | WriteOutcome::Duplicate(receipt) => ("duplicate", Ok(receipt)),

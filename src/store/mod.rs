@@ -1,33 +1,32 @@
-//! All SQL lives here. One writer connection commits in groups; reads use a pool.
+//! The storage boundary. The rest of the service talks to a [`Store`] in domain
+//! terms (record a submission, claim and settle deliveries, list, search,
+//! export, erase, audit…) and never sees a database type; each backend lives in
+//! its own module with its own migrations directory under `migrations/`.
+//!
+//! SQLite ([`sqlite`]) is the only backend so far: one writer thread owns every
+//! write and commits submissions in groups; reads use a pool.
 
-pub mod admin;
-pub mod export;
-mod inquiries;
-mod outbox;
+mod model;
 pub mod search;
-pub mod tokens;
-mod writer;
+mod sqlite;
 
-use std::path::PathBuf;
-use std::str::FromStr;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use sqlx::migrate::Migrator;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection, SqliteConnection};
+use bytes::Bytes;
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
 
-use crate::config::{DatabaseSettings, Synchronous};
+use crate::config::DatabaseSettings;
+use crate::domain::{ExportFormat, InquiryFilter, InquiryStatus, Page};
 
-pub use inquiries::{idempotent_answer, InquiryRecord, INQUIRY_COLUMNS};
-pub use outbox::{backlog, next_due, ClaimedNotification, Settlement};
-pub use writer::in_transaction;
-pub use writer::{
-    IdempotencyClaim, NewRecord, OutboxOp, OutboxReply, PlannedNotification, Receipt, WriteOutcome, Writer,
-    WriterOptions,
+pub use model::{
+    AuditEntry, ClaimedNotification, DayCount, Erase, IdempotencyClaim, InquiryRecord, NewRecord, NotificationView,
+    PlannedNotification, Receipt, Requeue, Scope, Settlement, Stats, TokenInfo, WriteOutcome,
 };
+pub use sqlite::match_query;
 
-pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
-
+/// Every way a storage operation can fail.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("invalid database url")]
@@ -42,191 +41,210 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database query failed")]
     Query(#[from] sqlx::Error),
+    /// The writer has stopped (shutdown) or storage refused the write.
+    #[error("storage unavailable")]
+    Unavailable,
     #[error("{0} already exists; a backup never overwrites a file")]
     BackupExists(PathBuf),
+    #[error("the backup failed its integrity check: {0}")]
+    BackupCorrupt(String),
 }
 
-pub fn is_transient(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Database(db) => {
-            // SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN (and extended codes).
-            let primary = db.code().and_then(|c| c.parse::<i32>().ok()).map(|c| c & 0xff);
-            matches!(primary, Some(5 | 6 | 10 | 13 | 14))
+impl StoreError {
+    /// Busy, locked, full or failing storage: the operation may succeed later.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Query(error) => sqlite::is_transient(error),
+            Self::Unavailable => true,
+            _ => false,
         }
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
-        _ => false,
     }
 }
 
-/// Page size of a new database file (an existing one keeps its own): a 1–5 KB
-/// message fits one page instead of spilling into overflow pages.
-const PAGE_SIZE: u32 = 8192;
-
-fn connect_options(settings: &DatabaseSettings) -> Result<SqliteConnectOptions, StoreError> {
-    let synchronous = match settings.synchronous {
-        Synchronous::Full => SqliteSynchronous::Full,
-        Synchronous::Normal => SqliteSynchronous::Normal,
-    };
-    Ok(SqliteConnectOptions::from_str(&settings.url)
-        .map_err(StoreError::Url)?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(synchronous)
-        .foreign_keys(true)
-        .busy_timeout(Duration::from_millis(settings.busy_timeout_ms))
-        // Erased personal data is overwritten, not left in free pages.
-        .pragma("secure_delete", "on")
-        .page_size(PAGE_SIZE))
+/// How the store's writer is tuned.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub group_commit: bool,
+    pub batch_max: usize,
+    /// Right-hand side of every Message-ID this service generates.
+    pub message_id_domain: String,
 }
 
-fn ensure_directory(options: &SqliteConnectOptions) -> Result<(), StoreError> {
-    let path = options.get_filename();
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Directory(dir.to_owned(), e))?;
+/// The handle to the database: cheap to clone. The background task returned by
+/// [`Store::open`] ends once every handle is dropped, after committing its queue.
+#[derive(Clone)]
+pub struct Store {
+    db: sqlite::Sqlite,
+}
+
+impl Store {
+    /// Opens (creating if missing) and migrates the database and starts its
+    /// writer; `outbox` is woken by every commit that queues a notification.
+    pub async fn open(
+        settings: &DatabaseSettings,
+        options: StoreOptions,
+        outbox: Arc<Notify>,
+    ) -> Result<(Self, JoinHandle<()>), StoreError> {
+        let (db, task) = sqlite::Sqlite::open(settings, options, outbox).await?;
+        Ok((Self { db }, task))
     }
-    Ok(())
-}
 
-/// Opens the single write connection; creates the file (and its directory) if missing.
-pub async fn open_writer(settings: &DatabaseSettings) -> Result<SqliteConnection, StoreError> {
-    let options = connect_options(settings)?;
-    ensure_directory(&options)?;
-    SqliteConnection::connect_with(&options).await.map_err(StoreError::Open)
-}
-
-/// Opens the writer's second connection, for submissions and the outbox, with
-/// the same settings as [`open_writer`]. Call it after `open_writer` (which
-/// creates the file and turns on WAL).
-pub fn open_hot_writer(settings: &DatabaseSettings) -> Result<rusqlite::Connection, StoreError> {
-    let path = connect_options(settings)?.get_filename().to_owned();
-    let db = rusqlite::Connection::open(path).map_err(StoreError::OpenWriter)?;
-    db.busy_timeout(Duration::from_millis(settings.busy_timeout_ms)).map_err(StoreError::OpenWriter)?;
-    let synchronous = match settings.synchronous {
-        Synchronous::Full => "FULL",
-        Synchronous::Normal => "NORMAL",
-    };
-    db.execute_batch(&format!(
-        "PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;"
-    ))
-    .map_err(StoreError::OpenWriter)?;
-    Ok(db)
-}
-
-/// Opens the read pool over the same file.
-pub async fn open_reads(settings: &DatabaseSettings) -> Result<SqlitePool, StoreError> {
-    let options = connect_options(settings)?.read_only(true);
-    SqlitePoolOptions::new()
-        .max_connections(settings.read_pool_size)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect_with(options)
-        .await
-        .map_err(StoreError::Open)
-}
-
-/// Applies pending migrations; safe to run again.
-pub async fn migrate(conn: &mut SqliteConnection) -> Result<(), StoreError> {
-    MIGRATOR.run(&mut *conn).await?;
-    normalize_stored_emails(conn).await.map_err(StoreError::Query)?;
-    Ok(())
-}
-
-/// The Rust half of migration 0005 (SQLite cannot do IDNA): recomputes the normal
-/// form of every stored address whose normal form is not ASCII, then removes the
-/// migration's mark. Runs once; a crash midway leaves the mark, and it runs again.
-async fn normalize_stored_emails(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
-    let mark: Option<String> =
-        sqlx::query_scalar("SELECT value FROM meta WHERE key = 'email_norm'").fetch_optional(&mut *conn).await?;
-    if mark.is_none() {
-        return Ok(());
+    /// Builds (or drops) the search index to match `database.search_index`.
+    pub async fn ensure_search_index(&self, enabled: bool) -> Result<(), StoreError> {
+        self.db.ensure_search_index(enabled).await
     }
-    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-    let rows: Vec<(i64, String)> =
-        sqlx::query_as("SELECT seq, email FROM inquiries WHERE email_norm GLOB '*[^ -~]*'").fetch_all(&mut *tx).await?;
-    for (seq, email) in &rows {
-        sqlx::query("UPDATE inquiries SET email_norm = ? WHERE seq = ?")
-            .bind(crate::domain::normalize_email(email))
-            .bind(seq)
-            .execute(&mut *tx)
-            .await?;
+
+    /// The readiness checks: the database answers, and every migration is applied.
+    pub async fn readiness(&self) -> (bool, bool) {
+        self.db.readiness().await
     }
-    sqlx::query("DELETE FROM meta WHERE key = 'email_norm'").execute(&mut *tx).await?;
-    tx.commit().await?;
-    if !rows.is_empty() {
-        tracing::info!(rows = rows.len(), "stored email addresses normalised to their ASCII (IDNA) form");
+
+    /// Records a submission (or recognises a replay or a double click) and
+    /// answers once it is durable.
+    pub async fn submit(&self, record: NewRecord) -> WriteOutcome {
+        self.db.submit(record).await
     }
-    Ok(())
+
+    /// The first answer given for an Idempotency-Key within its 24 hours, with
+    /// the hash of the body it came with.
+    pub async fn idempotent_answer(&self, key: &str) -> Option<([u8; 32], Receipt)> {
+        self.db.idempotent_answer(key).await
+    }
+
+    /// Leases up to `limit` due notifications (or ones whose lease ran out) for
+    /// `lease_ms`, the longest due first.
+    pub async fn claim_due(&self, limit: i64, lease_ms: i64) -> Result<Vec<ClaimedNotification>, StoreError> {
+        self.db.claim_due(limit, lease_ms).await
+    }
+
+    /// Records each attempt's outcome; a stale attempt's changes nothing.
+    pub async fn settle(&self, settlements: Vec<Settlement>) -> Result<(), StoreError> {
+        self.db.settle(settlements).await
+    }
+
+    /// Gives claimed but unsent notifications back (graceful shutdown).
+    pub async fn release(&self, ids: Vec<String>) -> Result<(), StoreError> {
+        self.db.release(ids).await
+    }
+
+    /// At start-up: whatever a previous process was sending when it died is due again.
+    pub async fn reset_in_flight(&self) -> Result<(), StoreError> {
+        self.db.reset_in_flight().await
+    }
+
+    /// When the next pending notification falls due, if any is pending.
+    pub async fn next_due(&self) -> Result<Option<i64>, StoreError> {
+        self.db.next_due().await
+    }
+
+    /// How many notifications wait for delivery, and when the oldest was queued.
+    pub async fn backlog(&self) -> Result<(i64, Option<i64>), StoreError> {
+        self.db.backlog().await
+    }
+
+    /// One page, newest first, and the position to continue before (when there is more).
+    pub async fn list(
+        &self,
+        filter: &InquiryFilter,
+        page: Page,
+    ) -> Result<(Vec<InquiryRecord>, Option<i64>), StoreError> {
+        self.db.list(filter, page).await
+    }
+
+    /// One inquiry with its notifications.
+    pub async fn get(&self, id: &str) -> Result<Option<(InquiryRecord, Vec<NotificationView>)>, StoreError> {
+        self.db.get(id).await
+    }
+
+    /// Streams every matching inquiry to `out`, newest first (a CSV after a
+    /// byte-order mark with `bom`); returns how many. Stops early (without
+    /// error) when the receiver goes away.
+    pub async fn export(
+        &self,
+        filter: &InquiryFilter,
+        format: ExportFormat,
+        bom: bool,
+        out: mpsc::Sender<Bytes>,
+    ) -> Result<u64, StoreError> {
+        self.db.export(filter, format, bom, out).await
+    }
+
+    pub async fn stats(&self) -> Result<Stats, StoreError> {
+        self.db.stats().await
+    }
+
+    /// How many inquiries were received before `cutoff` (for `purge --dry-run`).
+    pub async fn count_before(&self, cutoff: i64) -> Result<i64, StoreError> {
+        self.db.count_before(cutoff).await
+    }
+
+    /// Sets the status (and the note, when given: `Some(None)` clears it) and
+    /// audits the change; `false` when there is no such inquiry.
+    pub async fn update_status(
+        &self,
+        actor: &str,
+        id: &str,
+        status: InquiryStatus,
+        note: Option<Option<String>>,
+    ) -> Result<bool, StoreError> {
+        self.db.update_status(actor, id, status, note).await
+    }
+
+    /// Erases inquiries with their notifications, delivery attempts, idempotency
+    /// keys and search-index entries, leaving no copy in the database's files,
+    /// and audits the count as `action` (with `detail` added); returns the
+    /// erased ids. An erasure of one id that finds nothing is not audited.
+    pub async fn erase(
+        &self,
+        actor: &str,
+        action: &'static str,
+        which: Erase,
+        detail: serde_json::Value,
+    ) -> Result<Vec<String>, StoreError> {
+        self.db.erase(actor, action, which, detail).await
+    }
+
+    /// Puts a failed notification back in the queue, due now; audited.
+    pub async fn requeue(&self, actor: &str, id: &str) -> Result<Requeue, StoreError> {
+        self.db.requeue(actor, id).await
+    }
+
+    pub async fn audit_page(&self, page: Page) -> Result<(Vec<AuditEntry>, Option<i64>), StoreError> {
+        self.db.audit_page(page).await
+    }
+
+    /// Creates an admin token (audited) and returns it with its record; only its hash is stored.
+    pub async fn create_token(&self, actor: &str, name: &str, scope: Scope) -> Result<(String, TokenInfo), StoreError> {
+        self.db.create_token(actor, name, scope).await
+    }
+
+    pub async fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
+        self.db.list_tokens().await
+    }
+
+    /// The active token presented, if it is one.
+    pub async fn find_token(&self, token: &str) -> Result<Option<TokenInfo>, StoreError> {
+        self.db.find_token(token).await
+    }
+
+    /// Revokes by id (audited); `false` when there is no such active token.
+    pub async fn revoke_token(&self, actor: &str, id: &str) -> Result<bool, StoreError> {
+        self.db.revoke_token(actor, id).await
+    }
+
+    /// Records that the token was just used.
+    pub async fn touch_token(&self, id: &str) -> Result<(), StoreError> {
+        self.db.touch_token(id).await
+    }
 }
 
 /// Opens the database, applies migrations and closes it: `inquiryd migrate`.
-pub async fn migrate_database(settings: &DatabaseSettings) -> Result<(), StoreError> {
-    let mut conn = open_writer(settings).await?;
-    migrate(&mut conn).await?;
-    conn.close().await.map_err(StoreError::Open)
+pub async fn migrate(settings: &DatabaseSettings) -> Result<(), StoreError> {
+    sqlite::migrate_database(settings).await
 }
 
-/// The readiness checks: the database answers and every migration is applied.
-pub async fn readiness(reads: &SqlitePool) -> (bool, bool) {
-    let answers = sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(reads).await.is_ok();
-    let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-    let applied =
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = 1 AND version = ?")
-            .bind(latest)
-            .fetch_one(reads)
-            .await
-            .is_ok_and(|n| n == 1);
-    (answers, applied)
-}
-
-/// Writes a consistent copy of the live database to `target` (`VACUUM INTO`:
-/// one read transaction, so writers carry on), then checks the copy and returns
-/// how many inquiries it holds.
-pub async fn backup(settings: &DatabaseSettings, target: &std::path::Path) -> Result<i64, StoreError> {
-    if target.exists() {
-        return Err(StoreError::BackupExists(target.to_owned()));
-    }
-    if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Directory(dir.to_owned(), e))?;
-    }
-    let mut conn = open_writer(settings).await?;
-    sqlx::query("VACUUM INTO ?").bind(target.to_string_lossy().into_owned()).execute(&mut conn).await?;
-    conn.close().await.map_err(StoreError::Open)?;
-    let copy = SqliteConnectOptions::new().filename(target).read_only(true);
-    let mut copy = SqliteConnection::connect_with(&copy).await.map_err(StoreError::Open)?;
-    let check: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&mut copy).await?;
-    if check != "ok" {
-        return Err(StoreError::Query(sqlx::Error::Protocol(format!("the copy failed its integrity check: {check}"))));
-    }
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM inquiries").fetch_one(&mut copy).await?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The writer's rusqlite connection is the one submissions are committed
-    /// through: it must carry the configured durability and the same pragmas.
-    #[tokio::test]
-    async fn hot_writer_gets_the_configured_pragmas() {
-        let dir = tempfile::tempdir().unwrap();
-        for (synchronous, expected) in [(Synchronous::Full, 2), (Synchronous::Normal, 1)] {
-            let settings = DatabaseSettings {
-                url: format!("sqlite://{}/inquiries.db", dir.path().display()),
-                synchronous,
-                busy_timeout_ms: 1234,
-                group_commit: true,
-                batch_max: 64,
-                read_pool_size: 1,
-                search_index: true,
-            };
-            let _created = open_writer(&settings).await.unwrap();
-            let db = open_hot_writer(&settings).unwrap();
-            let pragma = |name: &str| db.query_row(&format!("PRAGMA {name}"), [], |r| r.get::<_, i64>(0)).unwrap();
-            assert_eq!(pragma("synchronous"), expected);
-            assert_eq!(pragma("foreign_keys"), 1);
-            assert_eq!(pragma("secure_delete"), 1);
-            assert_eq!(pragma("busy_timeout"), 1234);
-            let mode: String = db.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
-            assert_eq!(mode, "wal");
-        }
-    }
+/// Writes a consistent copy of the live database to `target`, checks it and
+/// returns how many inquiries it holds.
+pub async fn backup(settings: &DatabaseSettings, target: &Path) -> Result<i64, StoreError> {
+    sqlite::backup(settings, target).await
 }

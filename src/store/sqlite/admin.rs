@@ -2,13 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
 use serde_json::Value;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
-use super::inquiries::{InquiryRecord, INQUIRY_COLUMNS};
+use super::inquiries::INQUIRY_COLUMNS;
 use super::search;
 use crate::domain::{Category, InquiryFilter, InquiryStatus, Page};
+use crate::store::{AuditEntry, DayCount, Erase, InquiryRecord, NotificationView, Requeue, Stats};
 use crate::timestamp::{now_ms, to_rfc3339};
 
 /// `SELECT <columns> FROM … WHERE <filter>` for inquiries (aliased `i`), newest
@@ -86,18 +86,6 @@ pub async fn list(
     Ok((items, next))
 }
 
-/// A notification as an admin sees it.
-#[derive(Debug, Clone, Serialize)]
-pub struct NotificationView {
-    pub id: String,
-    pub kind: String,
-    pub recipient: String,
-    pub status: String,
-    pub attempts: i64,
-    pub last_error: Option<String>,
-    pub sent_at: Option<String>,
-}
-
 pub async fn get(reads: &SqlitePool, id: &str) -> Result<Option<(InquiryRecord, Vec<NotificationView>)>, sqlx::Error> {
     let inquiry: Option<InquiryRecord> =
         sqlx::query_as(&format!("SELECT {INQUIRY_COLUMNS} FROM inquiries i WHERE i.id = ?"))
@@ -152,23 +140,16 @@ pub async fn update(
     Ok(previous)
 }
 
-/// Which inquiries an erasure covers.
-pub enum Erase<'a> {
-    One(&'a str),
-    Email(&'a str),
-    ReceivedBefore(i64),
-}
-
 /// Erases inquiries with their notifications, delivery attempts, idempotency
 /// keys and search-index entries; returns the erased ids. With `secure_delete`
 /// and the index's secure-delete option the data is overwritten, not just
 /// unlinked.
-pub async fn erase(conn: &mut SqliteConnection, which: Erase<'_>) -> Result<Vec<String>, sqlx::Error> {
+pub async fn erase(conn: &mut SqliteConnection, which: &Erase) -> Result<Vec<String>, sqlx::Error> {
     let mut select = QueryBuilder::<Sqlite>::new(format!("SELECT {INQUIRY_COLUMNS} FROM inquiries i WHERE "));
     match which {
-        Erase::One(id) => select.push("i.id = ").push_bind(id.to_owned()),
-        Erase::Email(email) => select.push("i.email_norm = ").push_bind(email),
-        Erase::ReceivedBefore(cutoff) => select.push("i.received_at < ").push_bind(cutoff),
+        Erase::One(id) => select.push("i.id = ").push_bind(id.clone()),
+        Erase::Email(email) => select.push("i.email_norm = ").push_bind(email.clone()),
+        Erase::ReceivedBefore(cutoff) => select.push("i.received_at < ").push_bind(*cutoff),
     };
     let doomed: Vec<InquiryRecord> = select.build_query_as().fetch_all(&mut *conn).await?;
     let mut ids = Vec::with_capacity(doomed.len());
@@ -192,14 +173,6 @@ pub async fn count_before(reads: &SqlitePool, cutoff: i64) -> Result<i64, sqlx::
     sqlx::query_scalar("SELECT COUNT(*) FROM inquiries WHERE received_at < ?").bind(cutoff).fetch_one(reads).await
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Requeue {
-    Requeued,
-    NotFound,
-    /// Only a failed notification can be retried; this is its status.
-    NotFailed(String),
-}
-
 /// Puts a failed notification back in the queue, due now, with a fresh count of attempts.
 pub async fn requeue(conn: &mut SqliteConnection, id: &str) -> Result<Requeue, sqlx::Error> {
     let status: Option<String> =
@@ -219,21 +192,6 @@ pub async fn requeue(conn: &mut SqliteConnection, id: &str) -> Result<Requeue, s
         }
         Some(other) => Ok(Requeue::NotFailed(other.to_owned())),
     }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Stats {
-    pub total: i64,
-    pub by_status: BTreeMap<String, i64>,
-    pub by_category: BTreeMap<String, i64>,
-    /// The last 30 days, oldest first, days without inquiries included.
-    pub per_day: Vec<DayCount>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct DayCount {
-    pub date: String,
-    pub count: i64,
 }
 
 const DAY_MS: i64 = 86_400_000;
@@ -263,18 +221,6 @@ pub async fn stats(reads: &SqlitePool) -> Result<Stats, sqlx::Error> {
         .map(|day| DayCount { date: to_rfc3339(day * DAY_MS)[..10].to_owned(), count: *counts.get(&day).unwrap_or(&0) })
         .collect();
     Ok(Stats { total: by_status.values().sum(), by_status, by_category, per_day })
-}
-
-/// One line of the audit log: who did what to which id, never personal data.
-#[derive(Debug, Clone, Serialize)]
-pub struct AuditEntry {
-    #[serde(skip)]
-    pub seq: i64,
-    pub at: String,
-    pub actor: String,
-    pub action: String,
-    pub target: Option<String>,
-    pub detail: Value,
 }
 
 pub async fn audit(

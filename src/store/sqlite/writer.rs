@@ -19,68 +19,12 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use super::outbox::{self, ClaimedNotification, Settlement};
-use super::search;
-use crate::domain::{InquiryStatus, NewInquiry, NotificationKind};
+use super::{outbox, search};
+use crate::store::{ClaimedNotification, NewRecord, Receipt, Settlement, StoreOptions, WriteOutcome};
 use crate::timestamp::now_ms;
 
 const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 const DEDUPE_WINDOW_MS: i64 = 10 * 60 * 1000;
-
-/// A validated submission with everything decided except its id.
-#[derive(Debug)]
-pub struct NewRecord {
-    pub inquiry: NewInquiry,
-    pub status: InquiryStatus,
-    pub spam_flags: Vec<String>,
-    pub client_ip: Option<String>,
-    pub received_at: i64,
-    /// Identifies a double click: the same email, subject and message.
-    pub dedupe_hash: [u8; 32],
-    pub idempotency: Option<IdempotencyClaim>,
-    pub notifications: Vec<PlannedNotification>,
-    /// [`EmailAddress::normalized`](crate::domain::EmailAddress::normalized), computed once by the handler.
-    pub email_norm: String,
-    /// What the search index gets ([`search::Searchable::document`]), or `None`
-    /// with indexing off. Built by the request handler so that the single writer
-    /// thread does not have to.
-    pub search_document: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct IdempotencyClaim {
-    pub key: String,
-    pub request_hash: [u8; 32],
-}
-
-#[derive(Debug, Clone)]
-pub struct PlannedNotification {
-    pub kind: NotificationKind,
-    pub recipients: Vec<String>,
-}
-
-/// What the visitor is told: the stored inquiry's id and time.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Receipt {
-    pub id: String,
-    pub received_at: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WriteOutcome {
-    /// Committed to disk now.
-    Created(Receipt),
-    /// The Idempotency-Key was seen with the same body: the first answer.
-    Replayed(Receipt),
-    /// The same email, subject and message arrived within ten minutes.
-    Duplicate(Receipt),
-    /// The Idempotency-Key was seen with a different body.
-    KeyReused,
-    /// Storage busy, full or failing: nothing was written.
-    Unavailable,
-    /// A bug: the record could not be written for a non-transient reason.
-    Failed,
-}
 
 struct Job {
     record: NewRecord,
@@ -118,14 +62,6 @@ enum Command {
 #[error("storage unavailable")]
 pub struct StoreUnavailable;
 
-#[derive(Debug, Clone)]
-pub struct WriterOptions {
-    pub group_commit: bool,
-    pub batch_max: usize,
-    /// Right-hand side of every Message-ID this service generates.
-    pub message_id_domain: String,
-}
-
 /// The handle request handlers use to queue a record for the next commit.
 #[derive(Clone)]
 pub struct Writer {
@@ -138,7 +74,7 @@ impl Writer {
     pub fn spawn(
         db: rusqlite::Connection,
         conn: SqliteConnection,
-        options: WriterOptions,
+        options: StoreOptions,
         outbox: Arc<Notify>,
     ) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(options.batch_max * 4);
@@ -189,7 +125,7 @@ struct WriterTask {
     /// Every other write ([`Writer::exec`]).
     conn: SqliteConnection,
     rx: mpsc::Receiver<Command>,
-    options: WriterOptions,
+    options: StoreOptions,
     outbox: Arc<Notify>,
     runtime: Handle,
 }
@@ -389,7 +325,7 @@ const INSERT_IDEMPOTENCY_KEY: &str = "INSERT OR REPLACE INTO idempotency_keys \
 fn write_batch(
     db: &rusqlite::Connection,
     records: &[&NewRecord],
-    options: &WriterOptions,
+    options: &StoreOptions,
 ) -> Result<(Vec<WriteOutcome>, usize), rusqlite::Error> {
     let now = now_ms();
     let mut keys = known_keys(db, records, now)?;

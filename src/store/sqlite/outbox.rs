@@ -3,28 +3,9 @@
 use rusqlite::params;
 use sqlx::{Row, SqlitePool};
 
-use super::inquiries::{InquiryRecord, INQUIRY_COLUMNS};
+use super::inquiries::INQUIRY_COLUMNS;
 use crate::domain::NotificationKind;
-
-/// A notification taken for delivery, with the inquiry it is about.
-#[derive(Debug, Clone)]
-pub struct ClaimedNotification {
-    pub id: String,
-    pub kind: NotificationKind,
-    pub recipients: Vec<String>,
-    pub message_id: String,
-    /// The number of this attempt, counting from 1.
-    pub attempt: i64,
-    pub inquiry: InquiryRecord,
-}
-
-/// How one attempt ended.
-#[derive(Debug, Clone)]
-pub enum Settlement {
-    Sent { id: String, attempt: i64, response: String },
-    Retry { id: String, attempt: i64, error: String, next_attempt_at: i64 },
-    Failed { id: String, attempt: i64, error: String },
-}
+use crate::store::{ClaimedNotification, InquiryRecord, Settlement};
 
 /// Marks up to `limit` due notifications (or ones whose lease ran out) as being
 /// sent until `now + lease_ms`, and returns them, the longest due first.

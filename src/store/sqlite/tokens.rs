@@ -1,58 +1,15 @@
 //! Admin tokens: 256 random bits shown once; only their SHA-256 is stored.
 
-use std::fmt;
-use std::str::FromStr;
-
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
+use crate::store::{Scope, TokenInfo};
 use crate::timestamp::{now_ms, to_rfc3339};
 
 const PREFIX: &str = "iqd_";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Scope {
-    Read,
-    Write,
-}
-
-impl FromStr for Scope {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "read" => Ok(Self::Read),
-            "write" => Ok(Self::Write),
-            _ => Err("scope must be read or write".to_owned()),
-        }
-    }
-}
-
-impl fmt::Display for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Read => "read",
-            Self::Write => "write",
-        })
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct TokenInfo {
-    pub id: String,
-    pub name: String,
-    pub scope: Scope,
-    pub created_at: String,
-    pub last_used_at: Option<String>,
-    pub revoked_at: Option<String>,
-    #[serde(skip)]
-    pub last_used_ms: Option<i64>,
-}
 
 fn info(row: &sqlx::sqlite::SqliteRow) -> Result<TokenInfo, sqlx::Error> {
     let scope: String = row.try_get("scope")?;

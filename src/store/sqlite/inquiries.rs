@@ -1,40 +1,13 @@
 //! Reading inquiries back.
 
-use serde::Serialize;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow, Row, SqlitePool};
 
-use super::Receipt;
-
-use crate::timestamp::to_rfc3339;
+use crate::store::{InquiryRecord, Receipt};
 
 /// The columns every inquiry query selects, in [`InquiryRecord`]'s order.
 pub const INQUIRY_COLUMNS: &str = "i.seq, i.id, i.received_at, i.status, i.category, i.name, i.email, i.subject, \
      i.message, i.organization, i.country, i.phone, i.consent, i.page, i.client_ip, i.spam_flags, i.note";
-
-/// A stored inquiry as the admin API, the exports and the emails show it.
-#[derive(Debug, Clone, Serialize)]
-pub struct InquiryRecord {
-    #[serde(skip)]
-    pub seq: i64,
-    pub id: String,
-    #[serde(serialize_with = "rfc3339")]
-    pub received_at: i64,
-    pub status: String,
-    pub category: String,
-    pub name: String,
-    pub email: String,
-    pub subject: String,
-    pub message: String,
-    pub organization: Option<String>,
-    pub country: Option<String>,
-    pub phone: Option<String>,
-    pub consent: Option<bool>,
-    pub page: Option<String>,
-    pub client_ip: Option<String>,
-    pub spam_flags: Vec<String>,
-    pub note: Option<String>,
-}
 
 impl InquiryRecord {
     /// Reads the record from a rusqlite row whose [`INQUIRY_COLUMNS`] start at `first`.
@@ -85,10 +58,6 @@ impl FromRow<'_, SqliteRow> for InquiryRecord {
             note: row.try_get("note")?,
         })
     }
-}
-
-fn rfc3339<S: serde::Serializer>(ms: &i64, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&to_rfc3339(*ms))
 }
 
 /// The first answer given for an Idempotency-Key within its 24 hours, with the

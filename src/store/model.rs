@@ -1,0 +1,209 @@
+//! What the store takes and gives back, the same for every backend.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::domain::{InquiryStatus, NewInquiry, NotificationKind};
+use crate::timestamp::to_rfc3339;
+
+/// A validated submission with everything decided except its id.
+#[derive(Debug)]
+pub struct NewRecord {
+    pub inquiry: NewInquiry,
+    pub status: InquiryStatus,
+    pub spam_flags: Vec<String>,
+    pub client_ip: Option<String>,
+    pub received_at: i64,
+    /// Identifies a double click: the same email, subject and message.
+    pub dedupe_hash: [u8; 32],
+    pub idempotency: Option<IdempotencyClaim>,
+    pub notifications: Vec<PlannedNotification>,
+    /// [`EmailAddress::normalized`](crate::domain::EmailAddress::normalized), computed once by the handler.
+    pub email_norm: String,
+    /// What the search index gets ([`search::Searchable::document`]), or `None`
+    /// with indexing off. Built by the request handler so that the single writer
+    /// thread does not have to.
+    pub search_document: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IdempotencyClaim {
+    pub key: String,
+    pub request_hash: [u8; 32],
+}
+
+#[derive(Debug, Clone)]
+pub struct PlannedNotification {
+    pub kind: NotificationKind,
+    pub recipients: Vec<String>,
+}
+
+/// What the visitor is told: the stored inquiry's id and time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub id: String,
+    pub received_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// Committed to disk now.
+    Created(Receipt),
+    /// The Idempotency-Key was seen with the same body: the first answer.
+    Replayed(Receipt),
+    /// The same email, subject and message arrived within ten minutes.
+    Duplicate(Receipt),
+    /// The Idempotency-Key was seen with a different body.
+    KeyReused,
+    /// Storage busy, full or failing: nothing was written.
+    Unavailable,
+    /// A bug: the record could not be written for a non-transient reason.
+    Failed,
+}
+
+/// A stored inquiry as the admin API, the exports and the emails show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct InquiryRecord {
+    #[serde(skip)]
+    pub seq: i64,
+    pub id: String,
+    #[serde(serialize_with = "rfc3339")]
+    pub received_at: i64,
+    pub status: String,
+    pub category: String,
+    pub name: String,
+    pub email: String,
+    pub subject: String,
+    pub message: String,
+    pub organization: Option<String>,
+    pub country: Option<String>,
+    pub phone: Option<String>,
+    pub consent: Option<bool>,
+    pub page: Option<String>,
+    pub client_ip: Option<String>,
+    pub spam_flags: Vec<String>,
+    pub note: Option<String>,
+}
+
+fn rfc3339<S: serde::Serializer>(ms: &i64, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&to_rfc3339(*ms))
+}
+
+/// A notification taken for delivery, with the inquiry it is about.
+#[derive(Debug, Clone)]
+pub struct ClaimedNotification {
+    pub id: String,
+    pub kind: NotificationKind,
+    pub recipients: Vec<String>,
+    pub message_id: String,
+    /// The number of this attempt, counting from 1.
+    pub attempt: i64,
+    pub inquiry: InquiryRecord,
+}
+
+/// How one attempt ended.
+#[derive(Debug, Clone)]
+pub enum Settlement {
+    Sent { id: String, attempt: i64, response: String },
+    Retry { id: String, attempt: i64, error: String, next_attempt_at: i64 },
+    Failed { id: String, attempt: i64, error: String },
+}
+
+/// A notification as an admin sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotificationView {
+    pub id: String,
+    pub kind: String,
+    pub recipient: String,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub sent_at: Option<String>,
+}
+
+/// Which inquiries an erasure covers.
+pub enum Erase {
+    One(String),
+    /// A normalized address.
+    Email(String),
+    ReceivedBefore(i64),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requeue {
+    Requeued,
+    NotFound,
+    /// Only a failed notification can be retried; this is its status.
+    NotFailed(String),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    pub total: i64,
+    pub by_status: BTreeMap<String, i64>,
+    pub by_category: BTreeMap<String, i64>,
+    /// The last 30 days, oldest first, days without inquiries included.
+    pub per_day: Vec<DayCount>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DayCount {
+    pub date: String,
+    pub count: i64,
+}
+
+/// One line of the audit log: who did what to which id, never personal data.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    #[serde(skip)]
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: Option<String>,
+    pub detail: Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Read,
+    Write,
+}
+
+impl FromStr for Scope {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "read" => Ok(Self::Read),
+            "write" => Ok(Self::Write),
+            _ => Err("scope must be read or write".to_owned()),
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Read => "read",
+            Self::Write => "write",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenInfo {
+    pub id: String,
+    pub name: String,
+    pub scope: Scope,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub revoked_at: Option<String>,
+    #[serde(skip)]
+    pub last_used_ms: Option<i64>,
+}

@@ -1,0 +1,448 @@
+//! The SQLite backend: one writer thread owns every write (submissions and
+//! outbox bookkeeping through rusqlite, committed in groups; everything else
+//! through sqlx, between batches); reads use a pool over the same file.
+
+mod admin;
+mod export;
+mod inquiries;
+mod outbox;
+mod search;
+mod tokens;
+mod writer;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Connection, SqliteConnection};
+
+use crate::config::{DatabaseSettings, Synchronous};
+
+pub use search::match_query;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::json;
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+use writer::{OutboxOp, OutboxReply, Writer};
+
+impl From<writer::StoreUnavailable> for StoreError {
+    fn from(_: writer::StoreUnavailable) -> Self {
+        StoreError::Unavailable
+    }
+}
+
+use super::{
+    AuditEntry, ClaimedNotification, Erase, InquiryRecord, NewRecord, NotificationView, Receipt, Requeue, Scope,
+    Settlement, Stats, StoreError, StoreOptions, TokenInfo, WriteOutcome,
+};
+use crate::domain::{ExportFormat, InquiryFilter, InquiryStatus, Page};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+pub fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => {
+            // SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN (and extended codes).
+            let primary = db.code().and_then(|c| c.parse::<i32>().ok()).map(|c| c & 0xff);
+            matches!(primary, Some(5 | 6 | 10 | 13 | 14))
+        }
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+        _ => false,
+    }
+}
+
+/// Page size of a new database file (an existing one keeps its own): a 1–5 KB
+/// message fits one page instead of spilling into overflow pages.
+const PAGE_SIZE: u32 = 8192;
+
+fn connect_options(settings: &DatabaseSettings) -> Result<SqliteConnectOptions, StoreError> {
+    let synchronous = match settings.synchronous {
+        Synchronous::Full => SqliteSynchronous::Full,
+        Synchronous::Normal => SqliteSynchronous::Normal,
+    };
+    Ok(SqliteConnectOptions::from_str(&settings.url)
+        .map_err(StoreError::Url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(synchronous)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_millis(settings.busy_timeout_ms))
+        // Erased personal data is overwritten, not left in free pages.
+        .pragma("secure_delete", "on")
+        .page_size(PAGE_SIZE))
+}
+
+fn ensure_directory(options: &SqliteConnectOptions) -> Result<(), StoreError> {
+    let path = options.get_filename();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Directory(dir.to_owned(), e))?;
+    }
+    Ok(())
+}
+
+/// Opens the single write connection; creates the file (and its directory) if missing.
+async fn open_writer(settings: &DatabaseSettings) -> Result<SqliteConnection, StoreError> {
+    let options = connect_options(settings)?;
+    ensure_directory(&options)?;
+    SqliteConnection::connect_with(&options).await.map_err(StoreError::Open)
+}
+
+/// Opens the writer's second connection, for submissions and the outbox, with
+/// the same settings as [`open_writer`]. Call it after `open_writer` (which
+/// creates the file and turns on WAL).
+fn open_hot_writer(settings: &DatabaseSettings) -> Result<rusqlite::Connection, StoreError> {
+    let path = connect_options(settings)?.get_filename().to_owned();
+    let db = rusqlite::Connection::open(path).map_err(StoreError::OpenWriter)?;
+    db.busy_timeout(Duration::from_millis(settings.busy_timeout_ms)).map_err(StoreError::OpenWriter)?;
+    let synchronous = match settings.synchronous {
+        Synchronous::Full => "FULL",
+        Synchronous::Normal => "NORMAL",
+    };
+    db.execute_batch(&format!(
+        "PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;"
+    ))
+    .map_err(StoreError::OpenWriter)?;
+    Ok(db)
+}
+
+/// Opens the read pool over the same file.
+async fn open_reads(settings: &DatabaseSettings) -> Result<SqlitePool, StoreError> {
+    let options = connect_options(settings)?.read_only(true);
+    SqlitePoolOptions::new()
+        .max_connections(settings.read_pool_size)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await
+        .map_err(StoreError::Open)
+}
+
+/// Applies pending migrations; safe to run again.
+async fn migrate(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    MIGRATOR.run(&mut *conn).await?;
+    normalize_stored_emails(conn).await.map_err(StoreError::Query)?;
+    Ok(())
+}
+
+/// The Rust half of migration 0005 (SQLite cannot do IDNA): recomputes the normal
+/// form of every stored address whose normal form is not ASCII, then removes the
+/// migration's mark. Runs once; a crash midway leaves the mark, and it runs again.
+async fn normalize_stored_emails(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    let mark: Option<String> =
+        sqlx::query_scalar("SELECT value FROM meta WHERE key = 'email_norm'").fetch_optional(&mut *conn).await?;
+    if mark.is_none() {
+        return Ok(());
+    }
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    let rows: Vec<(i64, String)> =
+        sqlx::query_as("SELECT seq, email FROM inquiries WHERE email_norm GLOB '*[^ -~]*'").fetch_all(&mut *tx).await?;
+    for (seq, email) in &rows {
+        sqlx::query("UPDATE inquiries SET email_norm = ? WHERE seq = ?")
+            .bind(crate::domain::normalize_email(email))
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query("DELETE FROM meta WHERE key = 'email_norm'").execute(&mut *tx).await?;
+    tx.commit().await?;
+    if !rows.is_empty() {
+        tracing::info!(rows = rows.len(), "stored email addresses normalised to their ASCII (IDNA) form");
+    }
+    Ok(())
+}
+
+/// Opens the database, applies migrations and closes it: `inquiryd migrate`.
+pub async fn migrate_database(settings: &DatabaseSettings) -> Result<(), StoreError> {
+    let mut conn = open_writer(settings).await?;
+    migrate(&mut conn).await?;
+    conn.close().await.map_err(StoreError::Open)
+}
+
+/// The readiness checks: the database answers and every migration is applied.
+async fn readiness(reads: &SqlitePool) -> (bool, bool) {
+    let answers = sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(reads).await.is_ok();
+    let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+    let applied =
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = 1 AND version = ?")
+            .bind(latest)
+            .fetch_one(reads)
+            .await
+            .is_ok_and(|n| n == 1);
+    (answers, applied)
+}
+
+/// Writes a consistent copy of the live database to `target` (`VACUUM INTO`:
+/// one read transaction, so writers carry on), then checks the copy and returns
+/// how many inquiries it holds.
+pub async fn backup(settings: &DatabaseSettings, target: &std::path::Path) -> Result<i64, StoreError> {
+    if target.exists() {
+        return Err(StoreError::BackupExists(target.to_owned()));
+    }
+    if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Directory(dir.to_owned(), e))?;
+    }
+    let mut conn = open_writer(settings).await?;
+    sqlx::query("VACUUM INTO ?").bind(target.to_string_lossy().into_owned()).execute(&mut conn).await?;
+    conn.close().await.map_err(StoreError::Open)?;
+    let copy = SqliteConnectOptions::new().filename(target).read_only(true);
+    let mut copy = SqliteConnection::connect_with(&copy).await.map_err(StoreError::Open)?;
+    let check: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&mut copy).await?;
+    if check != "ok" {
+        return Err(StoreError::BackupCorrupt(check));
+    }
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM inquiries").fetch_one(&mut copy).await?)
+}
+
+/// The SQLite database: the writer thread's handle and the read pool.
+#[derive(Clone)]
+pub struct Sqlite {
+    writer: Writer,
+    reads: SqlitePool,
+}
+
+impl Sqlite {
+    /// Creates and migrates the file if needed, opens the read pool and starts the writer thread.
+    pub async fn open(
+        settings: &DatabaseSettings,
+        options: StoreOptions,
+        outbox: Arc<Notify>,
+    ) -> Result<(Self, JoinHandle<()>), StoreError> {
+        let mut conn = open_writer(settings).await?;
+        migrate(&mut conn).await?;
+        let reads = open_reads(settings).await?;
+        let hot = open_hot_writer(settings)?;
+        let (writer, task) = Writer::spawn(hot, conn, options, outbox);
+        Ok((Self { writer, reads }, task))
+    }
+
+    pub async fn ensure_search_index(&self, enabled: bool) -> Result<(), StoreError> {
+        Ok(self.writer.exec(false, move |c| Box::pin(search::ensure_index(c, enabled))).await?)
+    }
+
+    pub async fn readiness(&self) -> (bool, bool) {
+        readiness(&self.reads).await
+    }
+
+    pub async fn submit(&self, record: NewRecord) -> WriteOutcome {
+        self.writer.write(record).await
+    }
+
+    pub async fn idempotent_answer(&self, key: &str) -> Option<([u8; 32], Receipt)> {
+        inquiries::idempotent_answer(&self.reads, key).await
+    }
+
+    pub async fn claim_due(&self, limit: i64, lease_ms: i64) -> Result<Vec<ClaimedNotification>, StoreError> {
+        match self.writer.outbox(OutboxOp::Claim { limit, lease_ms }).await? {
+            OutboxReply::Claimed(claimed) => Ok(claimed),
+            OutboxReply::Done => Ok(Vec::new()),
+        }
+    }
+
+    pub async fn settle(&self, settlements: Vec<Settlement>) -> Result<(), StoreError> {
+        self.writer.outbox(OutboxOp::Settle(settlements)).await?;
+        Ok(())
+    }
+
+    pub async fn release(&self, ids: Vec<String>) -> Result<(), StoreError> {
+        self.writer.outbox(OutboxOp::Release(ids)).await?;
+        Ok(())
+    }
+
+    pub async fn reset_in_flight(&self) -> Result<(), StoreError> {
+        self.writer.outbox(OutboxOp::ResetInFlight).await?;
+        Ok(())
+    }
+
+    pub async fn next_due(&self) -> Result<Option<i64>, StoreError> {
+        Ok(outbox::next_due(&self.reads).await?)
+    }
+
+    pub async fn backlog(&self) -> Result<(i64, Option<i64>), StoreError> {
+        Ok(outbox::backlog(&self.reads).await?)
+    }
+
+    pub async fn list(
+        &self,
+        filter: &InquiryFilter,
+        page: Page,
+    ) -> Result<(Vec<InquiryRecord>, Option<i64>), StoreError> {
+        Ok(admin::list(&self.reads, filter, page).await?)
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<(InquiryRecord, Vec<NotificationView>)>, StoreError> {
+        Ok(admin::get(&self.reads, id).await?)
+    }
+
+    pub async fn export(
+        &self,
+        filter: &InquiryFilter,
+        format: ExportFormat,
+        bom: bool,
+        out: mpsc::Sender<Bytes>,
+    ) -> Result<u64, StoreError> {
+        Ok(export::export(&self.reads, filter, format, bom, out).await?)
+    }
+
+    pub async fn stats(&self) -> Result<Stats, StoreError> {
+        Ok(admin::stats(&self.reads).await?)
+    }
+
+    pub async fn count_before(&self, cutoff: i64) -> Result<i64, StoreError> {
+        Ok(admin::count_before(&self.reads, cutoff).await?)
+    }
+
+    pub async fn update_status(
+        &self,
+        actor: &str,
+        id: &str,
+        status: InquiryStatus,
+        note: Option<Option<String>>,
+    ) -> Result<bool, StoreError> {
+        let (actor, id) = (actor.to_owned(), id.to_owned());
+        let updated = self
+            .writer
+            .exec(false, move |conn| {
+                Box::pin(async move {
+                    let note_changed = note.is_some();
+                    let previous = admin::update(conn, &id, status, note).await?;
+                    if let Some(previous) = &previous {
+                        let detail = json!({"from": previous, "to": status.as_str(), "note_changed": note_changed});
+                        admin::audit(conn, &actor, "inquiry.update", Some(&id), detail).await?;
+                    }
+                    Ok(previous.is_some())
+                })
+            })
+            .await?;
+        Ok(updated)
+    }
+
+    pub async fn erase(
+        &self,
+        actor: &str,
+        action: &'static str,
+        which: Erase,
+        mut detail: serde_json::Value,
+    ) -> Result<Vec<String>, StoreError> {
+        let actor = actor.to_owned();
+        let ids = self
+            .writer
+            .exec(true, move |conn| {
+                Box::pin(async move {
+                    let target = match &which {
+                        Erase::One(id) => Some(id.clone()),
+                        _ => None,
+                    };
+                    let ids = admin::erase(conn, &which).await?;
+                    if !ids.is_empty() || target.is_none() {
+                        detail["erased"] = json!(ids.len());
+                        admin::audit(conn, &actor, action, target.as_deref(), detail).await?;
+                    }
+                    Ok(ids)
+                })
+            })
+            .await?;
+        Ok(ids)
+    }
+
+    pub async fn requeue(&self, actor: &str, id: &str) -> Result<Requeue, StoreError> {
+        let (actor, id) = (actor.to_owned(), id.to_owned());
+        let outcome = self
+            .writer
+            .exec(false, move |conn| {
+                Box::pin(async move {
+                    let outcome = admin::requeue(conn, &id).await?;
+                    if outcome == Requeue::Requeued {
+                        admin::audit(conn, &actor, "notification.retry", Some(&id), json!({})).await?;
+                    }
+                    Ok(outcome)
+                })
+            })
+            .await?;
+        Ok(outcome)
+    }
+
+    pub async fn audit_page(&self, page: Page) -> Result<(Vec<AuditEntry>, Option<i64>), StoreError> {
+        Ok(admin::audit_page(&self.reads, page).await?)
+    }
+
+    pub async fn create_token(&self, actor: &str, name: &str, scope: Scope) -> Result<(String, TokenInfo), StoreError> {
+        let (actor, name) = (actor.to_owned(), name.to_owned());
+        let created = self
+            .writer
+            .exec(false, move |conn| {
+                Box::pin(async move {
+                    let created = tokens::create(conn, &name, scope).await?;
+                    let detail = json!({"scope": scope.to_string()});
+                    admin::audit(conn, &actor, "token.create", Some(&created.1.id), detail).await?;
+                    Ok(created)
+                })
+            })
+            .await?;
+        Ok(created)
+    }
+
+    pub async fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
+        Ok(tokens::list(&self.reads).await?)
+    }
+
+    pub async fn find_token(&self, token: &str) -> Result<Option<TokenInfo>, StoreError> {
+        Ok(tokens::find(&self.reads, token).await?)
+    }
+
+    pub async fn revoke_token(&self, actor: &str, id: &str) -> Result<bool, StoreError> {
+        let (actor, id) = (actor.to_owned(), id.to_owned());
+        let revoked = self
+            .writer
+            .exec(false, move |conn| {
+                Box::pin(async move {
+                    let revoked = tokens::revoke(conn, &id).await?;
+                    if revoked {
+                        admin::audit(conn, &actor, "token.revoke", Some(&id), json!({})).await?;
+                    }
+                    Ok(revoked)
+                })
+            })
+            .await?;
+        Ok(revoked)
+    }
+
+    pub async fn touch_token(&self, id: &str) -> Result<(), StoreError> {
+        let id = id.to_owned();
+        Ok(self.writer.exec(false, move |conn| Box::pin(async move { tokens::touch(conn, &id).await })).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The writer's rusqlite connection is the one submissions are committed
+    /// through: it must carry the configured durability and the same pragmas.
+    #[tokio::test]
+    async fn hot_writer_gets_the_configured_pragmas() {
+        let dir = tempfile::tempdir().unwrap();
+        for (synchronous, expected) in [(Synchronous::Full, 2), (Synchronous::Normal, 1)] {
+            let settings = DatabaseSettings {
+                url: format!("sqlite://{}/inquiries.db", dir.path().display()),
+                synchronous,
+                busy_timeout_ms: 1234,
+                group_commit: true,
+                batch_max: 64,
+                read_pool_size: 1,
+                search_index: true,
+            };
+            let _created = open_writer(&settings).await.unwrap();
+            let db = open_hot_writer(&settings).unwrap();
+            let pragma = |name: &str| db.query_row(&format!("PRAGMA {name}"), [], |r| r.get::<_, i64>(0)).unwrap();
+            assert_eq!(pragma("synchronous"), expected);
+            assert_eq!(pragma("foreign_keys"), 1);
+            assert_eq!(pragma("secure_delete"), 1);
+            assert_eq!(pragma("busy_timeout"), 1234);
+            let mode: String = db.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+            assert_eq!(mode, "wal");
+        }
+    }
+}
