@@ -670,3 +670,21 @@ fn task_purge(app: &TestApp, token: &str, runs: usize) -> Value {
         (by_task.len() >= runs).then(|| by_task[0].clone())
     })
 }
+
+/// The read model is typed: stored JSON that does not parse is an error (a 500
+/// problem, logged), never shown as if the inquiry had no spam flags.
+#[test]
+fn unreadable_stored_spam_flags_are_an_error_not_an_empty_list() {
+    let app = TestApp::spawn("");
+    let token = app.create_token("read");
+    let id = submit(&app, &valid_submission());
+    let good = app.admin("GET", &format!("/inquiries/{id}"), Some(&token), None);
+    assert_eq!(good.status, 200, "{}", good.body);
+    assert_eq!(good.json()["spam_flags"], json!([]));
+
+    Db::write(&app.db_path(), &format!("UPDATE inquiries SET spam_flags = 'not json' WHERE id = '{id}'"));
+    let broken = app.admin("GET", &format!("/inquiries/{id}"), Some(&token), None);
+    assert_eq!(broken.status, 500, "{}", broken.body);
+    assert_eq!(broken.header("content-type"), Some("application/problem+json"));
+    assert!(!broken.body.contains("not json"), "stored data stays out of the answer: {}", broken.body);
+}

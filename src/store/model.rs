@@ -7,7 +7,7 @@ use std::str::FromStr;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::domain::{InquiryStatus, NewInquiry, NotificationKind};
+use crate::domain::{Category, InquiryStatus, NewInquiry, NotificationKind};
 use crate::timestamp::to_rfc3339;
 
 /// A validated submission with everything decided except its id.
@@ -73,8 +73,8 @@ pub struct InquiryRecord {
     pub id: String,
     #[serde(serialize_with = "rfc3339")]
     pub received_at: i64,
-    pub status: String,
-    pub category: String,
+    pub status: InquiryStatus,
+    pub category: Category,
     pub name: String,
     pub email: String,
     pub subject: String,

@@ -3,22 +3,36 @@
 use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow, Row, SqlitePool};
 
+use crate::domain::{Category, InquiryStatus};
 use crate::store::{InquiryRecord, Receipt};
 
 /// The columns every inquiry query selects, in [`InquiryRecord`]'s order.
 pub const INQUIRY_COLUMNS: &str = "i.seq, i.id, i.received_at, i.status, i.category, i.name, i.email, i.subject, \
      i.message, i.organization, i.country, i.phone, i.consent, i.page, i.client_ip, i.spam_flags, i.note";
 
+/// The stored text columns that come back typed: a value this build does not
+/// know is an error, never a default.
+fn typed(status: &str, category: &str, flags: &str) -> Result<(InquiryStatus, Category, Vec<String>), String> {
+    let status = status.parse().map_err(|why| format!("stored status {status:?} {why}"))?;
+    let category = category.parse().map_err(|why| format!("stored category {category:?} {why}"))?;
+    let flags = serde_json::from_str(flags).map_err(|e| format!("stored spam_flags are not a JSON list: {e}"))?;
+    Ok((status, category, flags))
+}
+
 impl InquiryRecord {
     /// Reads the record from a rusqlite row whose [`INQUIRY_COLUMNS`] start at `first`.
     pub fn from_columns(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Self> {
-        let flags: String = row.get(first + 15)?;
+        let (status, category, flags): (String, String, String) =
+            (row.get(first + 3)?, row.get(first + 4)?, row.get(first + 15)?);
+        let (status, category, spam_flags) = typed(&status, &category, &flags).map_err(|why| {
+            rusqlite::Error::FromSqlConversionFailure(first + 3, rusqlite::types::Type::Text, why.into())
+        })?;
         Ok(Self {
             seq: row.get(first)?,
             id: row.get(first + 1)?,
             received_at: row.get(first + 2)?,
-            status: row.get(first + 3)?,
-            category: row.get(first + 4)?,
+            status,
+            category,
             name: row.get(first + 5)?,
             email: row.get(first + 6)?,
             subject: row.get(first + 7)?,
@@ -29,7 +43,7 @@ impl InquiryRecord {
             consent: row.get(first + 12)?,
             page: row.get(first + 13)?,
             client_ip: row.get(first + 14)?,
-            spam_flags: serde_json::from_str(&flags).unwrap_or_default(),
+            spam_flags,
             note: row.get(first + 16)?,
         })
     }
@@ -37,13 +51,16 @@ impl InquiryRecord {
 
 impl FromRow<'_, SqliteRow> for InquiryRecord {
     fn from_row(row: &SqliteRow) -> Result<Self, sqlx::Error> {
-        let flags: String = row.try_get("spam_flags")?;
+        let (status, category, flags): (String, String, String) =
+            (row.try_get("status")?, row.try_get("category")?, row.try_get("spam_flags")?);
+        let (status, category, spam_flags) =
+            typed(&status, &category, &flags).map_err(|why| sqlx::Error::Decode(why.into()))?;
         Ok(Self {
             seq: row.try_get("seq")?,
             id: row.try_get("id")?,
             received_at: row.try_get("received_at")?,
-            status: row.try_get("status")?,
-            category: row.try_get("category")?,
+            status,
+            category,
             name: row.try_get("name")?,
             email: row.try_get("email")?,
             subject: row.try_get("subject")?,
@@ -54,7 +71,7 @@ impl FromRow<'_, SqliteRow> for InquiryRecord {
             consent: row.try_get("consent")?,
             page: row.try_get("page")?,
             client_ip: row.try_get("client_ip")?,
-            spam_flags: serde_json::from_str(&flags).unwrap_or_default(),
+            spam_flags,
             note: row.try_get("note")?,
         })
     }

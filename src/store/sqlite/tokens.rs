@@ -17,7 +17,7 @@ fn info(row: &sqlx::sqlite::SqliteRow) -> Result<TokenInfo, sqlx::Error> {
     Ok(TokenInfo {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
-        scope: scope.parse().unwrap_or(Scope::Read),
+        scope: scope.parse().map_err(|why: String| sqlx::Error::Decode(format!("stored scope: {why}").into()))?,
         created_at: to_rfc3339(row.try_get("created_at")?),
         last_used_at: last_used.map(to_rfc3339),
         revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(to_rfc3339),
