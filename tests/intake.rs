@@ -509,6 +509,33 @@ fn migrate_is_idempotent() {
     assert_eq!(db.scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = 1", "") as usize, migrations);
 }
 
+/// A database migrated by a newer inquiryd (a version this binary does not
+/// know) is refused at start-up with a message that says so, and left untouched.
+#[test]
+fn a_database_from_a_newer_version_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_config(dir.path(), "");
+    let out = run_cli(dir.path(), &[], &["migrate"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let db_path = dir.path().join("inquiries.db");
+    Db::write(
+        &db_path,
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9001, 'from the future', 1, x'00', 0)",
+    );
+    for command in [&["migrate"][..], &["serve"], &["inquiries", "list"]] {
+        let out = run_cli(dir.path(), &[], command);
+        assert!(!out.status.success(), "{command:?} must refuse");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("migration 9001") && stderr.contains("newer inquiryd"),
+            "{command:?} says why: {stderr}"
+        );
+    }
+    let db = Db::open(&db_path);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE version = 9001", ""), 1);
+}
+
 #[test]
 fn config_check_redacts_secrets() {
     let dir = tempfile::tempdir().unwrap();

@@ -38,7 +38,12 @@ pub enum StoreError {
     #[error("cannot open the database")]
     OpenWriter(#[source] rusqlite::Error),
     #[error("cannot apply migrations")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error(
+        "the database is at migration {applied}, newer than this inquiryd knows (up to {known}): \
+         run the newer inquiryd it was migrated by, or restore a backup made by this version"
+    )]
+    NewerSchema { applied: i64, known: i64 },
     #[error("database query failed")]
     Query(#[from] sqlx::Error),
     /// The writer has stopped (shutdown) or storage refused the write.
@@ -57,6 +62,18 @@ impl StoreError {
             Self::Query(error) => sqlite::is_transient(error),
             Self::Unavailable => true,
             _ => false,
+        }
+    }
+
+    /// What a failed migration run means: a database that a newer binary
+    /// migrated is named as such, not as a missing migration.
+    fn migration(error: sqlx::migrate::MigrateError, migrator: &sqlx::migrate::Migrator) -> Self {
+        let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+        match error {
+            sqlx::migrate::MigrateError::VersionMissing(applied) if applied > known => {
+                Self::NewerSchema { applied, known }
+            }
+            error => Self::Migrate(error),
         }
     }
 }

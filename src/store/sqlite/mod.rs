@@ -122,7 +122,7 @@ async fn open_reads(settings: &DatabaseSettings) -> Result<SqlitePool, StoreErro
 
 /// Applies pending migrations; safe to run again.
 async fn migrate(conn: &mut SqliteConnection) -> Result<(), StoreError> {
-    MIGRATOR.run(&mut *conn).await?;
+    MIGRATOR.run(&mut *conn).await.map_err(|e| StoreError::migration(e, &MIGRATOR))?;
     normalize_stored_emails(conn).await.map_err(StoreError::Query)?;
     Ok(())
 }
