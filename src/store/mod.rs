@@ -9,6 +9,7 @@
 mod model;
 pub mod search;
 mod sqlite;
+mod tokens;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

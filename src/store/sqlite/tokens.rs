@@ -1,15 +1,10 @@
-//! Admin tokens: 256 random bits shown once; only their SHA-256 is stored.
+//! Admin tokens in SQLite: only their hash is stored (see [`crate::store::tokens`]).
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
+use crate::store::tokens::{constant_time_eq, hash, NewToken};
 use crate::store::{Scope, TokenInfo};
 use crate::timestamp::{now_ms, to_rfc3339};
-
-const PREFIX: &str = "iqd_";
 
 fn info(row: &sqlx::sqlite::SqliteRow) -> Result<TokenInfo, sqlx::Error> {
     let scope: String = row.try_get("scope")?;
@@ -25,18 +20,9 @@ fn info(row: &sqlx::sqlite::SqliteRow) -> Result<TokenInfo, sqlx::Error> {
     })
 }
 
-pub fn hash(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
-}
-
 /// Creates a token and returns it with its record; the token is never stored.
 pub async fn create(conn: &mut SqliteConnection, name: &str, scope: Scope) -> Result<(String, TokenInfo), sqlx::Error> {
-    let mut secret = [0u8; 32];
-    rand::rng().fill_bytes(&mut secret);
-    let token = format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(secret));
-    let mut id_bytes = [0u8; 6];
-    rand::rng().fill_bytes(&mut id_bytes);
-    let id: String = id_bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let NewToken { token, id, hash } = NewToken::generate();
     let row = sqlx::query(
         "INSERT INTO admin_tokens (id, name, scope, token_hash, created_at) VALUES (?, ?, ?, ?, ?) \
          RETURNING id, name, scope, created_at, last_used_at, revoked_at",
@@ -44,7 +30,7 @@ pub async fn create(conn: &mut SqliteConnection, name: &str, scope: Scope) -> Re
     .bind(&id)
     .bind(name)
     .bind(scope.to_string())
-    .bind(&hash(&token)[..])
+    .bind(&hash[..])
     .bind(now_ms())
     .fetch_one(conn)
     .await?;
@@ -76,10 +62,6 @@ pub async fn find(reads: &SqlitePool, token: &str) -> Result<Option<TokenInfo>, 
     constant_time_eq(&stored, &digest).then(|| info(&row)).transpose()
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// Revokes by id; `false` when there is no such active token.
 pub async fn revoke(conn: &mut SqliteConnection, id: &str) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("UPDATE admin_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
@@ -93,16 +75,4 @@ pub async fn revoke(conn: &mut SqliteConnection, id: &str) -> Result<bool, sqlx:
 pub async fn touch(conn: &mut SqliteConnection, id: &str) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE admin_tokens SET last_used_at = ? WHERE id = ?").bind(now_ms()).bind(id).execute(conn).await?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn compares_in_constant_time_and_correctly() {
-        assert!(constant_time_eq(&[1, 2, 3], &[1, 2, 3]));
-        assert!(!constant_time_eq(&[1, 2, 3], &[1, 2, 4]));
-        assert!(!constant_time_eq(&[1, 2], &[1, 2, 3]));
-    }
 }
