@@ -19,61 +19,50 @@ fn typed(status: &str, category: &str, flags: &str) -> Result<(InquiryStatus, Ca
     Ok((status, category, flags))
 }
 
+/// Reads an inquiry from a row whose [`INQUIRY_COLUMNS`] start at `$first`
+/// through `$row.$get(index)` (rusqlite's `get`, sqlx's `try_get`): one field
+/// list for both drivers; `$invalid` turns a decoding failure into the driver's error.
+macro_rules! inquiry_from_row {
+    ($row:expr, $get:ident, $first:expr, $invalid:expr) => {{
+        let (row, first) = ($row, $first);
+        let (status, category, flags): (String, String, String) =
+            (row.$get(first + 3)?, row.$get(first + 4)?, row.$get(first + 15)?);
+        let (status, category, spam_flags) = typed(&status, &category, &flags).map_err($invalid)?;
+        InquiryRecord {
+            seq: row.$get(first)?,
+            id: row.$get(first + 1)?,
+            received_at: row.$get(first + 2)?,
+            status,
+            category,
+            name: row.$get(first + 5)?,
+            email: row.$get(first + 6)?,
+            subject: row.$get(first + 7)?,
+            message: row.$get(first + 8)?,
+            organization: row.$get(first + 9)?,
+            country: row.$get(first + 10)?,
+            phone: row.$get(first + 11)?,
+            consent: row.$get(first + 12)?,
+            page: row.$get(first + 13)?,
+            client_ip: row.$get(first + 14)?,
+            spam_flags,
+            note: row.$get(first + 16)?,
+        }
+    }};
+}
+
 impl InquiryRecord {
     /// Reads the record from a rusqlite row whose [`INQUIRY_COLUMNS`] start at `first`.
     pub fn from_columns(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Self> {
-        let (status, category, flags): (String, String, String) =
-            (row.get(first + 3)?, row.get(first + 4)?, row.get(first + 15)?);
-        let (status, category, spam_flags) = typed(&status, &category, &flags).map_err(|why| {
+        Ok(inquiry_from_row!(row, get, first, |why| {
             rusqlite::Error::FromSqlConversionFailure(first + 3, rusqlite::types::Type::Text, why.into())
-        })?;
-        Ok(Self {
-            seq: row.get(first)?,
-            id: row.get(first + 1)?,
-            received_at: row.get(first + 2)?,
-            status,
-            category,
-            name: row.get(first + 5)?,
-            email: row.get(first + 6)?,
-            subject: row.get(first + 7)?,
-            message: row.get(first + 8)?,
-            organization: row.get(first + 9)?,
-            country: row.get(first + 10)?,
-            phone: row.get(first + 11)?,
-            consent: row.get(first + 12)?,
-            page: row.get(first + 13)?,
-            client_ip: row.get(first + 14)?,
-            spam_flags,
-            note: row.get(first + 16)?,
-        })
+        }))
     }
 }
 
+/// sqlx queries select [`INQUIRY_COLUMNS`] first.
 impl FromRow<'_, SqliteRow> for InquiryRecord {
     fn from_row(row: &SqliteRow) -> Result<Self, sqlx::Error> {
-        let (status, category, flags): (String, String, String) =
-            (row.try_get("status")?, row.try_get("category")?, row.try_get("spam_flags")?);
-        let (status, category, spam_flags) =
-            typed(&status, &category, &flags).map_err(|why| sqlx::Error::Decode(why.into()))?;
-        Ok(Self {
-            seq: row.try_get("seq")?,
-            id: row.try_get("id")?,
-            received_at: row.try_get("received_at")?,
-            status,
-            category,
-            name: row.try_get("name")?,
-            email: row.try_get("email")?,
-            subject: row.try_get("subject")?,
-            message: row.try_get("message")?,
-            organization: row.try_get("organization")?,
-            country: row.try_get("country")?,
-            phone: row.try_get("phone")?,
-            consent: row.try_get("consent")?,
-            page: row.try_get("page")?,
-            client_ip: row.try_get("client_ip")?,
-            spam_flags,
-            note: row.try_get("note")?,
-        })
+        Ok(inquiry_from_row!(row, try_get, 0, |why| sqlx::Error::Decode(why.into())))
     }
 }
 
