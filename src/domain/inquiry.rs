@@ -79,6 +79,7 @@ macro_rules! parse_by_name {
 
 parse_by_name!(Category);
 parse_by_name!(InquiryStatus);
+parse_by_name!(NotificationKind);
 
 /// A submission that passed every rule of the contract, text trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +107,8 @@ pub enum NotificationKind {
 }
 
 impl NotificationKind {
+    pub const ALL: [NotificationKind; 2] = [Self::Staff, Self::Receipt];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Staff => "staff",

@@ -22,8 +22,8 @@ use crate::config::DatabaseSettings;
 use crate::domain::{ExportFormat, InquiryFilter, InquiryStatus, Page};
 
 pub use model::{
-    AuditEntry, ClaimedNotification, DayCount, Erase, IdempotencyClaim, InquiryRecord, NewRecord, NotificationView,
-    PlannedNotification, Receipt, Requeue, Scope, Settlement, Stats, TokenInfo, WriteOutcome,
+    AuditEntry, ClaimedNotification, DayCount, Erase, IdempotencyClaim, InquiryRecord, NewRecord, NotificationStatus,
+    NotificationView, PlannedNotification, Receipt, Requeue, Scope, Settlement, Stats, TokenInfo, WriteOutcome,
 };
 pub use sqlite::match_query;
 

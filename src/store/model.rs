@@ -117,12 +117,47 @@ pub enum Settlement {
 #[derive(Debug, Clone, Serialize)]
 pub struct NotificationView {
     pub id: String,
-    pub kind: String,
+    pub kind: NotificationKind,
     pub recipient: String,
-    pub status: String,
+    pub status: NotificationStatus,
     pub attempts: i64,
     pub last_error: Option<String>,
     pub sent_at: Option<String>,
+}
+
+/// Where a notification is in the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationStatus {
+    Pending,
+    Sending,
+    Sent,
+    Failed,
+}
+
+impl FromStr for NotificationStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pending" => Ok(Self::Pending),
+            "sending" => Ok(Self::Sending),
+            "sent" => Ok(Self::Sent),
+            "failed" => Ok(Self::Failed),
+            _ => Err(format!("{s:?} is not a notification status")),
+        }
+    }
+}
+
+impl fmt::Display for NotificationStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
+            Self::Pending => "pending",
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+        })
+    }
 }
 
 /// Which inquiries an erasure covers.
@@ -138,7 +173,7 @@ pub enum Requeue {
     Requeued,
     NotFound,
     /// Only a failed notification can be retried; this is its status.
-    NotFailed(String),
+    NotFailed(NotificationStatus),
 }
 
 #[derive(Debug, Clone, Serialize)]

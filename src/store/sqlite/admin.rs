@@ -8,7 +8,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use super::inquiries::INQUIRY_COLUMNS;
 use super::search;
 use crate::domain::{Category, InquiryFilter, InquiryStatus, Page};
-use crate::store::{AuditEntry, DayCount, Erase, InquiryRecord, NotificationView, Requeue, Stats};
+use crate::store::{AuditEntry, DayCount, Erase, InquiryRecord, NotificationStatus, NotificationView, Requeue, Stats};
 use crate::timestamp::{now_ms, to_rfc3339};
 
 /// `SELECT <columns> FROM … WHERE <filter>` for inquiries (aliased `i`), newest
@@ -103,11 +103,12 @@ pub async fn get(reads: &SqlitePool, id: &str) -> Result<Option<(InquiryRecord, 
     let notifications = rows
         .iter()
         .map(|row| {
+            let (kind, status): (String, String) = (row.try_get("kind")?, row.try_get("status")?);
             Ok(NotificationView {
                 id: row.try_get("id")?,
-                kind: row.try_get("kind")?,
+                kind: kind.parse().map_err(|why: String| decode_error("kind", why))?,
                 recipient: row.try_get("recipients")?,
-                status: row.try_get("status")?,
+                status: status.parse().map_err(|why: String| decode_error("status", why))?,
                 attempts: row.try_get("attempts")?,
                 last_error: row.try_get("last_error")?,
                 sent_at: row.try_get::<Option<i64>, _>("sent_at")?.map(to_rfc3339),
@@ -115,6 +116,11 @@ pub async fn get(reads: &SqlitePool, id: &str) -> Result<Option<(InquiryRecord, 
         })
         .collect::<Result<_, sqlx::Error>>()?;
     Ok(Some((inquiry, notifications)))
+}
+
+/// A stored value this build cannot read.
+fn decode_error(column: &str, why: String) -> sqlx::Error {
+    sqlx::Error::Decode(format!("stored notification {column}: {why}").into())
 }
 
 /// Sets the status (and the note, when given: `Some(None)` clears it).
@@ -177,9 +183,11 @@ pub async fn count_before(reads: &SqlitePool, cutoff: i64) -> Result<i64, sqlx::
 pub async fn requeue(conn: &mut SqliteConnection, id: &str) -> Result<Requeue, sqlx::Error> {
     let status: Option<String> =
         sqlx::query_scalar("SELECT status FROM notifications WHERE id = ?").bind(id).fetch_optional(&mut *conn).await?;
-    match status.as_deref() {
+    let status: Option<NotificationStatus> =
+        status.map(|s| s.parse().map_err(|why: String| decode_error("status", why))).transpose()?;
+    match status {
         None => Ok(Requeue::NotFound),
-        Some("failed") => {
+        Some(NotificationStatus::Failed) => {
             sqlx::query(
                 "UPDATE notifications SET status = 'pending', attempts = 0, next_attempt_at = ?, lease_until = NULL \
                  WHERE id = ?",
@@ -190,7 +198,7 @@ pub async fn requeue(conn: &mut SqliteConnection, id: &str) -> Result<Requeue, s
             .await?;
             Ok(Requeue::Requeued)
         }
-        Some(other) => Ok(Requeue::NotFailed(other.to_owned())),
+        Some(other) => Ok(Requeue::NotFailed(other)),
     }
 }
 

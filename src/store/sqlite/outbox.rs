@@ -4,7 +4,6 @@ use rusqlite::params;
 use sqlx::{Row, SqlitePool};
 
 use super::inquiries::INQUIRY_COLUMNS;
-use crate::domain::NotificationKind;
 use crate::store::{ClaimedNotification, InquiryRecord, Settlement};
 
 /// Marks up to `limit` due notifications (or ones whose lease ran out) as being
@@ -37,7 +36,9 @@ pub fn claim(
                 let kind: String = row.get(0)?;
                 let recipients: String = row.get(1)?;
                 Ok(ClaimedNotification {
-                    kind: if kind == "receipt" { NotificationKind::Receipt } else { NotificationKind::Staff },
+                    kind: kind.parse().map_err(|why: String| {
+                        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, why.into())
+                    })?,
                     recipients: recipients.split(", ").map(str::to_owned).collect(),
                     message_id: row.get(2)?,
                     attempt: row.get(3)?,
