@@ -213,6 +213,12 @@ fn the_same_invalid_submission_answers_in_each_language_with_the_same_codes() {
         assert_eq!(problem["type"], english.json()["type"]);
         assert_eq!(problem["errors"][2]["message"], subject_message, "{problem}");
     }
+    // A refused origin is told so in its language too.
+    let headers = [("Origin", "https://evil.example"), ("Accept-Language", "ru")];
+    let refused = app.post(SUBMIT, "application/json", &valid_submission().to_string(), &headers);
+    assert_problem(&refused, 403);
+    assert_eq!(refused.header("content-language"), Some("ru"));
+    assert_eq!(refused.json()["title"], "Источник не разрешён");
     // `_lang` must be a string; a number is a field error like any other.
     let mut bad = valid_submission();
     bad["_lang"] = json!(7);

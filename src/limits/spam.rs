@@ -58,7 +58,10 @@ impl SpamRules {
         // Both sides in ASCII (IDNA) form: `пример.рф` blocks `xn--e1afmkfd.xn--p1ai` too.
         let email_domain = inquiry.email.normalized().rsplit('@').next().unwrap_or_default();
         let blocked = |host: &str| self.blocked_domains.iter().any(|d| host == d || host.ends_with(&format!(".{d}")));
-        if blocked(email_domain) || links.iter().any(|h| blocked(&ascii_domain(h))) {
+        // Link hosts are converted only when there is a list to compare them with.
+        let any_blocked = !self.blocked_domains.is_empty()
+            && (blocked(email_domain) || links.iter().any(|h| blocked(&ascii_domain(h))));
+        if any_blocked {
             flags.push("blocked_domain");
         }
         flags.into_iter().map(str::to_owned).collect()
