@@ -76,14 +76,20 @@ pub async fn list(
 ) -> Result<(Vec<InquiryRecord>, Option<i64>), sqlx::Error> {
     let mut query = select_inquiries(filter, page.before);
     query.push(" LIMIT ").push_bind(i64::from(page.limit) + 1);
-    let mut items: Vec<InquiryRecord> = query.build_query_as().fetch_all(reads).await?;
-    let next = if items.len() > page.limit as usize {
-        items.truncate(page.limit as usize);
-        items.last().map(|i| i.seq)
+    let items: Vec<InquiryRecord> = query.build_query_as().fetch_all(reads).await?;
+    Ok(keyset_page(items, page.limit, |i| i.seq))
+}
+
+/// One keyset page from `limit + 1` rows: at most `limit` items, and the
+/// position of the last one when more follow.
+fn keyset_page<T>(mut items: Vec<T>, limit: u32, seq: impl Fn(&T) -> i64) -> (Vec<T>, Option<i64>) {
+    if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        let next = items.last().map(seq);
+        (items, next)
     } else {
-        None
-    };
-    Ok((items, next))
+        (items, None)
+    }
 }
 
 pub async fn get(reads: &SqlitePool, id: &str) -> Result<Option<(InquiryRecord, Vec<NotificationView>)>, sqlx::Error> {
@@ -257,7 +263,7 @@ pub async fn audit_page(reads: &SqlitePool, page: Page) -> Result<(Vec<AuditEntr
     .bind(i64::from(page.limit) + 1)
     .fetch_all(reads)
     .await?;
-    let mut entries = rows
+    let entries = rows
         .iter()
         .map(|row| {
             let detail: String = row.try_get("detail")?;
@@ -267,15 +273,10 @@ pub async fn audit_page(reads: &SqlitePool, page: Page) -> Result<(Vec<AuditEntr
                 actor: row.try_get("actor")?,
                 action: row.try_get("action")?,
                 target: row.try_get("target")?,
-                detail: serde_json::from_str(&detail).unwrap_or(Value::Null),
+                // Stored JSON that does not parse is an error, never a default.
+                detail: serde_json::from_str(&detail).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
             })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    let next = if entries.len() > page.limit as usize {
-        entries.truncate(page.limit as usize);
-        entries.last().map(|e| e.seq)
-    } else {
-        None
-    };
-    Ok((entries, next))
+    Ok(keyset_page(entries, page.limit, |e| e.seq))
 }
