@@ -76,6 +76,8 @@ pub struct DatabaseSettings {
     pub group_commit: bool,
     pub batch_max: usize,
     pub read_pool_size: u32,
+    /// PostgreSQL: connections in the pool (every query and write of this replica).
+    pub pool_size: u32,
     /// Keep the full-text index up to date (in the write transaction).
     pub search_index: bool,
 }
@@ -104,6 +106,10 @@ pub struct MailSettings {
     pub templates_dir: PathBuf,
     /// How many notifications are sent at once.
     pub concurrency: usize,
+    /// How long a claimed notification stays this process's before another
+    /// (a replica, or this one after a restart) may take it over; renewed
+    /// while its delivery is in progress.
+    pub lease_seconds: u64,
     #[serde(default)]
     pub routes: BTreeMap<Category, Vec<String>>,
 }
@@ -302,8 +308,11 @@ impl Settings {
         if self.server.body_limit_bytes < 1024 {
             return fail("server.body_limit_bytes", "must be at least 1024");
         }
-        if !self.database.url.starts_with("sqlite:") {
-            return fail("database.url", "must start with sqlite:");
+        if !self.database.url.starts_with("sqlite:") && !crate::store::is_postgres(&self.database.url) {
+            return fail("database.url", "must start with sqlite: or postgres://");
+        }
+        if self.database.pool_size == 0 {
+            return fail("database.pool_size", "must be at least 1");
         }
         if self.database.batch_max == 0 || self.database.batch_max > 2000 {
             return fail("database.batch_max", "must be between 1 and 2000");
@@ -331,6 +340,9 @@ impl Settings {
         }
         if self.mail.max_attempts == 0 {
             return fail("mail.max_attempts", "must be at least 1");
+        }
+        if self.mail.lease_seconds < 3 {
+            return fail("mail.lease_seconds", "must be at least 3");
         }
         if self.mail.concurrency == 0 {
             return fail("mail.concurrency", "must be at least 1");

@@ -27,17 +27,28 @@ pub async fn purge(store: &Store, retention_days: u32, actor: &str) -> Result<Ve
     store.erase(actor, "retention.purge", which, json!({"retention_days": retention_days})).await
 }
 
-/// Runs the purge shortly after start-up (once the server is listening) and
-/// then once a day, until `stop` is cancelled. A purge that has begun is not
-/// interrupted: it finishes, mail files of the erased inquiries included.
+/// How often a process asks whether the daily purge is due.
+const CHECK: Duration = Duration::from_secs(60 * 60);
+
+/// Runs the purge once a day, across every process on the database: shortly
+/// after start-up (once the server is listening) and then every hour, a process
+/// asks the database whether a purge ran in the last 24 hours, and the first to
+/// ask after that runs it. Stops when `stop` is cancelled; a purge that has
+/// begun is not interrupted: it finishes, mail files of the erased inquiries included.
 pub fn spawn(store: Store, settings: Arc<Settings>, stop: CancellationToken) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut daily = tokio::time::interval_at(Instant::now() + Duration::from_secs(1), DAY);
+        let mut hourly = tokio::time::interval_at(Instant::now() + Duration::from_secs(1), CHECK);
         loop {
             tokio::select! {
                 biased;
                 _ = stop.cancelled() => break,
-                _ = daily.tick() => run_once(&store, &settings).await,
+                _ = hourly.tick() => {
+                    match store.claim_retention_run(now_ms(), DAY.as_millis() as i64).await {
+                        Ok(true) => run_once(&store, &settings).await,
+                        Ok(false) => tracing::info!("retention purge not due: it ran within the last day"),
+                        Err(error) => tracing::warn!(%error, "cannot tell whether the retention purge is due"),
+                    }
+                }
             }
         }
         tracing::debug!("retention task stopped");

@@ -117,7 +117,7 @@ impl Application {
                 concurrency: settings.mail.concurrency,
                 max_attempts: settings.mail.max_attempts,
                 retry_base_seconds: settings.mail.retry_base_seconds,
-                smtp_timeout_seconds: settings.smtp.timeout_seconds,
+                lease_ms: settings.mail.lease_seconds as i64 * 1000,
             },
         };
         let outbox_worker = worker.spawn(stop.clone());

@@ -648,9 +648,18 @@ fn retention_purge_by_command_and_dry_run() {
     let keep_forever = TestApp::spawn("");
     assert!(!keep_forever.cli(&["purge"]).status.success(), "retention_days = 0 has nothing to purge");
 
-    // After a restart, the server's purge erases what is now past retention.
+    // The purge runs once a day across processes: a restart within the day does
+    // not purge again; a day later (its last run moved back a day), it does.
     let aged = submit(&app, &unique_submission(20));
     Db::write(&app.db_path(), &format!("UPDATE inquiries SET received_at = {forty_days_ago} WHERE id = '{aged}'"));
+    let app = app.kill_and_restart();
+    eventually("the purge to be found not due", || app.logs().contains("retention purge not due").then_some(()));
+    let db = Db::open(&app.db_path());
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM inquiries WHERE id = ?", &aged), 1, "no second purge the same day");
+    Db::write(
+        &app.db_path(),
+        "UPDATE meta SET value = CAST(value AS INTEGER) - 86400000 WHERE key = 'retention_last_run'",
+    );
     let app = app.kill_and_restart();
     let erased = task_purge(&app, &token, 2);
     assert_eq!(erased["detail"]["erased"], 1, "{erased}");

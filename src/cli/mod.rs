@@ -131,15 +131,22 @@ fn banner(s: &Settings) -> String {
         0 => "kept forever".to_owned(),
         days => format!("erased after {days} days"),
     };
+    let database = if crate::store::is_postgres(&s.database.url) {
+        format!("{} (pool of {})", crate::store::describe(&s.database), s.database.pool_size)
+    } else {
+        format!(
+            "{} (synchronous {}, group commit {}, search index {})",
+            crate::store::describe(&s.database),
+            name(&s.database.synchronous),
+            word(s.database.group_commit),
+            word(s.database.search_index)
+        )
+    };
     format!(
-        "  database   {} (synchronous {}, group commit {}, search index {})\n\
+        "  database   {database}\n\
          \x20 mail       {mail}; staff mail to {}; receipts {}\n\
          \x20 limits     {}: {}/min per address (burst {}), {}/hour per email, {} failed admin logins/min\n\
          \x20 privacy    client address {}, consent {}, inquiries {retention}",
-        s.database.url.trim_start_matches("sqlite://"),
-        name(&s.database.synchronous),
-        word(s.database.group_commit),
-        word(s.database.search_index),
         s.mail.to.join(", "),
         word(s.mail.acknowledge_submitter),
         word(s.limits.enabled),

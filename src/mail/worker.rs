@@ -24,7 +24,8 @@ pub struct WorkerOptions {
     pub concurrency: usize,
     pub max_attempts: u32,
     pub retry_base_seconds: u64,
-    pub smtp_timeout_seconds: u64,
+    /// How long a claim lasts; renewed every third of it while deliveries run.
+    pub lease_ms: i64,
 }
 
 pub struct OutboxWorker {
@@ -79,7 +80,7 @@ impl OutboxWorker {
     /// One claim, send and settle; returns how many notifications it claimed.
     async fn round(&self, stop: &CancellationToken) -> Result<usize, ()> {
         let limit = (self.options.concurrency * 16) as i64;
-        let lease_ms = (self.options.smtp_timeout_seconds as i64 * 40 + 60) * 1000;
+        let lease_ms = self.options.lease_ms;
         let Ok(claimed) = self.store.claim_due(limit, lease_ms).await else {
             return Err(());
         };
@@ -87,11 +88,10 @@ impl OutboxWorker {
         if count == 0 {
             return Ok(0);
         }
-        let deliveries: Vec<Delivery> = stream::iter(claimed)
-            .map(|n| self.deliver(n, stop))
-            .buffer_unordered(self.options.concurrency)
-            .collect()
-            .await;
+        let ids: Vec<String> = claimed.iter().map(|n| n.id.clone()).collect();
+        let deliveries =
+            stream::iter(claimed).map(|n| self.deliver(n, stop)).buffer_unordered(self.options.concurrency);
+        let deliveries: Vec<Delivery> = self.renewing(ids, deliveries.collect()).await;
         let (mut settled, mut released) = (Vec::new(), Vec::new());
         for delivery in deliveries {
             match delivery {
@@ -108,6 +108,27 @@ impl OutboxWorker {
             return Err(());
         }
         Ok(count)
+    }
+
+    /// Runs `work` while renewing the lease of `ids` every third of it, so
+    /// that a long batch (a slow server, many retries) is not taken over by
+    /// another process while this one is alive.
+    async fn renewing<T>(&self, ids: Vec<String>, work: impl std::future::Future<Output = T>) -> T {
+        let lease_ms = self.options.lease_ms;
+        let mut renew = tokio::time::interval(Duration::from_millis(lease_ms as u64 / 3));
+        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        renew.tick().await;
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                out = &mut work => return out,
+                _ = renew.tick() => {
+                    if self.store.extend_lease(ids.clone(), lease_ms).await.is_err() {
+                        tracing::warn!("could not renew the lease of notifications being sent");
+                    }
+                }
+            }
+        }
     }
 
     async fn deliver(&self, notification: ClaimedNotification, stop: &CancellationToken) -> Delivery {

@@ -148,7 +148,7 @@ async fn accept(
     if let Some(captcha) = &state.guard.captcha {
         if let Some(key) = &key {
             // A replay must not spend the (single-use) CAPTCHA token again.
-            if let Some((hash, receipt)) = state.store.idempotent_answer(key).await {
+            if let Some((hash, receipt)) = state.store.idempotent_answer(key).await? {
                 return if hash == request_hash { Ok(receipt) } else { Err(Problem::IdempotencyMismatch) };
             }
         }

@@ -3,10 +3,14 @@
 //! export, erase, audit…) and never sees a database type; each backend lives in
 //! its own module with its own migrations directory under `migrations/`.
 //!
-//! SQLite ([`sqlite`]) is the only backend so far: one writer thread owns every
-//! write and commits submissions in groups; reads use a pool.
+//! Two backends: SQLite ([`sqlite`], the embedded default: one writer thread owns
+//! every write and commits submissions in groups; reads use a pool) and
+//! PostgreSQL ([`postgres`], for several replicas on one database). The URL's
+//! scheme chooses.
 
+#[macro_use]
 mod model;
+mod postgres;
 pub mod search;
 mod sqlite;
 mod tokens;
@@ -36,6 +40,10 @@ pub enum StoreError {
     Directory(PathBuf, #[source] std::io::Error),
     #[error("cannot open the database")]
     Open(#[source] sqlx::Error),
+    /// A database server that does not answer; `what` is its host, port and
+    /// database, never the password.
+    #[error("cannot connect to PostgreSQL at {what}")]
+    Connect { what: String, source: sqlx::Error },
     #[error("cannot open the database")]
     OpenWriter(#[source] rusqlite::Error),
     #[error("cannot apply migrations")]
@@ -54,13 +62,18 @@ pub enum StoreError {
     BackupExists(PathBuf),
     #[error("the backup failed its integrity check: {0}")]
     BackupCorrupt(String),
+    #[error(
+        "inquiryd backup copies SQLite files; back up PostgreSQL with its own tools: \
+         pg_dump --format=custom --file=inquiryd.dump <database> (or continuous archiving with a base backup)"
+    )]
+    BackupUnsupported,
 }
 
 impl StoreError {
     /// Busy, locked, full or failing storage: the operation may succeed later.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Query(error) => sqlite::is_transient(error),
+            Self::Query(error) => sqlite::is_transient(error) || postgres::is_transient(error),
             Self::Unavailable => true,
             _ => false,
         }
@@ -92,7 +105,23 @@ pub struct StoreOptions {
 /// [`Store::open`] ends once every handle is dropped, after committing its queue.
 #[derive(Clone)]
 pub struct Store {
-    db: sqlite::Sqlite,
+    db: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(sqlite::Sqlite),
+    Postgres(postgres::Postgres),
+}
+
+/// Runs the same call on whichever backend the store is.
+macro_rules! on_backend {
+    ($store:expr, $db:ident => $call:expr) => {
+        match &$store.db {
+            Backend::Sqlite($db) => $call,
+            Backend::Postgres($db) => $call,
+        }
+    };
 }
 
 impl Store {
@@ -103,61 +132,71 @@ impl Store {
         options: StoreOptions,
         outbox: Arc<Notify>,
     ) -> Result<(Self, JoinHandle<()>), StoreError> {
+        if is_postgres(&settings.url) {
+            let db = postgres::Postgres::open(settings, options, outbox).await?;
+            // Nothing runs beside the pool: the task only stands for the writer SQLite has.
+            return Ok((Self { db: Backend::Postgres(db) }, tokio::spawn(async {})));
+        }
         let (db, task) = sqlite::Sqlite::open(settings, options, outbox).await?;
-        Ok((Self { db }, task))
+        Ok((Self { db: Backend::Sqlite(db) }, task))
     }
 
     /// Builds (or drops) the search index to match `database.search_index`.
     pub async fn ensure_search_index(&self, enabled: bool) -> Result<(), StoreError> {
-        self.db.ensure_search_index(enabled).await
+        on_backend!(self, db => db.ensure_search_index(enabled).await)
     }
 
     /// The readiness checks: the database answers, and every migration is applied.
     pub async fn readiness(&self) -> (bool, bool) {
-        self.db.readiness().await
+        on_backend!(self, db => db.readiness().await)
     }
 
     /// Records a submission (or recognises a replay or a double click) and
     /// answers once it is durable.
     pub async fn submit(&self, record: NewRecord) -> WriteOutcome {
-        self.db.submit(record).await
+        on_backend!(self, db => db.submit(record).await)
     }
 
     /// The first answer given for an Idempotency-Key within its 24 hours, with
     /// the hash of the body it came with.
-    pub async fn idempotent_answer(&self, key: &str) -> Option<([u8; 32], Receipt)> {
-        self.db.idempotent_answer(key).await
+    pub async fn idempotent_answer(&self, key: &str) -> Result<Option<([u8; 32], Receipt)>, StoreError> {
+        on_backend!(self, db => db.idempotent_answer(key).await)
     }
 
     /// Leases up to `limit` due notifications (or ones whose lease ran out) for
     /// `lease_ms`, the longest due first.
     pub async fn claim_due(&self, limit: i64, lease_ms: i64) -> Result<Vec<ClaimedNotification>, StoreError> {
-        self.db.claim_due(limit, lease_ms).await
+        on_backend!(self, db => db.claim_due(limit, lease_ms).await)
+    }
+
+    /// Extends the lease of claimed notifications the worker is still sending.
+    pub async fn extend_lease(&self, ids: Vec<String>, lease_ms: i64) -> Result<(), StoreError> {
+        on_backend!(self, db => db.extend_lease(ids, lease_ms).await)
     }
 
     /// Records each attempt's outcome; a stale attempt's changes nothing.
     pub async fn settle(&self, settlements: Vec<Settlement>) -> Result<(), StoreError> {
-        self.db.settle(settlements).await
+        on_backend!(self, db => db.settle(settlements).await)
     }
 
     /// Gives claimed but unsent notifications back (graceful shutdown).
     pub async fn release(&self, ids: Vec<String>) -> Result<(), StoreError> {
-        self.db.release(ids).await
+        on_backend!(self, db => db.release(ids).await)
     }
 
     /// At start-up: whatever a previous process was sending when it died is due again.
     pub async fn reset_in_flight(&self) -> Result<(), StoreError> {
-        self.db.reset_in_flight().await
+        on_backend!(self, db => db.reset_in_flight().await)
     }
 
     /// When the next pending notification falls due, if any is pending.
     pub async fn next_due(&self) -> Result<Option<i64>, StoreError> {
-        self.db.next_due().await
+        on_backend!(self, db => db.next_due().await)
     }
 
     /// How many notifications wait for delivery, and when the oldest was queued.
     pub async fn backlog(&self) -> Result<(i64, Option<i64>), StoreError> {
-        self.db.backlog().await
+        on_backend!(self, db => db.backlog().await)
     }
 
     /// One page, newest first, and the position to continue before (when there is more).
@@ -166,12 +205,12 @@ impl Store {
         filter: &InquiryFilter,
         page: Page,
     ) -> Result<(Vec<InquiryRecord>, Option<i64>), StoreError> {
-        self.db.list(filter, page).await
+        on_backend!(self, db => db.list(filter, page).await)
     }
 
     /// One inquiry with its notifications.
     pub async fn get(&self, id: &str) -> Result<Option<(InquiryRecord, Vec<NotificationView>)>, StoreError> {
-        self.db.get(id).await
+        on_backend!(self, db => db.get(id).await)
     }
 
     /// Streams every matching inquiry to `out`, newest first (a CSV after a
@@ -184,16 +223,16 @@ impl Store {
         bom: bool,
         out: mpsc::Sender<Bytes>,
     ) -> Result<u64, StoreError> {
-        self.db.export(filter, format, bom, out).await
+        on_backend!(self, db => db.export(filter, format, bom, out).await)
     }
 
     pub async fn stats(&self) -> Result<Stats, StoreError> {
-        self.db.stats().await
+        on_backend!(self, db => db.stats().await)
     }
 
     /// How many inquiries were received before `cutoff` (for `purge --dry-run`).
     pub async fn count_before(&self, cutoff: i64) -> Result<i64, StoreError> {
-        self.db.count_before(cutoff).await
+        on_backend!(self, db => db.count_before(cutoff).await)
     }
 
     /// Sets the status (and the note, when given: `Some(None)` clears it) and
@@ -205,7 +244,7 @@ impl Store {
         status: InquiryStatus,
         note: Option<Option<String>>,
     ) -> Result<bool, StoreError> {
-        self.db.update_status(actor, id, status, note).await
+        on_backend!(self, db => db.update_status(actor, id, status, note).await)
     }
 
     /// Erases inquiries with their notifications, delivery attempts, idempotency
@@ -219,50 +258,77 @@ impl Store {
         which: Erase,
         detail: serde_json::Value,
     ) -> Result<Vec<String>, StoreError> {
-        self.db.erase(actor, action, which, detail).await
+        on_backend!(self, db => db.erase(actor, action, which, detail).await)
     }
 
     /// Puts a failed notification back in the queue, due now; audited.
     pub async fn requeue(&self, actor: &str, id: &str) -> Result<Requeue, StoreError> {
-        self.db.requeue(actor, id).await
+        on_backend!(self, db => db.requeue(actor, id).await)
+    }
+
+    /// `true` for the one caller (across every process on this database) that
+    /// may run the retention purge now: none ran within `interval_ms` of `now`.
+    pub async fn claim_retention_run(&self, now: i64, interval_ms: i64) -> Result<bool, StoreError> {
+        on_backend!(self, db => db.claim_retention_run(now, interval_ms).await)
     }
 
     pub async fn audit_page(&self, page: Page) -> Result<(Vec<AuditEntry>, Option<i64>), StoreError> {
-        self.db.audit_page(page).await
+        on_backend!(self, db => db.audit_page(page).await)
     }
 
     /// Creates an admin token (audited) and returns it with its record; only its hash is stored.
     pub async fn create_token(&self, actor: &str, name: &str, scope: Scope) -> Result<(String, TokenInfo), StoreError> {
-        self.db.create_token(actor, name, scope).await
+        on_backend!(self, db => db.create_token(actor, name, scope).await)
     }
 
     pub async fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
-        self.db.list_tokens().await
+        on_backend!(self, db => db.list_tokens().await)
     }
 
     /// The active token presented, if it is one.
     pub async fn find_token(&self, token: &str) -> Result<Option<TokenInfo>, StoreError> {
-        self.db.find_token(token).await
+        on_backend!(self, db => db.find_token(token).await)
     }
 
     /// Revokes by id (audited); `false` when there is no such active token.
     pub async fn revoke_token(&self, actor: &str, id: &str) -> Result<bool, StoreError> {
-        self.db.revoke_token(actor, id).await
+        on_backend!(self, db => db.revoke_token(actor, id).await)
     }
 
     /// Records that the token was just used.
     pub async fn touch_token(&self, id: &str) -> Result<(), StoreError> {
-        self.db.touch_token(id).await
+        on_backend!(self, db => db.touch_token(id).await)
     }
 }
 
 /// Opens the database, applies migrations and closes it: `inquiryd migrate`.
 pub async fn migrate(settings: &DatabaseSettings) -> Result<(), StoreError> {
+    if is_postgres(&settings.url) {
+        return postgres::migrate_database(settings).await;
+    }
     sqlite::migrate_database(settings).await
 }
 
 /// Writes a consistent copy of the live database to `target`, checks it and
 /// returns how many inquiries it holds.
 pub async fn backup(settings: &DatabaseSettings, target: &Path) -> Result<i64, StoreError> {
+    if is_postgres(&settings.url) {
+        return Err(StoreError::BackupUnsupported);
+    }
     sqlite::backup(settings, target).await
+}
+
+/// Whether the URL names a PostgreSQL database (else it is a SQLite file).
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// What a log line or the banner may say of the database: the SQLite file, or
+/// PostgreSQL's host, port and database (never a password).
+pub fn describe(settings: &DatabaseSettings) -> String {
+    if is_postgres(&settings.url) {
+        format!("PostgreSQL at {}", postgres::describe(settings))
+    } else {
+        settings.url.trim_start_matches("sqlite://").to_owned()
+    }
 }

@@ -242,3 +242,64 @@ pub struct TokenInfo {
     #[serde(skip)]
     pub last_used_ms: Option<i64>,
 }
+
+/// The columns every inquiry query selects, in [`InquiryRecord`]'s order.
+pub(super) const INQUIRY_COLUMNS: &str =
+    "i.seq, i.id, i.received_at, i.status, i.category, i.name, i.email, i.subject, \
+     i.message, i.organization, i.country, i.phone, i.consent, i.page, i.client_ip, i.spam_flags, i.note";
+
+/// The stored text columns that come back typed: a value this build does not
+/// know is an error, never a default.
+pub(super) fn typed(
+    status: &str,
+    category: &str,
+    flags: &str,
+) -> Result<(InquiryStatus, Category, Vec<String>), String> {
+    let status = status.parse().map_err(|why| format!("stored status {status:?} {why}"))?;
+    let category = category.parse().map_err(|why| format!("stored category {category:?} {why}"))?;
+    let flags = serde_json::from_str(flags).map_err(|e| format!("stored spam_flags are not a JSON list: {e}"))?;
+    Ok((status, category, flags))
+}
+
+/// Reads an inquiry from a row whose [`INQUIRY_COLUMNS`] start at `$first`
+/// through `$row.$get(index)` (rusqlite's `get`, sqlx's `try_get`): one field
+/// list for both drivers; `$invalid` turns a decoding failure into the driver's error.
+macro_rules! inquiry_from_row {
+    ($row:expr, $get:ident, $first:expr, $invalid:expr) => {{
+        let (row, first) = ($row, $first);
+        let (status, category, flags): (String, String, String) =
+            (row.$get(first + 3)?, row.$get(first + 4)?, row.$get(first + 15)?);
+        let (status, category, spam_flags) = typed(&status, &category, &flags).map_err($invalid)?;
+        InquiryRecord {
+            seq: row.$get(first)?,
+            id: row.$get(first + 1)?,
+            received_at: row.$get(first + 2)?,
+            status,
+            category,
+            name: row.$get(first + 5)?,
+            email: row.$get(first + 6)?,
+            subject: row.$get(first + 7)?,
+            message: row.$get(first + 8)?,
+            organization: row.$get(first + 9)?,
+            country: row.$get(first + 10)?,
+            phone: row.$get(first + 11)?,
+            consent: row.$get(first + 12)?,
+            page: row.$get(first + 13)?,
+            client_ip: row.$get(first + 14)?,
+            spam_flags,
+            note: row.$get(first + 16)?,
+        }
+    }};
+}
+
+/// One keyset page from `limit + 1` rows: at most `limit` items, and the
+/// position of the last one when more follow.
+pub(super) fn keyset_page<T>(mut items: Vec<T>, limit: u32, seq: impl Fn(&T) -> i64) -> (Vec<T>, Option<i64>) {
+    if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        let next = items.last().map(seq);
+        (items, next)
+    } else {
+        (items, None)
+    }
+}

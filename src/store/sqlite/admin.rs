@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
-use super::inquiries::INQUIRY_COLUMNS;
 use super::search;
 use crate::domain::{Category, InquiryFilter, InquiryStatus, Page};
+use crate::store::model::{keyset_page, INQUIRY_COLUMNS};
 use crate::store::{AuditEntry, DayCount, Erase, InquiryRecord, NotificationStatus, NotificationView, Requeue, Stats};
 use crate::timestamp::{now_ms, to_rfc3339};
 
@@ -78,18 +78,6 @@ pub async fn list(
     query.push(" LIMIT ").push_bind(i64::from(page.limit) + 1);
     let items: Vec<InquiryRecord> = query.build_query_as().fetch_all(reads).await?;
     Ok(keyset_page(items, page.limit, |i| i.seq))
-}
-
-/// One keyset page from `limit + 1` rows: at most `limit` items, and the
-/// position of the last one when more follow.
-fn keyset_page<T>(mut items: Vec<T>, limit: u32, seq: impl Fn(&T) -> i64) -> (Vec<T>, Option<i64>) {
-    if items.len() > limit as usize {
-        items.truncate(limit as usize);
-        let next = items.last().map(seq);
-        (items, next)
-    } else {
-        (items, None)
-    }
 }
 
 pub async fn get(reads: &SqlitePool, id: &str) -> Result<Option<(InquiryRecord, Vec<NotificationView>)>, sqlx::Error> {
@@ -206,6 +194,20 @@ pub async fn requeue(conn: &mut SqliteConnection, id: &str) -> Result<Requeue, s
         }
         Some(other) => Ok(Requeue::NotFailed(other)),
     }
+}
+
+/// `true` for the one caller that may run the retention purge now: none ran
+/// within `interval_ms`.
+pub async fn claim_retention_run(conn: &mut SqliteConnection, now: i64, interval_ms: i64) -> Result<bool, sqlx::Error> {
+    let claimed = sqlx::query(
+        "INSERT INTO meta (key, value) VALUES ('retention_last_run', ?1) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE CAST(meta.value AS INTEGER) <= ?2",
+    )
+    .bind(now.to_string())
+    .bind(now - interval_ms)
+    .execute(conn)
+    .await?;
+    Ok(claimed.rows_affected() == 1)
 }
 
 const DAY_MS: i64 = 86_400_000;

@@ -230,8 +230,8 @@ impl Sqlite {
         self.writer.write(record).await
     }
 
-    pub async fn idempotent_answer(&self, key: &str) -> Option<([u8; 32], Receipt)> {
-        inquiries::idempotent_answer(&self.reads, key).await
+    pub async fn idempotent_answer(&self, key: &str) -> Result<Option<([u8; 32], Receipt)>, StoreError> {
+        Ok(inquiries::idempotent_answer(&self.reads, key).await?)
     }
 
     pub async fn claim_due(&self, limit: i64, lease_ms: i64) -> Result<Vec<ClaimedNotification>, StoreError> {
@@ -239,6 +239,13 @@ impl Sqlite {
             OutboxReply::Claimed(claimed) => Ok(claimed),
             OutboxReply::Done => Ok(Vec::new()),
         }
+    }
+
+    pub async fn extend_lease(&self, ids: Vec<String>, lease_ms: i64) -> Result<(), StoreError> {
+        Ok(self
+            .writer
+            .exec(false, move |c| Box::pin(async move { outbox::extend_lease(c, &ids, lease_ms).await }))
+            .await?)
     }
 
     pub async fn settle(&self, settlements: Vec<Settlement>) -> Result<(), StoreError> {
@@ -364,6 +371,13 @@ impl Sqlite {
         Ok(outcome)
     }
 
+    pub async fn claim_retention_run(&self, now: i64, interval_ms: i64) -> Result<bool, StoreError> {
+        Ok(self
+            .writer
+            .exec(false, move |c| Box::pin(async move { admin::claim_retention_run(c, now, interval_ms).await }))
+            .await?)
+    }
+
     pub async fn audit_page(&self, page: Page) -> Result<(Vec<AuditEntry>, Option<i64>), StoreError> {
         Ok(admin::audit_page(&self.reads, page).await?)
     }
@@ -432,6 +446,7 @@ mod tests {
                 group_commit: true,
                 batch_max: 64,
                 read_pool_size: 1,
+                pool_size: 1,
                 search_index: true,
             };
             let _created = open_writer(&settings).await.unwrap();

@@ -3,7 +3,7 @@
 use rusqlite::params;
 use sqlx::{Row, SqlitePool};
 
-use super::inquiries::INQUIRY_COLUMNS;
+use crate::store::model::INQUIRY_COLUMNS;
 use crate::store::{ClaimedNotification, InquiryRecord, Settlement};
 
 /// Marks up to `limit` due notifications (or ones whose lease ran out) as being
@@ -48,6 +48,19 @@ pub fn claim(
             })
         })
         .collect()
+}
+
+/// Keeps claims the worker is still working on from running out.
+pub async fn extend_lease(conn: &mut sqlx::SqliteConnection, ids: &[String], lease_ms: i64) -> Result<(), sqlx::Error> {
+    let until = crate::timestamp::now_ms() + lease_ms;
+    for id in ids {
+        sqlx::query("UPDATE notifications SET lease_until = ? WHERE id = ? AND status = 'sending'")
+            .bind(until)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Records each attempt's outcome. A settlement for an attempt that is no longer

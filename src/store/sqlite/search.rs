@@ -86,7 +86,7 @@ pub async fn ensure_index(conn: &mut SqliteConnection, enabled: bool) -> Result<
     loop {
         let rows: Vec<InquiryRecord> = sqlx::query_as(&format!(
             "SELECT {} FROM inquiries i WHERE i.seq > ? ORDER BY i.seq LIMIT 2000",
-            super::inquiries::INQUIRY_COLUMNS
+            crate::store::model::INQUIRY_COLUMNS
         ))
         .bind(after)
         .fetch_all(&mut *conn)

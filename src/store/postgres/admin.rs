@@ -1,0 +1,268 @@
+//! The inquiry log for admins on PostgreSQL: listing, search, triage,
+//! erasure, statistics, audit, and the cluster's one daily retention run.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+
+use super::Tx;
+use crate::domain::{Category, InquiryFilter, InquiryStatus, Page};
+use crate::store::model::{keyset_page, INQUIRY_COLUMNS};
+use crate::store::{AuditEntry, DayCount, Erase, InquiryRecord, NotificationStatus, NotificationView, Requeue, Stats};
+use crate::timestamp::{now_ms, to_rfc3339};
+
+/// `SELECT <columns> FROM inquiries i WHERE <filter>`, newest first, before
+/// `before` (a `seq`). The caller adds `LIMIT`.
+///
+/// Search: every whitespace-separated word of `q` must occur as a phrase of the
+/// same words the index holds (`inquiryd_document`, the migration's function,
+/// prepares both sides alike: accents folded, punctuation split, Chinese and
+/// Japanese characters standing alone), so that a two-character Chinese word is
+/// found inside a sentence, as on SQLite.
+pub fn select_filtered(columns: &str, filter: &InquiryFilter, before: Option<i64>) -> QueryBuilder<'static, Postgres> {
+    let mut query = QueryBuilder::new(format!("SELECT {columns} FROM inquiries i WHERE TRUE"));
+    if let Some(q) = &filter.q {
+        let words: Vec<&str> = q.split_whitespace().filter(|w| w.chars().any(char::is_alphanumeric)).collect();
+        if words.is_empty() {
+            // Nothing searchable was typed (only punctuation): nothing matches.
+            query.push(" AND FALSE");
+        }
+        for word in words {
+            query
+                .push(" AND i.search @@ phraseto_tsquery('simple', inquiryd_document(")
+                .push_bind(word.to_owned())
+                .push("))");
+        }
+    }
+    if let Some(seq) = before {
+        query.push(" AND i.seq < ").push_bind(seq);
+    }
+    if let Some(status) = filter.status {
+        query.push(" AND i.status = ").push_bind(status.as_str());
+    }
+    if let Some(category) = filter.category {
+        query.push(" AND i.category = ").push_bind(category.as_str());
+    }
+    if let Some(email) = &filter.email {
+        query.push(" AND i.email_norm = ").push_bind(email.clone());
+    }
+    if let Some(since) = filter.since {
+        query.push(" AND i.received_at >= ").push_bind(since);
+    }
+    if let Some(until) = filter.until {
+        query.push(" AND i.received_at <= ").push_bind(until);
+    }
+    query.push(" ORDER BY i.seq DESC");
+    query
+}
+
+pub async fn list(
+    pool: &PgPool,
+    filter: &InquiryFilter,
+    page: Page,
+) -> Result<(Vec<InquiryRecord>, Option<i64>), sqlx::Error> {
+    let mut query = select_filtered(INQUIRY_COLUMNS, filter, page.before);
+    query.push(" LIMIT ").push_bind(i64::from(page.limit) + 1);
+    let items: Vec<InquiryRecord> = query.build_query_as().fetch_all(pool).await?;
+    Ok(keyset_page(items, page.limit, |i| i.seq))
+}
+
+pub async fn get(pool: &PgPool, id: &str) -> Result<Option<(InquiryRecord, Vec<NotificationView>)>, sqlx::Error> {
+    let inquiry: Option<InquiryRecord> =
+        sqlx::query_as(&format!("SELECT {INQUIRY_COLUMNS} FROM inquiries i WHERE i.id = $1"))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+    let Some(inquiry) = inquiry else { return Ok(None) };
+    let rows = sqlx::query(
+        "SELECT id, kind, recipients, status, attempts, last_error, sent_at FROM notifications \
+         WHERE inquiry_id = $1 ORDER BY created_at, kind DESC",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    let notifications = rows
+        .iter()
+        .map(|row| {
+            let (kind, status): (String, String) = (row.try_get("kind")?, row.try_get("status")?);
+            Ok(NotificationView {
+                id: row.try_get("id")?,
+                kind: kind.parse().map_err(|why: String| decode_error("kind", why))?,
+                recipient: row.try_get("recipients")?,
+                status: status.parse().map_err(|why: String| decode_error("status", why))?,
+                attempts: row.try_get("attempts")?,
+                last_error: row.try_get("last_error")?,
+                sent_at: row.try_get::<Option<i64>, _>("sent_at")?.map(to_rfc3339),
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok(Some((inquiry, notifications)))
+}
+
+fn decode_error(column: &str, why: String) -> sqlx::Error {
+    sqlx::Error::Decode(format!("stored notification {column}: {why}").into())
+}
+
+/// Sets the status (and the note, when given); the previous status, or `None`
+/// when there is no such inquiry.
+pub async fn update(
+    tx: &mut Tx,
+    id: &str,
+    status: InquiryStatus,
+    note: Option<Option<String>>,
+) -> Result<Option<String>, sqlx::Error> {
+    let previous: Option<String> = sqlx::query_scalar("SELECT status FROM inquiries WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if previous.is_none() {
+        return Ok(None);
+    }
+    let mut query = QueryBuilder::<Postgres>::new("UPDATE inquiries SET status = ");
+    query.push_bind(status.as_str()).push(", updated_at = ").push_bind(now_ms());
+    if let Some(note) = note {
+        query.push(", note = ").push_bind(note);
+    }
+    query.push(" WHERE id = ").push_bind(id.to_owned());
+    query.build().execute(&mut **tx).await?;
+    Ok(previous)
+}
+
+/// Deletes inquiries with their notifications and attempts (by cascade) and
+/// their idempotency keys; the search index is a column of the row. Returns the ids.
+pub async fn erase(tx: &mut Tx, which: &Erase) -> Result<Vec<String>, sqlx::Error> {
+    let mut delete = QueryBuilder::<Postgres>::new("DELETE FROM inquiries i WHERE ");
+    match which {
+        Erase::One(id) => delete.push("i.id = ").push_bind(id.clone()),
+        Erase::Email(email) => delete.push("i.email_norm = ").push_bind(email.clone()),
+        Erase::ReceivedBefore(cutoff) => delete.push("i.received_at < ").push_bind(*cutoff),
+    };
+    delete.push(" RETURNING i.id");
+    let ids: Vec<String> = delete.build_query_scalar().fetch_all(&mut **tx).await?;
+    sqlx::query("DELETE FROM idempotency_keys WHERE inquiry_id = ANY($1)").bind(&ids).execute(&mut **tx).await?;
+    Ok(ids)
+}
+
+/// After an erasure: VACUUM removes the dead row versions and their index
+/// entries (GIN's pending list included) instead of leaving them until autovacuum.
+pub async fn vacuum(pool: &PgPool) {
+    let tables = "inquiries, notifications, notification_attempts, idempotency_keys";
+    if let Err(error) = sqlx::query(&format!("VACUUM {tables}")).execute(pool).await {
+        tracing::warn!(%error, "VACUUM after erasure failed; autovacuum will remove the dead rows later");
+    }
+}
+
+pub async fn count_before(pool: &PgPool, cutoff: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM inquiries WHERE received_at < $1").bind(cutoff).fetch_one(pool).await
+}
+
+pub async fn requeue(tx: &mut Tx, id: &str) -> Result<Requeue, sqlx::Error> {
+    let status: Option<String> = sqlx::query_scalar("SELECT status FROM notifications WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let status: Option<NotificationStatus> =
+        status.map(|s| s.parse().map_err(|why: String| decode_error("status", why))).transpose()?;
+    match status {
+        None => Ok(Requeue::NotFound),
+        Some(NotificationStatus::Failed) => {
+            sqlx::query(
+                "UPDATE notifications SET status = 'pending', attempts = 0, next_attempt_at = $1, lease_until = NULL \
+                 WHERE id = $2",
+            )
+            .bind(now_ms())
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+            Ok(Requeue::Requeued)
+        }
+        Some(other) => Ok(Requeue::NotFailed(other)),
+    }
+}
+
+/// `true` for the one caller, cluster-wide, that may run the retention purge
+/// now: none ran within `interval_ms`. One conditional upsert decides.
+pub async fn claim_retention_run(pool: &PgPool, now: i64, interval_ms: i64) -> Result<bool, sqlx::Error> {
+    let claimed = sqlx::query(
+        "INSERT INTO meta (key, value) VALUES ('retention_last_run', $1) \
+         ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value WHERE meta.value::bigint <= $2",
+    )
+    .bind(now.to_string())
+    .bind(now - interval_ms)
+    .execute(pool)
+    .await?;
+    Ok(claimed.rows_affected() == 1)
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+pub async fn stats(pool: &PgPool) -> Result<Stats, sqlx::Error> {
+    let mut by_status: BTreeMap<String, i64> = InquiryStatus::ALL.iter().map(|s| (s.as_str().to_owned(), 0)).collect();
+    for row in sqlx::query("SELECT status, COUNT(*) AS n FROM inquiries GROUP BY status").fetch_all(pool).await? {
+        by_status.insert(row.try_get("status")?, row.try_get("n")?);
+    }
+    let mut by_category: BTreeMap<String, i64> = Category::ALL.iter().map(|c| (c.as_str().to_owned(), 0)).collect();
+    for row in sqlx::query("SELECT category, COUNT(*) AS n FROM inquiries GROUP BY category").fetch_all(pool).await? {
+        by_category.insert(row.try_get("category")?, row.try_get("n")?);
+    }
+    let today = now_ms().div_euclid(DAY_MS);
+    let first = today - 29;
+    let mut counts = BTreeMap::new();
+    let rows = sqlx::query(
+        "SELECT received_at / 86400000 AS day, COUNT(*) AS n FROM inquiries WHERE received_at >= $1 GROUP BY day",
+    )
+    .bind(first * DAY_MS)
+    .fetch_all(pool)
+    .await?;
+    for row in rows {
+        counts.insert(row.try_get::<i64, _>("day")?, row.try_get::<i64, _>("n")?);
+    }
+    let per_day = (first..=today)
+        .map(|day| DayCount { date: to_rfc3339(day * DAY_MS)[..10].to_owned(), count: *counts.get(&day).unwrap_or(&0) })
+        .collect();
+    Ok(Stats { total: by_status.values().sum(), by_status, by_category, per_day })
+}
+
+pub async fn audit(
+    tx: &mut Tx,
+    actor: &str,
+    action: &str,
+    target: Option<&str>,
+    detail: Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO audit_log (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)")
+        .bind(now_ms())
+        .bind(actor)
+        .bind(action)
+        .bind(target)
+        .bind(detail.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn audit_page(pool: &PgPool, page: Page) -> Result<(Vec<AuditEntry>, Option<i64>), sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT seq, at, actor, action, target, detail FROM audit_log WHERE seq < $1 ORDER BY seq DESC LIMIT $2",
+    )
+    .bind(page.before.unwrap_or(i64::MAX))
+    .bind(i64::from(page.limit) + 1)
+    .fetch_all(pool)
+    .await?;
+    let entries = rows
+        .iter()
+        .map(|row| {
+            let detail: String = row.try_get("detail")?;
+            Ok(AuditEntry {
+                seq: row.try_get("seq")?,
+                at: to_rfc3339(row.try_get("at")?),
+                actor: row.try_get("actor")?,
+                action: row.try_get("action")?,
+                target: row.try_get("target")?,
+                detail: serde_json::from_str(&detail).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(keyset_page(entries, page.limit, |e| e.seq))
+}

@@ -1,0 +1,326 @@
+//! The PostgreSQL backend, for several replicas of `inquiryd serve` on one
+//! database. Every operation is a transaction of its own on a connection pool;
+//! what must hold across replicas is decided by the database: an
+//! Idempotency-Key by its primary key, a double click by a transaction-scoped
+//! advisory lock on its hash, an outbox claim by `FOR UPDATE SKIP LOCKED` with a
+//! lease, the daily retention purge by a conditional update of one row.
+
+mod admin;
+mod export;
+mod outbox;
+mod submit;
+mod tokens;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::json;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgPool, PgPoolOptions, PgRow};
+use sqlx::{ConnectOptions, Connection, FromRow, Postgres as Pg, Transaction};
+use tokio::sync::{mpsc, Notify};
+
+use super::{
+    AuditEntry, ClaimedNotification, Erase, InquiryRecord, NewRecord, NotificationView, Receipt, Requeue, Scope,
+    Settlement, Stats, StoreError, StoreOptions, TokenInfo, WriteOutcome,
+};
+use crate::config::DatabaseSettings;
+use crate::domain::{ExportFormat, InquiryFilter, InquiryStatus, Page};
+use crate::store::model::typed;
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Connection lost, server shutting down or overloaded, serialization failure,
+/// deadlock, disk full: the operation may succeed later.
+pub fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => db.try_downcast_ref::<PgDatabaseError>().is_some_and(|pg| {
+            let code = pg.code();
+            // 08: connection exception; 40001 serialization failure; 40P01 deadlock;
+            // 53: insufficient resources; 57P01-57P03: shutdown, cannot connect now.
+            code.starts_with("08")
+                || code.starts_with("53")
+                || matches!(code, "40001" | "40P01" | "57P01" | "57P02" | "57P03")
+        }),
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+        _ => false,
+    }
+}
+
+/// sqlx queries select the store's inquiry columns first.
+impl FromRow<'_, PgRow> for InquiryRecord {
+    fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
+        use sqlx::Row;
+        Ok(inquiry_from_row!(row, try_get, 0, |why| sqlx::Error::Decode(why.into())))
+    }
+}
+
+fn connect_options(settings: &DatabaseSettings) -> Result<PgConnectOptions, StoreError> {
+    let options: PgConnectOptions = settings.url.parse().map_err(StoreError::Url)?;
+    // Statements are logged by PostgreSQL if the operator wants them; here they
+    // would carry no more than their shape, at a cost per query.
+    Ok(options.disable_statement_logging())
+}
+
+/// `host:port/database` of the URL: what an error may name (never the password).
+pub fn describe(settings: &DatabaseSettings) -> String {
+    match settings.url.parse::<PgConnectOptions>() {
+        Ok(o) => format!("{}:{}/{}", o.get_host(), o.get_port(), o.get_database().unwrap_or("")),
+        Err(_) => "an unparsable postgres:// URL".to_owned(),
+    }
+}
+
+async fn connect(settings: &DatabaseSettings, size: u32) -> Result<PgPool, StoreError> {
+    let options = connect_options(settings)?;
+    // One connection first: its error says why (refused, unknown database,
+    // authentication), where the pool would only report a timeout.
+    let unreachable = |source| StoreError::Connect { what: describe(settings), source };
+    let first = options.connect().await.map_err(unreachable)?;
+    let _ = first.close().await;
+    PgPoolOptions::new()
+        .max_connections(size)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await
+        .map_err(unreachable)
+}
+
+/// Applies pending migrations; replicas starting together apply them once (the
+/// migrator holds an advisory lock while it runs).
+async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+    MIGRATOR.run(pool).await.map_err(|e| StoreError::migration(e, &MIGRATOR))?;
+    let folds: bool = sqlx::query_scalar("SELECT lower('ÉИ') = 'éи' AND 'Ж' ~ '[[:alnum:]]'").fetch_one(pool).await?;
+    if !folds {
+        tracing::warn!(
+            "this database's character type does not know non-ASCII letters: search will not fold their case; \
+             create the database with a UTF-8 locale (e.g. LC_CTYPE 'C.UTF-8')"
+        );
+    }
+    Ok(())
+}
+
+/// `inquiryd migrate` on PostgreSQL.
+pub async fn migrate_database(settings: &DatabaseSettings) -> Result<(), StoreError> {
+    let pool = connect(settings, 1).await?;
+    migrate(&pool).await?;
+    pool.close().await;
+    Ok(())
+}
+
+/// The PostgreSQL database: a pool for everything.
+#[derive(Clone)]
+pub struct Postgres {
+    pool: PgPool,
+    options: Arc<StoreOptions>,
+    outbox: Arc<Notify>,
+}
+
+impl Postgres {
+    /// Connects, migrates and returns the pool's handle.
+    pub async fn open(
+        settings: &DatabaseSettings,
+        options: StoreOptions,
+        outbox: Arc<Notify>,
+    ) -> Result<Self, StoreError> {
+        let pool = connect(settings, settings.pool_size).await?;
+        migrate(&pool).await?;
+        Ok(Self { pool, options: Arc::new(options), outbox })
+    }
+
+    /// The index is a generated column kept by PostgreSQL itself: always complete.
+    pub async fn ensure_search_index(&self, enabled: bool) -> Result<(), StoreError> {
+        if !enabled {
+            tracing::info!("database.search_index = false has no effect on PostgreSQL: its index is always kept");
+        }
+        Ok(())
+    }
+
+    pub async fn readiness(&self) -> (bool, bool) {
+        let answers = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&self.pool).await.is_ok();
+        let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+        let applied =
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM _sqlx_migrations WHERE success AND version = $1")
+                .bind(latest)
+                .fetch_one(&self.pool)
+                .await
+                .is_ok_and(|n| n == 1);
+        (answers, applied)
+    }
+
+    pub async fn submit(&self, record: NewRecord) -> WriteOutcome {
+        match submit::submit(&self.pool, &record, &self.options).await {
+            Ok((outcome, notifications)) => {
+                if notifications > 0 {
+                    self.outbox.notify_one();
+                }
+                outcome
+            }
+            Err(error) if is_transient(&error) => {
+                tracing::warn!(%error, "storage unavailable; submission not written");
+                WriteOutcome::Unavailable
+            }
+            Err(error) => {
+                tracing::error!(%error, "submission could not be written");
+                WriteOutcome::Failed
+            }
+        }
+    }
+
+    pub async fn idempotent_answer(&self, key: &str) -> Result<Option<([u8; 32], Receipt)>, StoreError> {
+        Ok(submit::idempotent_answer(&self.pool, key).await?)
+    }
+
+    pub async fn claim_due(&self, limit: i64, lease_ms: i64) -> Result<Vec<ClaimedNotification>, StoreError> {
+        Ok(outbox::claim(&self.pool, limit, lease_ms).await?)
+    }
+
+    pub async fn extend_lease(&self, ids: Vec<String>, lease_ms: i64) -> Result<(), StoreError> {
+        Ok(outbox::extend_lease(&self.pool, &ids, lease_ms).await?)
+    }
+
+    pub async fn settle(&self, settlements: Vec<Settlement>) -> Result<(), StoreError> {
+        Ok(outbox::settle(&self.pool, &settlements).await?)
+    }
+
+    pub async fn release(&self, ids: Vec<String>) -> Result<(), StoreError> {
+        Ok(outbox::release(&self.pool, &ids).await?)
+    }
+
+    /// Other replicas may be sending right now: their claims are theirs until
+    /// the lease runs out. A dead process's claims are taken over then.
+    pub async fn reset_in_flight(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    pub async fn next_due(&self) -> Result<Option<i64>, StoreError> {
+        Ok(outbox::next_due(&self.pool).await?)
+    }
+
+    pub async fn backlog(&self) -> Result<(i64, Option<i64>), StoreError> {
+        Ok(outbox::backlog(&self.pool).await?)
+    }
+
+    pub async fn list(
+        &self,
+        filter: &InquiryFilter,
+        page: Page,
+    ) -> Result<(Vec<InquiryRecord>, Option<i64>), StoreError> {
+        Ok(admin::list(&self.pool, filter, page).await?)
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<(InquiryRecord, Vec<NotificationView>)>, StoreError> {
+        Ok(admin::get(&self.pool, id).await?)
+    }
+
+    pub async fn export(
+        &self,
+        filter: &InquiryFilter,
+        format: ExportFormat,
+        bom: bool,
+        out: mpsc::Sender<Bytes>,
+    ) -> Result<u64, StoreError> {
+        Ok(export::export(&self.pool, filter, format, bom, out).await?)
+    }
+
+    pub async fn stats(&self) -> Result<Stats, StoreError> {
+        Ok(admin::stats(&self.pool).await?)
+    }
+
+    pub async fn count_before(&self, cutoff: i64) -> Result<i64, StoreError> {
+        Ok(admin::count_before(&self.pool, cutoff).await?)
+    }
+
+    pub async fn update_status(
+        &self,
+        actor: &str,
+        id: &str,
+        status: InquiryStatus,
+        note: Option<Option<String>>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let note_changed = note.is_some();
+        let previous = admin::update(&mut tx, id, status, note).await?;
+        if let Some(previous) = &previous {
+            let detail = json!({"from": previous, "to": status.as_str(), "note_changed": note_changed});
+            admin::audit(&mut tx, actor, "inquiry.update", Some(id), detail).await?;
+        }
+        tx.commit().await?;
+        Ok(previous.is_some())
+    }
+
+    pub async fn erase(
+        &self,
+        actor: &str,
+        action: &'static str,
+        which: Erase,
+        mut detail: serde_json::Value,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let target = match &which {
+            Erase::One(id) => Some(id.clone()),
+            _ => None,
+        };
+        let ids = admin::erase(&mut tx, &which).await?;
+        if !ids.is_empty() || target.is_none() {
+            detail["erased"] = json!(ids.len());
+            admin::audit(&mut tx, actor, action, target.as_deref(), detail).await?;
+        }
+        tx.commit().await?;
+        if !ids.is_empty() {
+            admin::vacuum(&self.pool).await;
+        }
+        Ok(ids)
+    }
+
+    pub async fn requeue(&self, actor: &str, id: &str) -> Result<Requeue, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let outcome = admin::requeue(&mut tx, id).await?;
+        if outcome == Requeue::Requeued {
+            admin::audit(&mut tx, actor, "notification.retry", Some(id), json!({})).await?;
+        }
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    pub async fn claim_retention_run(&self, now: i64, interval_ms: i64) -> Result<bool, StoreError> {
+        Ok(admin::claim_retention_run(&self.pool, now, interval_ms).await?)
+    }
+
+    pub async fn audit_page(&self, page: Page) -> Result<(Vec<AuditEntry>, Option<i64>), StoreError> {
+        Ok(admin::audit_page(&self.pool, page).await?)
+    }
+
+    pub async fn create_token(&self, actor: &str, name: &str, scope: Scope) -> Result<(String, TokenInfo), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let created = tokens::create(&mut tx, name, scope).await?;
+        admin::audit(&mut tx, actor, "token.create", Some(&created.1.id), json!({"scope": scope.to_string()})).await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    pub async fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
+        Ok(tokens::list(&self.pool).await?)
+    }
+
+    pub async fn find_token(&self, token: &str) -> Result<Option<TokenInfo>, StoreError> {
+        Ok(tokens::find(&self.pool, token).await?)
+    }
+
+    pub async fn revoke_token(&self, actor: &str, id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let revoked = tokens::revoke(&mut tx, id).await?;
+        if revoked {
+            admin::audit(&mut tx, actor, "token.revoke", Some(id), json!({})).await?;
+        }
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    pub async fn touch_token(&self, id: &str) -> Result<(), StoreError> {
+        Ok(tokens::touch(&self.pool, id).await?)
+    }
+}
+
+/// A transaction on the pool.
+type Tx = Transaction<'static, Pg>;
