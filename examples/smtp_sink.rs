@@ -44,6 +44,7 @@ usage: smtp_sink [options]
   --password P           password for --user
   --reject-rcpt CODE     answer every RCPT TO with CODE (e.g. 550 or 451)
   --threads N            worker threads = max concurrent sessions (default 16)
+  --delay-ms N           wait N ms after each message's data before storing and answering it
   -h, --help             show this help";
 
 #[derive(Debug)]
@@ -55,6 +56,7 @@ struct Args {
     credentials: Option<(String, String)>,
     reject_rcpt: Option<u16>,
     threads: u32,
+    delay_ms: u64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -67,6 +69,7 @@ fn parse_args() -> Result<Args, String> {
     let mut password = None;
     let mut reject_rcpt = None;
     let mut threads = 16u32;
+    let mut delay_ms = 0u64;
 
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -103,6 +106,10 @@ fn parse_args() -> Result<Args, String> {
                 let v = value()?;
                 threads = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| format!("--threads: invalid value {v:?}"))?;
             }
+            "--delay-ms" => {
+                let v = value()?;
+                delay_ms = v.parse().map_err(|_| format!("--delay-ms: invalid value {v:?}"))?;
+            }
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -122,7 +129,7 @@ fn parse_args() -> Result<Args, String> {
         // client could ever authenticate and every MAIL would be refused.
         return Err("--user/--password require --tls-cert/--tls-key (AUTH is TLS-only)".into());
     }
-    Ok(Args { listen, dir, count_file, tls, credentials, reject_rcpt, threads })
+    Ok(Args { listen, dir, count_file, tls, credentials, reject_rcpt, threads, delay_ms })
 }
 
 /// State shared by all sessions.
@@ -131,6 +138,8 @@ struct Shared {
     count_file: Option<PathBuf>,
     credentials: Option<(String, String)>,
     reject_rcpt: Option<u16>,
+    /// A slow server: how long each message's end of data waits.
+    delay: std::time::Duration,
     /// Next sequence number for files in `dir`.
     next_seq: Arc<AtomicU64>,
     /// Accepted messages (written to the count file every few milliseconds).
@@ -219,6 +228,7 @@ impl Handler for SinkHandler {
     }
 
     fn data_end(&mut self) -> Response {
+        std::thread::sleep(self.shared.delay);
         match self.deliver() {
             Ok(()) => response::OK,
             Err(e) => {
@@ -286,6 +296,7 @@ fn run(args: Args) -> Result<(), String> {
         count_file: args.count_file,
         credentials: args.credentials,
         reject_rcpt: args.reject_rcpt,
+        delay: std::time::Duration::from_millis(args.delay_ms),
         next_seq: Arc::new(AtomicU64::new(next_seq)),
         accepted: Arc::new(AtomicU64::new(0)),
     });

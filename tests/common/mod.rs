@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tempfile::TempDir;
 
+pub mod pg;
 pub mod smtp;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_inquiryd");
