@@ -154,3 +154,47 @@ def settle(seconds=1.0):
 def cursor(seq):
     """The API's cursor for a position (see domain::query::encode_cursor): its digits."""
     return str(seq)
+
+
+PG_SERVER = os.environ.get("INQUIRYD_BENCH_PG", "postgres://postgres@127.0.0.1:5432/postgres")
+
+
+class PgDb:
+    """A fresh PostgreSQL database on PG_SERVER for one measurement, dropped after."""
+
+    def __init__(self):
+        self.name = f"inquiryd_bench_{os.getpid()}_{int(time.time() * 1000)}"
+        self.url = PG_SERVER.rsplit("/", 1)[0] + "/" + self.name
+        self.psql(PG_SERVER, f"CREATE DATABASE {self.name}")
+
+    @staticmethod
+    def psql(url, sql, *args):
+        return subprocess.run(["psql", url, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", *args, "-c", sql],
+                              check=True, capture_output=True, text=True).stdout
+
+    def query(self, sql):
+        return self.psql(self.url, sql).strip()
+
+    def drop(self):
+        self.psql(PG_SERVER, f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.drop()
+
+
+def postgres_cpu_ticks():
+    """CPU time (clock ticks) of every PostgreSQL server process on this machine."""
+    ticks = 0
+    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, rest = text.split("(", 1)[1].rsplit(")", 1)
+        if name.startswith("postgres"):
+            fields = rest.split()
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks

@@ -16,10 +16,16 @@ const SUBMIT: &str = "/api/v1/inquiries";
 
 /// Starts `n` replicas on `db` at the same moment (each with `extra` as its config).
 fn replicas(db: &PgDatabase, n: usize, extra: &str) -> Vec<TestApp> {
-    let start = Arc::new(Barrier::new(n));
-    let threads: Vec<_> = (0..n)
-        .map(|_| {
-            let (start, url, extra) = (start.clone(), db.url.clone(), extra.to_owned());
+    replicas_with(db, &vec![extra; n])
+}
+
+/// Starts one replica per config on `db`, all at the same moment.
+fn replicas_with(db: &PgDatabase, configs: &[&str]) -> Vec<TestApp> {
+    let start = Arc::new(Barrier::new(configs.len()));
+    let threads: Vec<_> = configs
+        .iter()
+        .map(|extra| {
+            let (start, url, extra) = (start.clone(), db.url.clone(), extra.to_string());
             std::thread::spawn(move || {
                 start.wait();
                 TestApp::spawn_with_env(&extra, &[("INQUIRYD_DATABASE__URL", &url)])
@@ -63,11 +69,12 @@ fn three_replicas_started_at_once_on_an_empty_database_apply_its_migrations_once
 }
 
 /// The same submission posted to two replicas at the same moment, twenty
-/// times over: with one Idempotency-Key, and without (a double click).
+/// times over: with one Idempotency-Key, and without (a double click). One
+/// replica writes submissions in groups, the other one transaction each.
 #[test]
 fn an_idempotency_key_and_a_double_click_hold_whichever_replica_gets_the_repeat() {
     let db = PgDatabase::create();
-    let apps = Arc::new(replicas(&db, 2, ""));
+    let apps = Arc::new(replicas_with(&db, &["", "[database]\ngroup_commit = false"]));
     for round in 0..20 {
         for keyed in [true, false] {
             let body = unique_submission(round * 2 + usize::from(keyed)).to_string();

@@ -6,6 +6,7 @@
 //! lease, the daily retention purge by a conditional update of one row.
 
 mod admin;
+mod batch;
 mod export;
 mod outbox;
 mod submit;
@@ -19,7 +20,7 @@ use serde_json::json;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgPool, PgPoolOptions, PgRow};
 use sqlx::{ConnectOptions, Connection, FromRow, Postgres as Pg, Transaction};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::{
     AuditEntry, ClaimedNotification, Erase, InquiryRecord, NewRecord, NotificationView, Receipt, Requeue, Scope,
@@ -114,6 +115,8 @@ pub struct Postgres {
     pool: PgPool,
     options: Arc<StoreOptions>,
     outbox: Arc<Notify>,
+    /// With group commit, submissions go through the batcher.
+    batcher: Option<mpsc::Sender<batch::Job>>,
 }
 
 impl Postgres {
@@ -125,7 +128,9 @@ impl Postgres {
     ) -> Result<Self, StoreError> {
         let pool = connect(settings, settings.pool_size).await?;
         migrate(&pool).await?;
-        Ok(Self { pool, options: Arc::new(options), outbox })
+        let options = Arc::new(options);
+        let batcher = options.group_commit.then(|| batch::spawn(pool.clone(), options.clone(), outbox.clone()));
+        Ok(Self { pool, options, outbox, batcher })
     }
 
     /// The index is a generated column kept by PostgreSQL itself: always complete.
@@ -149,6 +154,13 @@ impl Postgres {
     }
 
     pub async fn submit(&self, record: NewRecord) -> WriteOutcome {
+        if let Some(batcher) = &self.batcher {
+            let (reply, answer) = oneshot::channel();
+            if batcher.send(batch::Job { record, reply }).await.is_err() {
+                return WriteOutcome::Unavailable;
+            }
+            return answer.await.unwrap_or(WriteOutcome::Unavailable);
+        }
         match submit::submit(&self.pool, &record, &self.options).await {
             Ok((outcome, notifications)) => {
                 if notifications > 0 {

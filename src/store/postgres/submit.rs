@@ -1,4 +1,5 @@
-//! Submissions on PostgreSQL: one transaction per submission on the pool.
+//! Submissions on PostgreSQL, one transaction each (`database.group_commit =
+//! false`; [`super::batch`] writes them in groups), and the statements both share.
 //!
 //! Across replicas the database decides: an Idempotency-Key is claimed by
 //! inserting it (a concurrent insert of the same key waits for the first
@@ -13,8 +14,13 @@ use super::Tx;
 use crate::store::{NewRecord, Receipt, StoreOptions, WriteOutcome};
 use crate::timestamp::now_ms;
 
-const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
-const DEDUPE_WINDOW_MS: i64 = 10 * 60 * 1000;
+pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
+pub const DEDUPE_WINDOW_MS: i64 = 10 * 60 * 1000;
+
+/// The advisory lock a double click's hash is checked under.
+pub fn dedupe_lock(hash: &[u8; 32]) -> i64 {
+    i64::from_be_bytes([hash[0], hash[1], hash[2], hash[3], hash[4], hash[5], hash[6], hash[7]])
+}
 
 /// Stores the record (or recognises a replay or a double click); returns the
 /// outcome and how many notifications were queued.
@@ -27,25 +33,8 @@ pub async fn submit(
     let receipt = Receipt { id: Uuid::now_v7().to_string(), received_at: record.received_at };
     let mut tx = pool.begin().await?;
     if let Some(claim) = &record.idempotency {
-        // A key older than its window is taken over by this request.
-        let claimed = sqlx::query(
-            "INSERT INTO idempotency_keys (key, request_hash, inquiry_id, received_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (key) DO UPDATE SET request_hash = EXCLUDED.request_hash, inquiry_id = EXCLUDED.inquiry_id, \
-                 received_at = EXCLUDED.received_at, created_at = EXCLUDED.created_at \
-             WHERE idempotency_keys.created_at < $6",
-        )
-        .bind(&claim.key)
-        .bind(&claim.request_hash[..])
-        .bind(&receipt.id)
-        .bind(record.received_at)
-        .bind(now)
-        .bind(now - IDEMPOTENCY_WINDOW_MS)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !claimed {
+        let claimed = claim_keys(&mut tx, &[(record, receipt.id.as_str())], now).await?;
+        if claimed.is_empty() {
             tx.rollback().await?;
             let (hash, first) = idempotent_answer(pool, &claim.key).await?.ok_or(sqlx::Error::RowNotFound)?;
             let outcome =
@@ -53,8 +42,10 @@ pub async fn submit(
             return Ok((outcome, 0));
         }
     } else {
-        let lock = i64::from_be_bytes(record.dedupe_hash[..8].try_into().unwrap_or_default());
-        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(lock).execute(&mut *tx).await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(dedupe_lock(&record.dedupe_hash))
+            .execute(&mut *tx)
+            .await?;
         let first = sqlx::query(
             "SELECT id, received_at FROM inquiries \
              WHERE email_norm = $1 AND dedupe_hash = $2 AND received_at >= $3 ORDER BY seq LIMIT 1",
@@ -70,70 +61,118 @@ pub async fn submit(
             return Ok((WriteOutcome::Duplicate(first), 0));
         }
     }
-    let notifications = insert(&mut tx, record, &receipt.id, now, options).await?;
+    let rows = [(record, receipt.id.as_str())];
+    insert_inquiries(&mut tx, &rows, now).await?;
+    let notifications = insert_notifications(&mut tx, &rows, now, options).await?;
     tx.commit().await?;
     Ok((WriteOutcome::Created(receipt), notifications))
 }
 
-async fn insert(
-    tx: &mut Tx,
-    record: &NewRecord,
-    id: &str,
-    now: i64,
-    options: &StoreOptions,
-) -> Result<usize, sqlx::Error> {
-    let inquiry = &record.inquiry;
-    let spam_flags = serde_json::to_string(&record.spam_flags).unwrap_or_else(|_| "[]".into());
+/// Claims the Idempotency-Keys of `rows` (each row's record has one) for the
+/// inquiry ids given, in key order; a key older than its window is taken over.
+/// Returns the keys claimed; a key another transaction holds is not among them
+/// (a concurrent claim waits for that transaction to end first).
+pub async fn claim_keys(tx: &mut Tx, rows: &[(&NewRecord, &str)], now: i64) -> Result<Vec<String>, sqlx::Error> {
+    let mut keyed: Vec<_> = rows.iter().filter_map(|(r, id)| r.idempotency.as_ref().map(|c| (c, *r, *id))).collect();
+    keyed.sort_by(|a, b| a.0.key.cmp(&b.0.key));
+    let keys: Vec<&str> = keyed.iter().map(|(c, _, _)| c.key.as_str()).collect();
+    let hashes: Vec<&[u8]> = keyed.iter().map(|(c, _, _)| &c.request_hash[..]).collect();
+    let ids: Vec<&str> = keyed.iter().map(|(_, _, id)| *id).collect();
+    let received: Vec<i64> = keyed.iter().map(|(_, r, _)| r.received_at).collect();
+    sqlx::query_scalar(
+        "INSERT INTO idempotency_keys (key, request_hash, inquiry_id, received_at, created_at) \
+         SELECT k.key, k.hash, k.id, k.received_at, $5 \
+         FROM UNNEST($1::text[], $2::bytea[], $3::text[], $4::int8[]) WITH ORDINALITY AS k (key, hash, id, received_at, n) \
+         ORDER BY k.n \
+         ON CONFLICT (key) DO UPDATE SET request_hash = EXCLUDED.request_hash, inquiry_id = EXCLUDED.inquiry_id, \
+             received_at = EXCLUDED.received_at, created_at = EXCLUDED.created_at \
+         WHERE idempotency_keys.created_at < $6 \
+         RETURNING key",
+    )
+    .bind(&keys)
+    .bind(&hashes)
+    .bind(&ids)
+    .bind(&received)
+    .bind(now)
+    .bind(now - IDEMPOTENCY_WINDOW_MS)
+    .fetch_all(&mut **tx)
+    .await
+}
+
+/// Inserts inquiries (record, id): one statement however many.
+pub async fn insert_inquiries(tx: &mut Tx, rows: &[(&NewRecord, &str)], now: i64) -> Result<(), sqlx::Error> {
+    let text = |f: fn(&NewRecord) -> &str| -> Vec<&str> { rows.iter().map(|(r, _)| f(r)).collect() };
+    let optional =
+        |f: fn(&NewRecord) -> Option<&str>| -> Vec<Option<&str>> { rows.iter().map(|(r, _)| f(r)).collect() };
+    let ids: Vec<&str> = rows.iter().map(|(_, id)| *id).collect();
+    let received: Vec<i64> = rows.iter().map(|(r, _)| r.received_at).collect();
+    let consent: Vec<Option<bool>> = rows.iter().map(|(r, _)| r.inquiry.consent).collect();
+    let flags: Vec<String> =
+        rows.iter().map(|(r, _)| serde_json::to_string(&r.spam_flags).unwrap_or_else(|_| "[]".into())).collect();
+    let hashes: Vec<&[u8]> = rows.iter().map(|(r, _)| &r.dedupe_hash[..]).collect();
     sqlx::query(
         "INSERT INTO inquiries (id, received_at, status, category, name, email, email_norm, subject, message, \
          organization, country, phone, consent, page, client_ip, spam_flags, dedupe_hash, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+         SELECT *, $18 FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], \
+             $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::bool[], $14::text[], \
+             $15::text[], $16::text[], $17::bytea[])",
     )
-    .bind(id)
-    .bind(record.received_at)
-    .bind(record.status.as_str())
-    .bind(inquiry.category.as_str())
-    .bind(&inquiry.name)
-    .bind(inquiry.email.as_str())
-    .bind(&record.email_norm)
-    .bind(&inquiry.subject)
-    .bind(&inquiry.message)
-    .bind(&inquiry.organization)
-    .bind(&inquiry.country)
-    .bind(&inquiry.phone)
-    .bind(inquiry.consent)
-    .bind(&inquiry.page)
-    .bind(&record.client_ip)
-    .bind(spam_flags)
-    .bind(&record.dedupe_hash[..])
+    .bind(&ids)
+    .bind(&received)
+    .bind(text(|r| r.status.as_str()))
+    .bind(text(|r| r.inquiry.category.as_str()))
+    .bind(text(|r| &r.inquiry.name))
+    .bind(text(|r| r.inquiry.email.as_str()))
+    .bind(text(|r| &r.email_norm))
+    .bind(text(|r| &r.inquiry.subject))
+    .bind(text(|r| &r.inquiry.message))
+    .bind(optional(|r| r.inquiry.organization.as_deref()))
+    .bind(optional(|r| r.inquiry.country.as_deref()))
+    .bind(optional(|r| r.inquiry.phone.as_deref()))
+    .bind(&consent)
+    .bind(optional(|r| r.inquiry.page.as_deref()))
+    .bind(optional(|r| r.client_ip.as_deref()))
+    .bind(&flags)
+    .bind(&hashes)
     .bind(now)
     .execute(&mut **tx)
     .await?;
-    if record.notifications.is_empty() {
-        return Ok(0);
+    Ok(())
+}
+
+/// Queues the planned notifications of inquiries (record, id): one statement.
+pub async fn insert_notifications(
+    tx: &mut Tx,
+    rows: &[(&NewRecord, &str)],
+    now: i64,
+    options: &StoreOptions,
+) -> Result<usize, sqlx::Error> {
+    let (mut ids, mut inquiries, mut kinds, mut recipients, mut message_ids) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (record, inquiry) in rows {
+        for planned in &record.notifications {
+            let id = Uuid::now_v7().to_string();
+            message_ids.push(format!("<{id}@{}>", options.message_id_domain));
+            ids.push(id);
+            inquiries.push(*inquiry);
+            kinds.push(planned.kind.as_str());
+            recipients.push(planned.recipients.join(", "));
+        }
     }
-    let mut ids = Vec::with_capacity(record.notifications.len());
-    let mut kinds = Vec::with_capacity(record.notifications.len());
-    let mut recipients = Vec::with_capacity(record.notifications.len());
-    let mut message_ids = Vec::with_capacity(record.notifications.len());
-    for planned in &record.notifications {
-        let notification_id = Uuid::now_v7().to_string();
-        message_ids.push(format!("<{notification_id}@{}>", options.message_id_domain));
-        ids.push(notification_id);
-        kinds.push(planned.kind.as_str());
-        recipients.push(planned.recipients.join(", "));
+    if ids.is_empty() {
+        return Ok(0);
     }
     sqlx::query(
         "INSERT INTO notifications (id, inquiry_id, kind, recipients, message_id, next_attempt_at, created_at) \
-         SELECT n.id, $1, n.kind, n.recipients, n.message_id, $2, $2 \
-         FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[]) AS n (id, kind, recipients, message_id)",
+         SELECT n.*, $6, $6 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) \
+             AS n (id, inquiry_id, kind, recipients, message_id)",
     )
-    .bind(id)
-    .bind(now)
     .bind(&ids)
+    .bind(&inquiries)
     .bind(&kinds)
     .bind(&recipients)
     .bind(&message_ids)
+    .bind(now)
     .execute(&mut **tx)
     .await?;
     Ok(ids.len())
@@ -149,8 +188,12 @@ pub async fn idempotent_answer(pool: &PgPool, key: &str) -> Result<Option<([u8; 
     .bind(now_ms() - IDEMPOTENCY_WINDOW_MS)
     .fetch_optional(pool)
     .await?;
-    let Some(row) = row else { return Ok(None) };
-    let hash: Vec<u8> = row.try_get(0)?;
+    row.map(|row| answer(&row)).transpose()
+}
+
+/// A stored key's answer: the request's hash and the receipt given.
+pub fn answer(row: &sqlx::postgres::PgRow) -> Result<([u8; 32], Receipt), sqlx::Error> {
+    let hash: Vec<u8> = row.try_get("request_hash")?;
     let hash = hash.try_into().map_err(|_| sqlx::Error::Decode("stored request hash is not 32 bytes".into()))?;
-    Ok(Some((hash, Receipt { id: row.try_get(1)?, received_at: row.try_get(2)? })))
+    Ok((hash, Receipt { id: row.try_get("inquiry_id")?, received_at: row.try_get("received_at")? }))
 }
