@@ -239,6 +239,10 @@ fn readiness_fails_on_a_replica_that_cannot_reach_its_database() {
     let reply = app.get("/readyz");
     assert_eq!(reply.status, 503, "{}", reply.body);
     assert_eq!(app.get("/healthz").status, 200, "the process itself is alive");
+    // A submission is refused as "try again later", never a 500.
+    let reply = app.post_json(SUBMIT, &unique_submission(1));
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert!(reply.header("retry-after").is_some());
 }
 
 #[test]

@@ -39,10 +39,12 @@ pub fn is_transient(error: &sqlx::Error) -> bool {
         sqlx::Error::Database(db) => db.try_downcast_ref::<PgDatabaseError>().is_some_and(|pg| {
             let code = pg.code();
             // 08: connection exception; 40001 serialization failure; 40P01 deadlock;
-            // 53: insufficient resources; 57P01-57P03: shutdown, cannot connect now.
+            // 53: insufficient resources; 57P01-57P03: shutdown, cannot connect now;
+            // 25006: a read-only transaction (a demoted primary during a failover);
+            // 3D000: the database does not exist (yet, or while it is restored).
             code.starts_with("08")
                 || code.starts_with("53")
-                || matches!(code, "40001" | "40P01" | "57P01" | "57P02" | "57P03")
+                || matches!(code, "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "25006" | "3D000")
         }),
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
         _ => false,
