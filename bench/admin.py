@@ -7,7 +7,11 @@ Russian, Chinese, Kazakh, Urdu and English), marks the search index incomplete
 so that the server rebuilds it at start-up (timed), then measures over one
 keep-alive connection.
 
-    python3 bench/admin.py [--rows 1000000] [--requests 1000]
+    python3 bench/admin.py [--rows 1000000] [--requests 1000] [--database postgres]
+
+With --database postgres the same rows go into a fresh PostgreSQL database
+(INQUIRYD_BENCH_PG, default the local server) by COPY, the search index is
+built after the load (timed), and the same calls are measured.
 """
 import argparse
 import http.client
@@ -42,30 +46,59 @@ def text(rng, words):
     return joiner.join(rng.choice(WORDS[lang]) for _ in range(words))
 
 
-def seed(db, rows):
+def rows_of(count):
+    """The seeded inquiries, the same for both databases."""
     rng = random.Random(42)
+    start_ms = int(time.time() * 1000) - 365 * 86400000
+    step = 365 * 86400000 // count
+    for n in range(count):
+        received = start_ms + n * step
+        email = f"visitor{rng.randrange(50000)}@example.org"
+        yield (str(uuid.UUID(int=rng.getrandbits(128))), received, rng.choice(STATUSES), rng.choice(CATEGORIES),
+               f"Посетитель {n}", email, email, text(rng, 4), text(rng, rng.randrange(20, 80)), "[]", received)
+
+
+def seed_postgres(db, count):
+    """COPY the rows in, then build the search index (returns its build time)."""
+    import csv
+    import io
+
+    columns = "id, received_at, status, category, name, email, email_norm, subject, message, spam_flags, updated_at"
+    db.query("DROP INDEX inquiries_search")
+    copy = subprocess.Popen(["psql", db.url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
+                             f"\\copy inquiries ({columns}) FROM STDIN WITH (FORMAT csv)"],
+                            stdin=subprocess.PIPE, text=True)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for n, row in enumerate(rows_of(count), start=1):
+        writer.writerow(row)
+        if n % 20000 == 0:
+            copy.stdin.write(buffer.getvalue())
+            buffer.seek(0)
+            buffer.truncate()
+    copy.stdin.write(buffer.getvalue())
+    copy.stdin.close()
+    assert copy.wait() == 0
+    started = time.monotonic()
+    db.query("SET maintenance_work_mem = '256MB'; CREATE INDEX inquiries_search ON inquiries USING gin (search); "
+             "VACUUM ANALYZE inquiries")
+    return time.monotonic() - started
+
+
+def seed(db, rows):
     con = sqlite3.connect(db)
     con.execute("PRAGMA journal_mode = WAL")
     con.execute("PRAGMA synchronous = OFF")
-    start_ms = int(time.time() * 1000) - 365 * 86400000
-    step = 365 * 86400000 // rows
+    insert = ("INSERT INTO inquiries (id, received_at, status, category, name, email, email_norm, subject, message,"
+              " spam_flags, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
     batch = []
-    for n in range(rows):
-        received = start_ms + n * step
-        email = f"visitor{rng.randrange(50000)}@example.org"
-        batch.append((
-            str(uuid.UUID(int=rng.getrandbits(128))), received, rng.choice(STATUSES), rng.choice(CATEGORIES),
-            f"Посетитель {n}", email, email, text(rng, 4), text(rng, rng.randrange(20, 80)), "[]", received,
-        ))
+    for row in rows_of(rows):
+        batch.append(row)
         if len(batch) == 20000:
-            con.executemany(
-                "INSERT INTO inquiries (id, received_at, status, category, name, email, email_norm, subject, message,"
-                " spam_flags, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)", batch)
+            con.executemany(insert, batch)
             batch.clear()
     if batch:
-        con.executemany(
-            "INSERT INTO inquiries (id, received_at, status, category, name, email, email_norm, subject, message,"
-            " spam_flags, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)", batch)
+        con.executemany(insert, batch)
     con.execute("UPDATE meta SET value = 'incomplete' WHERE key = 'search_index'")
     con.commit()
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -90,9 +123,27 @@ def main():
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--no-build", action="store_true")
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     args = parser.parse_args()
     if not args.no_build:
         lib.build()
+    if args.database == "postgres":
+        with lib.PgDb() as db, tempfile.TemporaryDirectory() as tmp:
+            tmp = pathlib.Path(tmp)
+            config = tmp / "inquiryd.toml"
+            config.write_text(lib.toml({"database": {"url": db.url}, "log": {"level": "warn"}}))
+            run = lambda *a: subprocess.run([str(lib.TARGET / "inquiryd"), "--config", str(config), *a],  # noqa: E731
+                                            check=True, capture_output=True, text=True).stdout
+            run("migrate")
+            started = time.monotonic()
+            index = seed_postgres(db, args.rows)
+            size = db.query("SELECT pg_size_pretty(pg_database_size(current_database()))")
+            print(f"seeded {args.rows} inquiries in {time.monotonic() - started:.1f} s ({size}); "
+                  f"search index built in {index:.1f} s", flush=True)
+            token = run("token", "create", "--name", "bench").strip()
+            with lib.Server({"database": {"url": db.url}}, keep_dir=tmp) as server:
+                measure(server, token, args)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
         db = tmp / "inquiries.db"
@@ -109,41 +160,44 @@ def main():
         started = time.monotonic()
         with lib.Server(keep_dir=tmp) as server:
             print(f"search index rebuilt at start-up in {time.monotonic() - started:.1f} s", flush=True)
-            host = server.base.removeprefix("http://")
-            conn = http.client.HTTPConnection(host)
-            first_page = json.loads((conn.request("GET", "/api/v1/admin/inquiries?limit=50",
-                                                  headers={"Authorization": f"Bearer {token}"}),
-                                     conn.getresponse().read())[1])
-            assert len(first_page["items"]) == 50
-            rng = random.Random(7)
-            deep = [f"/api/v1/admin/inquiries?limit=50&cursor={lib.cursor(rng.randrange(1000, 20000))}"
-                    for _ in range(args.requests)]
-            cases = [
-                ("first page", ["/api/v1/admin/inquiries?limit=50"] * args.requests),
-                ("filtered page (status=resolved&category=question)",
-                 ["/api/v1/admin/inquiries?limit=50&status=resolved&category=question"] * args.requests),
-                ("deep cursor page (oldest 2%)", deep),
-                ("search newest-first, Russian word",
-                 ["/api/v1/admin/inquiries?limit=50&q=%D1%82%D0%B5%D0%BB%D0%B5%D1%81%D0%BA%D0%BE%D0%BF"] * args.requests),
-                ("search newest-first, two-character Chinese word",
-                 ["/api/v1/admin/inquiries?limit=50&q=%E5%A4%A9%E6%96%87"] * args.requests),
-            ]
-            results = {}
-            print(f"{'call':<52} {'p50 ms':>8} {'p99 ms':>8}")
-            for name, paths in cases:
-                p50, p99 = percentiles(conn, token, paths)
-                results[name] = (p50, p99)
-                print(f"{name:<52} {p50:8.2f} {p99:8.2f}", flush=True)
-            before_peak = server.peak_mb()
-            started = time.monotonic()
-            out = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{size_download}", "-H",
-                                  f"Authorization: Bearer {token}",
-                                  server.base + "/api/v1/admin/inquiries/export?format=ndjson"],
-                                 check=True, capture_output=True, text=True).stdout
-            elapsed = time.monotonic() - started
-            print(f"export ndjson: {args.rows} rows, {int(out) / 1e6:.0f} MB in {elapsed:.2f} s = "
-                  f"{args.rows / elapsed:,.0f} rows/s; server peak RSS {server.peak_mb():.1f} MB "
-                  f"(before the export {before_peak:.1f} MB)")
+            measure(server, token, args)
+
+def measure(server, token, args):
+    host = server.base.removeprefix("http://")
+    conn = http.client.HTTPConnection(host)
+    first_page = json.loads((conn.request("GET", "/api/v1/admin/inquiries?limit=50",
+                                          headers={"Authorization": f"Bearer {token}"}),
+                             conn.getresponse().read())[1])
+    assert len(first_page["items"]) == 50
+    rng = random.Random(7)
+    deep = [f"/api/v1/admin/inquiries?limit=50&cursor={lib.cursor(rng.randrange(1000, 20000))}"
+            for _ in range(args.requests)]
+    cases = [
+        ("first page", ["/api/v1/admin/inquiries?limit=50"] * args.requests),
+        ("filtered page (status=resolved&category=question)",
+         ["/api/v1/admin/inquiries?limit=50&status=resolved&category=question"] * args.requests),
+        ("deep cursor page (oldest 2%)", deep),
+        ("search newest-first, Russian word",
+         ["/api/v1/admin/inquiries?limit=50&q=%D1%82%D0%B5%D0%BB%D0%B5%D1%81%D0%BA%D0%BE%D0%BF"] * args.requests),
+        ("search newest-first, two-character Chinese word",
+         ["/api/v1/admin/inquiries?limit=50&q=%E5%A4%A9%E6%96%87"] * args.requests),
+    ]
+    results = {}
+    print(f"{'call':<52} {'p50 ms':>8} {'p99 ms':>8}")
+    for name, paths in cases:
+        p50, p99 = percentiles(conn, token, paths)
+        results[name] = (p50, p99)
+        print(f"{name:<52} {p50:8.2f} {p99:8.2f}", flush=True)
+    before_peak = server.peak_mb()
+    started = time.monotonic()
+    out = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{size_download}", "-H",
+                          f"Authorization: Bearer {token}",
+                          server.base + "/api/v1/admin/inquiries/export?format=ndjson"],
+                         check=True, capture_output=True, text=True).stdout
+    elapsed = time.monotonic() - started
+    print(f"export ndjson: {args.rows} rows, {int(out) / 1e6:.0f} MB in {elapsed:.2f} s = "
+          f"{args.rows / elapsed:,.0f} rows/s; server peak RSS {server.peak_mb():.1f} MB "
+          f"(before the export {before_peak:.1f} MB)")
 
 
 if __name__ == "__main__":

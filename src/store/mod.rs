@@ -133,9 +133,8 @@ impl Store {
         outbox: Arc<Notify>,
     ) -> Result<(Self, JoinHandle<()>), StoreError> {
         if is_postgres(&settings.url) {
-            let db = postgres::Postgres::open(settings, options, outbox).await?;
-            // Nothing runs beside the pool: the task only stands for the writer SQLite has.
-            return Ok((Self { db: Backend::Postgres(db) }, tokio::spawn(async {})));
+            let (db, task) = postgres::Postgres::open(settings, options, outbox).await?;
+            return Ok((Self { db: Backend::Postgres(db) }, task));
         }
         let (db, task) = sqlite::Sqlite::open(settings, options, outbox).await?;
         Ok((Self { db: Backend::Sqlite(db) }, task))

@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use sqlx::{PgPool, Row};
 use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use super::{is_transient, submit, Tx};
@@ -27,9 +28,9 @@ pub struct Job {
 }
 
 /// Starts the batching task; it ends when every sender is dropped and the queue is drained.
-pub fn spawn(pool: PgPool, options: Arc<StoreOptions>, outbox: Arc<Notify>) -> mpsc::Sender<Job> {
+pub fn spawn(pool: PgPool, options: Arc<StoreOptions>, outbox: Arc<Notify>) -> (mpsc::Sender<Job>, JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel::<Job>(options.batch_max * 4);
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         while let Some(first) = rx.recv().await {
             let mut jobs = vec![first];
             while jobs.len() < options.batch_max {
@@ -59,7 +60,7 @@ pub fn spawn(pool: PgPool, options: Arc<StoreOptions>, outbox: Arc<Notify>) -> m
         }
         tracing::debug!("submission batcher stopped");
     });
-    tx
+    (tx, task)
 }
 
 /// After a failed batch: every record is unavailable when the database is,

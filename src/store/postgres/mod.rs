@@ -21,6 +21,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgPool, PgPoolOptions, PgRow};
 use sqlx::{ConnectOptions, Connection, FromRow, Postgres as Pg, Transaction};
 use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::task::JoinHandle;
 
 use super::{
     AuditEntry, ClaimedNotification, Erase, InquiryRecord, NewRecord, NotificationView, Receipt, Requeue, Scope,
@@ -122,17 +123,24 @@ pub struct Postgres {
 }
 
 impl Postgres {
-    /// Connects, migrates and returns the pool's handle.
+    /// Connects, migrates and starts the batcher (with group commit); the
+    /// task ends once every handle is dropped, after writing its queue.
     pub async fn open(
         settings: &DatabaseSettings,
         options: StoreOptions,
         outbox: Arc<Notify>,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<(Self, JoinHandle<()>), StoreError> {
         let pool = connect(settings, settings.pool_size).await?;
         migrate(&pool).await?;
         let options = Arc::new(options);
-        let batcher = options.group_commit.then(|| batch::spawn(pool.clone(), options.clone(), outbox.clone()));
-        Ok(Self { pool, options, outbox, batcher })
+        let (batcher, task) = if options.group_commit {
+            let (batcher, task) = batch::spawn(pool.clone(), options.clone(), outbox.clone());
+            (Some(batcher), task)
+        } else {
+            // Each submission is its own transaction: nothing runs beside the pool.
+            (None, tokio::spawn(async {}))
+        };
+        Ok((Self { pool, options, outbox, batcher }, task))
     }
 
     /// The index is a generated column kept by PostgreSQL itself: always complete.
