@@ -26,7 +26,7 @@ use crate::config::DatabaseSettings;
 use crate::domain::{ExportFormat, InquiryFilter, InquiryStatus, Page};
 
 pub use model::{
-    AuditEntry, ClaimedNotification, DayCount, Erase, IdempotencyClaim, InquiryRecord, NewRecord, NotificationStatus,
+    AuditEntry, ClaimedNotification, Erase, IdempotencyClaim, InquiryRecord, NewRecord, NotificationStatus,
     NotificationView, PlannedNotification, Receipt, Requeue, Scope, Settlement, Stats, TokenInfo, WriteOutcome,
 };
 pub use sqlite::match_query;

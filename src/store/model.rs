@@ -49,6 +49,13 @@ pub struct Receipt {
     pub received_at: i64,
 }
 
+impl Receipt {
+    /// A new inquiry's receipt: a fresh UUIDv7 and the time it was received.
+    pub fn new(record: &NewRecord) -> Self {
+        Self { id: uuid::Uuid::now_v7().to_string(), received_at: record.received_at }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteOutcome {
     /// Committed to disk now.
@@ -301,5 +308,133 @@ pub(super) fn keyset_page<T>(mut items: Vec<T>, limit: u32, seq: impl Fn(&T) -> 
         (items, next)
     } else {
         (items, None)
+    }
+}
+
+/// The first answer of each Idempotency-Key seen: the request's hash and the receipt given.
+pub(super) type KnownKeys = std::collections::HashMap<String, ([u8; 32], Receipt)>;
+
+/// Decides each record of a batch, in order, as both backends' group commits
+/// do: a known key is a replay (or a reuse with another body); a new key's
+/// first record is created with the receipt `claim` gives it (`None`: it could
+/// not be claimed, a bug); an unkeyed record whose dedupe hash was seen (in
+/// `recent` or earlier in the batch) is a double click; anything else is new.
+/// Returns each outcome and the records to store with their ids.
+pub(super) fn resolve<'a>(
+    records: &[&'a NewRecord],
+    mut keys: KnownKeys,
+    mut recent: std::collections::HashMap<[u8; 32], Receipt>,
+    mut claim: impl FnMut(&NewRecord, &IdempotencyClaim) -> Option<Receipt>,
+) -> (Vec<WriteOutcome>, Vec<(&'a NewRecord, String)>) {
+    let mut outcomes = Vec::with_capacity(records.len());
+    let mut fresh = Vec::new();
+    for record in records {
+        let outcome = if let Some(key) = &record.idempotency {
+            match keys.get(&key.key) {
+                Some((hash, receipt)) if *hash == key.request_hash => WriteOutcome::Replayed(receipt.clone()),
+                Some(_) => WriteOutcome::KeyReused,
+                None => match claim(record, key) {
+                    Some(receipt) => {
+                        keys.insert(key.key.clone(), (key.request_hash, receipt.clone()));
+                        recent.entry(record.dedupe_hash).or_insert_with(|| receipt.clone());
+                        fresh.push((*record, receipt.id.clone()));
+                        WriteOutcome::Created(receipt)
+                    }
+                    None => WriteOutcome::Failed,
+                },
+            }
+        } else if let Some(receipt) = recent.get(&record.dedupe_hash) {
+            WriteOutcome::Duplicate(receipt.clone())
+        } else {
+            let receipt = Receipt::new(record);
+            recent.insert(record.dedupe_hash, receipt.clone());
+            fresh.push((*record, receipt.id.clone()));
+            WriteOutcome::Created(receipt)
+        };
+        outcomes.push(outcome);
+    }
+    (outcomes, fresh)
+}
+
+/// A notification row as stored: id, kind, recipients, status, attempts,
+/// last error, sent at (ms).
+pub(super) type StoredNotification = (String, String, String, String, i64, Option<String>, Option<i64>);
+
+impl NotificationView {
+    /// The typed view of a stored row; a kind or status this build does not know is an error.
+    pub(super) fn from_stored(row: StoredNotification) -> Result<Self, String> {
+        let (id, kind, recipient, status, attempts, last_error, sent_at) = row;
+        Ok(Self {
+            id,
+            kind: kind.parse().map_err(|why: String| format!("stored notification kind: {why}"))?,
+            recipient,
+            status: status.parse().map_err(|why: String| format!("stored notification status: {why}"))?,
+            attempts,
+            last_error,
+            sent_at: sent_at.map(to_rfc3339),
+        })
+    }
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+impl Stats {
+    /// The first day (in days since the epoch) of the 30 that `per_day` covers.
+    pub(super) fn first_day() -> i64 {
+        crate::timestamp::now_ms().div_euclid(DAY_MS) - 29
+    }
+
+    /// The statistics from counts by status, by category and by day (days
+    /// since the epoch, from [`Stats::first_day`] on).
+    pub(super) fn assemble(
+        statuses: Vec<(String, i64)>,
+        categories: Vec<(String, i64)>,
+        days: Vec<(i64, i64)>,
+    ) -> Self {
+        let mut by_status: BTreeMap<String, i64> =
+            InquiryStatus::ALL.iter().map(|s| (s.as_str().to_owned(), 0)).collect();
+        by_status.extend(statuses);
+        let mut by_category: BTreeMap<String, i64> = Category::ALL.iter().map(|c| (c.as_str().to_owned(), 0)).collect();
+        by_category.extend(categories);
+        let counts: BTreeMap<i64, i64> = days.into_iter().collect();
+        let first = Self::first_day();
+        let per_day = (first..first + 30)
+            .map(|day| DayCount {
+                date: to_rfc3339(day * DAY_MS)[..10].to_owned(),
+                count: *counts.get(&day).unwrap_or(&0),
+            })
+            .collect();
+        Stats { total: by_status.values().sum(), by_status, by_category, per_day }
+    }
+}
+
+/// An audit row as stored: seq, at (ms), actor, action, target, detail (JSON).
+pub(super) type StoredAudit = (i64, i64, String, String, Option<String>, String);
+
+impl AuditEntry {
+    /// Stored JSON that does not parse is an error, never a default.
+    pub(super) fn from_stored(row: StoredAudit) -> Result<Self, serde_json::Error> {
+        let (seq, at, actor, action, target, detail) = row;
+        Ok(Self { seq, at: to_rfc3339(at), actor, action, target, detail: serde_json::from_str(&detail)? })
+    }
+}
+
+/// A token row as stored: id, name, scope, created at, last used at, revoked at (ms).
+pub(super) type StoredToken = (String, String, String, i64, Option<i64>, Option<i64>);
+/// The same with the token's hash last (for the lookup by hash).
+pub(super) type StoredTokenAndHash = (String, String, String, i64, Option<i64>, Option<i64>, Vec<u8>);
+
+impl TokenInfo {
+    pub(super) fn from_stored(row: StoredToken) -> Result<Self, String> {
+        let (id, name, scope, created_at, last_used, revoked_at) = row;
+        Ok(Self {
+            id,
+            name,
+            scope: scope.parse().map_err(|why: String| format!("stored scope: {why}"))?,
+            created_at: to_rfc3339(created_at),
+            last_used_at: last_used.map(to_rfc3339),
+            revoked_at: revoked_at.map(to_rfc3339),
+            last_used_ms: last_used,
+        })
     }
 }

@@ -16,9 +16,9 @@ use std::time::Instant;
 use sqlx::{PgPool, Row};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
-use uuid::Uuid;
 
 use super::{is_transient, submit, Tx};
+use crate::store::model::{resolve, KnownKeys};
 use crate::store::{NewRecord, Receipt, StoreOptions, WriteOutcome};
 use crate::timestamp::now_ms;
 
@@ -113,37 +113,10 @@ async fn commit(
             .execute(&mut *tx)
             .await?;
     }
-    let (mut claimed, mut keys) = claim_keys(&mut tx, records, now).await?;
-    let mut recent = recent_duplicates(&mut tx, records, now).await?;
-
-    let mut outcomes = Vec::with_capacity(records.len());
-    let mut fresh: Vec<(&NewRecord, String)> = Vec::new();
-    for record in records {
-        let outcome = if let Some(claim) = &record.idempotency {
-            if let Some((hash, receipt)) = keys.get(&claim.key) {
-                if *hash == claim.request_hash {
-                    WriteOutcome::Replayed(receipt.clone())
-                } else {
-                    WriteOutcome::KeyReused
-                }
-            } else {
-                // Claimed by this batch for this, the key's first record.
-                let receipt = claimed.remove(&claim.key).ok_or(sqlx::Error::RowNotFound)?;
-                keys.insert(claim.key.clone(), (claim.request_hash, receipt.clone()));
-                recent.entry(record.dedupe_hash).or_insert_with(|| receipt.clone());
-                fresh.push((record, receipt.id.clone()));
-                WriteOutcome::Created(receipt)
-            }
-        } else if let Some(receipt) = recent.get(&record.dedupe_hash) {
-            WriteOutcome::Duplicate(receipt.clone())
-        } else {
-            let receipt = Receipt { id: Uuid::now_v7().to_string(), received_at: record.received_at };
-            recent.insert(record.dedupe_hash, receipt.clone());
-            fresh.push((record, receipt.id.clone()));
-            WriteOutcome::Created(receipt)
-        };
-        outcomes.push(outcome);
-    }
+    let (mut claimed, keys) = claim_keys(&mut tx, records, now).await?;
+    let recent = recent_duplicates(&mut tx, records, now).await?;
+    // A new key was claimed for its first record, with the receipt it gets.
+    let (outcomes, fresh) = resolve(records, keys, recent, |_, key| claimed.remove(&key.key));
     let rows: Vec<(&NewRecord, &str)> = fresh.iter().map(|(r, id)| (*r, id.as_str())).collect();
     let mut notifications = 0;
     if !rows.is_empty() {
@@ -153,8 +126,6 @@ async fn commit(
     tx.commit().await?;
     Ok((outcomes, notifications))
 }
-
-type KnownKeys = HashMap<String, ([u8; 32], Receipt)>;
 
 /// Claims the batch's Idempotency-Keys, each for its first record (with the
 /// receipt it will get); returns those receipts by key, and the answers of the
@@ -167,9 +138,7 @@ async fn claim_keys(
     let mut first: HashMap<&str, (&NewRecord, Receipt)> = HashMap::new();
     for record in records {
         if let Some(claim) = &record.idempotency {
-            first.entry(claim.key.as_str()).or_insert_with(|| {
-                (*record, Receipt { id: Uuid::now_v7().to_string(), received_at: record.received_at })
-            });
+            first.entry(claim.key.as_str()).or_insert_with(|| (*record, Receipt::new(record)));
         }
     }
     if first.is_empty() {

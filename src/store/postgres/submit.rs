@@ -30,7 +30,7 @@ pub async fn submit(
     options: &StoreOptions,
 ) -> Result<(WriteOutcome, usize), sqlx::Error> {
     let now = now_ms();
-    let receipt = Receipt { id: Uuid::now_v7().to_string(), received_at: record.received_at };
+    let receipt = Receipt::new(record);
     let mut tx = pool.begin().await?;
     if let Some(claim) = &record.idempotency {
         let claimed = claim_keys(&mut tx, &[(record, receipt.id.as_str())], now).await?;

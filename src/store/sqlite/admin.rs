@@ -1,15 +1,13 @@
 //! The inquiry log for admins: listing, triage, erasure, statistics, audit.
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
 use super::search;
-use crate::domain::{Category, InquiryFilter, InquiryStatus, Page};
-use crate::store::model::{keyset_page, INQUIRY_COLUMNS};
-use crate::store::{AuditEntry, DayCount, Erase, InquiryRecord, NotificationStatus, NotificationView, Requeue, Stats};
-use crate::timestamp::{now_ms, to_rfc3339};
+use crate::domain::{InquiryFilter, InquiryStatus, Page};
+use crate::store::model::{keyset_page, StoredAudit, StoredNotification, INQUIRY_COLUMNS};
+use crate::store::{AuditEntry, Erase, InquiryRecord, NotificationStatus, NotificationView, Requeue, Stats};
+use crate::timestamp::now_ms;
 
 /// `SELECT <columns> FROM … WHERE <filter>` for inquiries (aliased `i`), newest
 /// first, before `before` (a `seq`). The caller adds `LIMIT`.
@@ -87,7 +85,7 @@ pub async fn get(reads: &SqlitePool, id: &str) -> Result<Option<(InquiryRecord, 
             .fetch_optional(reads)
             .await?;
     let Some(inquiry) = inquiry else { return Ok(None) };
-    let rows = sqlx::query(
+    let rows: Vec<StoredNotification> = sqlx::query_as(
         "SELECT id, kind, recipients, status, attempts, last_error, sent_at FROM notifications \
          WHERE inquiry_id = ? ORDER BY created_at, kind DESC",
     )
@@ -95,19 +93,8 @@ pub async fn get(reads: &SqlitePool, id: &str) -> Result<Option<(InquiryRecord, 
     .fetch_all(reads)
     .await?;
     let notifications = rows
-        .iter()
-        .map(|row| {
-            let (kind, status): (String, String) = (row.try_get("kind")?, row.try_get("status")?);
-            Ok(NotificationView {
-                id: row.try_get("id")?,
-                kind: kind.parse().map_err(|why: String| decode_error("kind", why))?,
-                recipient: row.try_get("recipients")?,
-                status: status.parse().map_err(|why: String| decode_error("status", why))?,
-                attempts: row.try_get("attempts")?,
-                last_error: row.try_get("last_error")?,
-                sent_at: row.try_get::<Option<i64>, _>("sent_at")?.map(to_rfc3339),
-            })
-        })
+        .into_iter()
+        .map(|row| NotificationView::from_stored(row).map_err(|why| sqlx::Error::Decode(why.into())))
         .collect::<Result<_, sqlx::Error>>()?;
     Ok(Some((inquiry, notifications)))
 }
@@ -210,33 +197,17 @@ pub async fn claim_retention_run(conn: &mut SqliteConnection, now: i64, interval
     Ok(claimed.rows_affected() == 1)
 }
 
-const DAY_MS: i64 = 86_400_000;
-
 pub async fn stats(reads: &SqlitePool) -> Result<Stats, sqlx::Error> {
-    let mut by_status: BTreeMap<String, i64> = InquiryStatus::ALL.iter().map(|s| (s.as_str().to_owned(), 0)).collect();
-    for row in sqlx::query("SELECT status, COUNT(*) AS n FROM inquiries GROUP BY status").fetch_all(reads).await? {
-        by_status.insert(row.try_get("status")?, row.try_get("n")?);
-    }
-    let mut by_category: BTreeMap<String, i64> = Category::ALL.iter().map(|c| (c.as_str().to_owned(), 0)).collect();
-    for row in sqlx::query("SELECT category, COUNT(*) AS n FROM inquiries GROUP BY category").fetch_all(reads).await? {
-        by_category.insert(row.try_get("category")?, row.try_get("n")?);
-    }
-    let today = now_ms().div_euclid(DAY_MS);
-    let first = today - 29;
-    let mut counts = BTreeMap::new();
-    let rows = sqlx::query(
-        "SELECT received_at / 86400000 AS day, COUNT(*) AS n FROM inquiries WHERE received_at >= ? GROUP BY day",
+    let statuses = sqlx::query_as("SELECT status, COUNT(*) FROM inquiries GROUP BY status").fetch_all(reads).await?;
+    let categories =
+        sqlx::query_as("SELECT category, COUNT(*) FROM inquiries GROUP BY category").fetch_all(reads).await?;
+    let days = sqlx::query_as(
+        "SELECT received_at / 86400000 AS day, COUNT(*) FROM inquiries WHERE received_at >= ? GROUP BY day",
     )
-    .bind(first * DAY_MS)
+    .bind(Stats::first_day() * 86_400_000)
     .fetch_all(reads)
     .await?;
-    for row in rows {
-        counts.insert(row.try_get::<i64, _>("day")?, row.try_get::<i64, _>("n")?);
-    }
-    let per_day = (first..=today)
-        .map(|day| DayCount { date: to_rfc3339(day * DAY_MS)[..10].to_owned(), count: *counts.get(&day).unwrap_or(&0) })
-        .collect();
-    Ok(Stats { total: by_status.values().sum(), by_status, by_category, per_day })
+    Ok(Stats::assemble(statuses, categories, days))
 }
 
 pub async fn audit(
@@ -258,7 +229,7 @@ pub async fn audit(
 }
 
 pub async fn audit_page(reads: &SqlitePool, page: Page) -> Result<(Vec<AuditEntry>, Option<i64>), sqlx::Error> {
-    let rows = sqlx::query(
+    let rows: Vec<StoredAudit> = sqlx::query_as(
         "SELECT seq, at, actor, action, target, detail FROM audit_log WHERE seq < ? ORDER BY seq DESC LIMIT ?",
     )
     .bind(page.before.unwrap_or(i64::MAX))
@@ -266,19 +237,8 @@ pub async fn audit_page(reads: &SqlitePool, page: Page) -> Result<(Vec<AuditEntr
     .fetch_all(reads)
     .await?;
     let entries = rows
-        .iter()
-        .map(|row| {
-            let detail: String = row.try_get("detail")?;
-            Ok(AuditEntry {
-                seq: row.try_get("seq")?,
-                at: to_rfc3339(row.try_get("at")?),
-                actor: row.try_get("actor")?,
-                action: row.try_get("action")?,
-                target: row.try_get("target")?,
-                // Stored JSON that does not parse is an error, never a default.
-                detail: serde_json::from_str(&detail).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-            })
-        })
+        .into_iter()
+        .map(|row| AuditEntry::from_stored(row).map_err(|e| sqlx::Error::Decode(Box::new(e))))
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
     Ok(keyset_page(entries, page.limit, |e| e.seq))
 }

@@ -1,29 +1,20 @@
 //! Admin tokens in SQLite: only their hash is stored (see [`crate::store::tokens`]).
 
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::{SqliteConnection, SqlitePool};
 
+use crate::store::model::{StoredToken, StoredTokenAndHash};
 use crate::store::tokens::{constant_time_eq, hash, NewToken};
 use crate::store::{Scope, TokenInfo};
-use crate::timestamp::{now_ms, to_rfc3339};
+use crate::timestamp::now_ms;
 
-fn info(row: &sqlx::sqlite::SqliteRow) -> Result<TokenInfo, sqlx::Error> {
-    let scope: String = row.try_get("scope")?;
-    let last_used: Option<i64> = row.try_get("last_used_at")?;
-    Ok(TokenInfo {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        scope: scope.parse().map_err(|why: String| sqlx::Error::Decode(format!("stored scope: {why}").into()))?,
-        created_at: to_rfc3339(row.try_get("created_at")?),
-        last_used_at: last_used.map(to_rfc3339),
-        revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(to_rfc3339),
-        last_used_ms: last_used,
-    })
+fn info(row: StoredToken) -> Result<TokenInfo, sqlx::Error> {
+    TokenInfo::from_stored(row).map_err(|why| sqlx::Error::Decode(why.into()))
 }
 
 /// Creates a token and returns it with its record; the token is never stored.
 pub async fn create(conn: &mut SqliteConnection, name: &str, scope: Scope) -> Result<(String, TokenInfo), sqlx::Error> {
     let NewToken { token, id, hash } = NewToken::generate();
-    let row = sqlx::query(
+    let row: StoredToken = sqlx::query_as(
         "INSERT INTO admin_tokens (id, name, scope, token_hash, created_at) VALUES (?, ?, ?, ?, ?) \
          RETURNING id, name, scope, created_at, last_used_at, revoked_at",
     )
@@ -34,32 +25,32 @@ pub async fn create(conn: &mut SqliteConnection, name: &str, scope: Scope) -> Re
     .bind(now_ms())
     .fetch_one(conn)
     .await?;
-    Ok((token, info(&row)?))
+    Ok((token, info(row)?))
 }
 
 pub async fn list(reads: &SqlitePool) -> Result<Vec<TokenInfo>, sqlx::Error> {
-    let rows = sqlx::query(
+    let rows: Vec<StoredToken> = sqlx::query_as(
         "SELECT id, name, scope, created_at, last_used_at, revoked_at FROM admin_tokens ORDER BY created_at",
     )
     .fetch_all(reads)
     .await?;
-    rows.iter().map(info).collect()
+    rows.into_iter().map(info).collect()
 }
 
 /// The active token with this hash. The lookup is by an index on the hash; the
 /// final equality check runs in constant time.
 pub async fn find(reads: &SqlitePool, token: &str) -> Result<Option<TokenInfo>, sqlx::Error> {
     let digest = hash(token);
-    let row = sqlx::query(
+    let row: Option<StoredTokenAndHash> = sqlx::query_as(
         "SELECT id, name, scope, created_at, last_used_at, revoked_at, token_hash FROM admin_tokens \
          WHERE token_hash = ? AND revoked_at IS NULL",
     )
     .bind(&digest[..])
     .fetch_optional(reads)
     .await?;
-    let Some(row) = row else { return Ok(None) };
-    let stored: Vec<u8> = row.try_get("token_hash")?;
-    constant_time_eq(&stored, &digest).then(|| info(&row)).transpose()
+    let Some((id, name, scope, created_at, last_used_at, revoked_at, stored)) = row else { return Ok(None) };
+    let row = (id, name, scope, created_at, last_used_at, revoked_at);
+    constant_time_eq(&stored, &digest).then(|| info(row)).transpose()
 }
 
 /// Revokes by id; `false` when there is no such active token.

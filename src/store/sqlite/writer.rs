@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use super::{outbox, search};
+use crate::store::model::{resolve, KnownKeys};
 use crate::store::{ClaimedNotification, NewRecord, Receipt, Settlement, StoreOptions, WriteOutcome};
 use crate::timestamp::now_ms;
 
@@ -328,34 +329,9 @@ fn write_batch(
     options: &StoreOptions,
 ) -> Result<(Vec<WriteOutcome>, usize), rusqlite::Error> {
     let now = now_ms();
-    let mut keys = known_keys(db, records, now)?;
-    let mut recent = recent_duplicates(db, records, now)?;
-
-    let mut outcomes = Vec::with_capacity(records.len());
-    let mut fresh: Vec<(&NewRecord, String)> = Vec::new();
-    for record in records {
-        let outcome = if let Some(claim) = &record.idempotency {
-            match keys.get(&claim.key) {
-                Some((hash, receipt)) if *hash == claim.request_hash => WriteOutcome::Replayed(receipt.clone()),
-                Some(_) => WriteOutcome::KeyReused,
-                None => {
-                    let receipt = Receipt { id: Uuid::now_v7().to_string(), received_at: record.received_at };
-                    keys.insert(claim.key.clone(), (claim.request_hash, receipt.clone()));
-                    recent.entry(record.dedupe_hash).or_insert_with(|| receipt.clone());
-                    fresh.push((record, receipt.id.clone()));
-                    WriteOutcome::Created(receipt)
-                }
-            }
-        } else if let Some(receipt) = recent.get(&record.dedupe_hash) {
-            WriteOutcome::Duplicate(receipt.clone())
-        } else {
-            let receipt = Receipt { id: Uuid::now_v7().to_string(), received_at: record.received_at };
-            recent.insert(record.dedupe_hash, receipt.clone());
-            fresh.push((record, receipt.id.clone()));
-            WriteOutcome::Created(receipt)
-        };
-        outcomes.push(outcome);
-    }
+    let keys = known_keys(db, records, now)?;
+    let recent = recent_duplicates(db, records, now)?;
+    let (outcomes, fresh) = resolve(records, keys, recent, |record, _| Some(Receipt::new(record)));
 
     let mut insert = db.prepare_cached(INSERT_INQUIRY)?;
     let mut notify = db.prepare_cached(INSERT_NOTIFICATION)?;
@@ -406,8 +382,6 @@ fn write_batch(
     }
     Ok((outcomes, notifications))
 }
-
-type KnownKeys = HashMap<String, ([u8; 32], Receipt)>;
 
 fn known_keys(db: &rusqlite::Connection, records: &[&NewRecord], now: i64) -> Result<KnownKeys, rusqlite::Error> {
     let mut found = HashMap::new();
