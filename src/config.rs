@@ -141,6 +141,14 @@ pub struct SmtpSettings {
     pub tcp_nodelay: bool,
 }
 
+/// Where the rate limits count: in each process, or in Redis for all replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LimitBackend {
+    Memory,
+    Redis,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitSettings {
@@ -153,6 +161,13 @@ pub struct LimitSettings {
     pub admin_failures_per_minute: u32,
     /// Most client addresses (and emails) each limiter remembers at once.
     pub max_tracked_keys: usize,
+    pub backend: LimitBackend,
+    #[serde(serialize_with = "redacted_url")]
+    pub redis_url: String,
+    /// Starts every Redis key: deployments sharing one Redis stay apart.
+    pub redis_key_prefix: String,
+    /// How long a check waits for Redis before this replica counts on its own.
+    pub redis_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -365,6 +380,18 @@ impl Settings {
         if self.limits.max_tracked_keys < 1000 {
             return fail("limits.max_tracked_keys", "must be at least 1000");
         }
+        if self.limits.backend == LimitBackend::Redis {
+            if let Err(e) = redis::Client::open(self.limits.redis_url.as_str()) {
+                return fail("limits.redis_url", &format!("{e}; expected a URL like redis://127.0.0.1:6379"));
+            }
+        }
+        let prefix = &self.limits.redis_key_prefix;
+        if prefix.is_empty() || prefix.len() > 64 || !prefix.bytes().all(|b| b.is_ascii_graphic()) {
+            return fail("limits.redis_key_prefix", "must be 1 to 64 printable ASCII characters without spaces");
+        }
+        if !(1..=10_000).contains(&self.limits.redis_timeout_ms) {
+            return fail("limits.redis_timeout_ms", "must be between 1 and 10000");
+        }
         if !self.captcha.verify_url.is_empty() && !is_http_url(&self.captcha.verify_url) {
             return fail("captcha.verify_url", "must be an http(s) URL");
         }
@@ -472,6 +499,17 @@ fn redacted<S: Serializer>(secret: &SecretString, serializer: S) -> Result<S::Ok
     serializer.serialize_str(shown)
 }
 
+/// A Redis URL with its password, if any, replaced.
+fn redacted_url<S: Serializer>(url: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    match redis::parse_redis_url(url) {
+        Some(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("redacted"));
+            serializer.serialize_str(parsed.as_str())
+        }
+        _ => serializer.serialize_str(url),
+    }
+}
+
 /// Accepts a TOML list or, from the environment, a comma-separated string.
 fn list<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
 where
@@ -534,6 +572,21 @@ mod tests {
         assert!(!shown.contains("hunter2-secret"));
         assert!(shown.contains("password = \"[redacted]\""));
         assert!(shown.contains("[smtp]"));
+    }
+
+    #[test]
+    fn a_redis_backend_needs_a_redis_url_whose_password_is_never_shown() {
+        let mut settings: Settings = Figment::new().merge(Toml::string(DEFAULT_TOML)).extract().unwrap();
+        settings.limits.redis_url = "http://127.0.0.1:6379".to_owned();
+        settings.validate().expect("the URL is not used with the memory backend");
+        settings.limits.backend = LimitBackend::Redis;
+        let error = settings.validate().unwrap_err().to_string();
+        assert!(error.contains("limits.redis_url") && error.contains("redis://127.0.0.1:6379"), "{error}");
+        settings.limits.redis_url = "redis://:hunter2-secret@10.0.0.7:6380/2".to_owned();
+        settings.validate().unwrap();
+        let shown = settings.redacted_toml();
+        assert!(!shown.contains("hunter2-secret"), "{shown}");
+        assert!(shown.contains("redis_url = \"redis://:redacted@10.0.0.7:6380/2\""), "{shown}");
     }
 
     #[test]

@@ -100,6 +100,8 @@ impl Application {
     /// Opens and migrates the database, starts the writer and binds the listener
     /// (port 0 picks a free port, see [`Application::address`]).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Installed first: what start-up records (the limiter's connection) counts too.
+        let metrics = metrics_handle();
         let settings = Arc::new(settings);
         let outbox = Arc::new(Notify::new());
         let (store, writer_task) = open_store(&settings, outbox.clone()).await?;
@@ -129,7 +131,7 @@ impl Application {
         let listener = TcpListener::bind(settings.listen_address())
             .with_context(|| format!("cannot listen on {}", settings.listen_address()))?;
         let address = listener.local_addr()?;
-        let guard = Arc::new(Guard::new(&settings));
+        let guard = Arc::new(Guard::new(&settings).await?);
         producers.push(("limiter housekeeping", guard.spawn_housekeeping(Duration::from_secs(10), stop.clone())));
         let limits = &settings.limits;
         let rate_limit_policy =
@@ -140,7 +142,7 @@ impl Application {
             outbox,
             rate_limit_policy,
             store,
-            metrics: metrics_handle(),
+            metrics,
             in_flight: Mutex::new(HashSet::new()),
         });
         let server = http_server(listener, state, &settings)?;

@@ -481,3 +481,274 @@ fn captcha_success_failure_and_outage() {
     let (status, flags, outbox) = stored(&outage, kept.json()["id"].as_str().unwrap());
     assert_eq!((status.as_str(), flags.as_str(), outbox), ("new", "[\"captcha_unverified\"]", 1));
 }
+
+// Rate limits shared by replicas (`limits.backend = "redis"`), against the Redis
+// at 127.0.0.1:6379 (or INQUIRYD_TEST_REDIS_URL).
+
+fn redis_url() -> String {
+    std::env::var("INQUIRYD_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A Redis key prefix that no other test, nor another run, uses.
+fn unique_prefix(test: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("inquiryd-test:{test}:{}-{nanos}:", std::process::id())
+}
+
+/// The `[limits]` section of a replica counting in Redis under `prefix`, plus `extra` keys.
+fn redis_limits(prefix: &str, extra: &str) -> String {
+    format!("[limits]\nbackend = \"redis\"\nredis_url = \"{}\"\nredis_key_prefix = \"{prefix}\"\n{extra}", redis_url())
+}
+
+/// The keys under `prefix` with their remaining time to live (ms), sorted.
+fn redis_keys(prefix: &str) -> Vec<(String, i64)> {
+    let mut redis = redis::Client::open(redis_url()).unwrap().get_connection().expect("a Redis for the tests");
+    let mut keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}*")).query(&mut redis).unwrap();
+    keys.sort();
+    keys.into_iter().map(|key| (key.clone(), redis::cmd("PTTL").arg(&key).query(&mut redis).unwrap())).collect()
+}
+
+/// Posts `count` submissions from this one client, round-robin over `replicas`;
+/// returns the statuses and how many times the 5-a-minute allowance could
+/// have refilled meanwhile (one every 12 s; 0 unless the machine is very slow).
+fn round_robin(replicas: &[TestApp], count: usize) -> (Vec<u16>, usize) {
+    let started = std::time::Instant::now();
+    let statuses = (0..count).map(|n| replicas[n % replicas.len()].post_json(SUBMIT, &unique_submission(n)).status);
+    let statuses: Vec<u16> = statuses.collect();
+    (statuses, (started.elapsed().as_secs() / 12) as usize)
+}
+
+const FIVE_A_MINUTE: &str = "per_ip_per_minute = 5\nper_ip_burst = 5";
+
+#[test]
+fn redis_backend_holds_the_address_limit_across_three_replicas() {
+    let prefix = unique_prefix("ip");
+    let replicas: Vec<TestApp> = (0..3).map(|_| TestApp::spawn(&redis_limits(&prefix, FIVE_A_MINUTE))).collect();
+    let (statuses, refills) = round_robin(&replicas, 30);
+    let admitted = statuses.iter().filter(|s| **s == 201).count();
+    assert!((5..=5 + refills).contains(&admitted), "{admitted} admitted across the replicas: {statuses:?}");
+    assert!(statuses.iter().all(|s| [201, 429].contains(s)), "{statuses:?}");
+    assert_eq!(&statuses[..5], [201; 5], "the burst, wherever it lands");
+    for replica in &replicas {
+        assert_eq!(replica.metric("inquiryd_rate_limiter_backend_errors_total{limit=\"ip\"}"), 0.0);
+    }
+}
+
+/// The same test with each replica counting alone: it admits a burst per replica.
+#[test]
+fn memory_backend_counts_each_replica_alone() {
+    let limits = format!("[limits]\nbackend = \"memory\"\n{FIVE_A_MINUTE}");
+    let replicas: Vec<TestApp> = (0..3).map(|_| TestApp::spawn(&limits)).collect();
+    let (statuses, _) = round_robin(&replicas, 30);
+    let admitted = statuses.iter().filter(|s| **s == 201).count();
+    assert!(admitted >= 15, "{admitted} admitted: {statuses:?}");
+}
+
+#[test]
+fn redis_backend_holds_the_email_and_admin_limits_across_replicas() {
+    let prefix = unique_prefix("email");
+    let limits = redis_limits(&prefix, "per_email_per_hour = 2\nadmin_failures_per_minute = 3");
+    let replicas: Vec<TestApp> = (0..3).map(|_| TestApp::spawn(&limits)).collect();
+    let spellings = ["ivan@example.org", "IVAN@Example.org", "ivan@EXAMPLE.ORG"];
+    let statuses: Vec<u16> = (0..6)
+        .map(|n| {
+            let mut body = unique_submission(n);
+            body["email"] = json!(spellings[n % 3]);
+            replicas[n % 3].post_json(SUBMIT, &body).status
+        })
+        .collect();
+    assert_eq!(statuses, [201, 201, 429, 429, 429, 429]);
+    let mut other = unique_submission(9);
+    other["email"] = json!("someone.else@example.org");
+    assert_eq!(replicas[2].post_json(SUBMIT, &other).status, 201);
+
+    let failures: Vec<u16> =
+        (0..6).map(|n| replicas[n % 3].admin("GET", "/inquiries", Some("not-a-token"), None).status).collect();
+    assert_eq!(failures, [401, 401, 401, 429, 429, 429], "failed logins counted across the replicas");
+}
+
+#[test]
+fn redis_backend_answers_as_the_memory_backend_does() {
+    /// Status, `RateLimit-Policy`, `RateLimit` and `Retry-After` of one answer.
+    type Answer = (u16, Option<String>, Option<String>, Option<String>);
+    let answers = |limits: &str| -> Vec<Answer> {
+        let app = TestApp::spawn(limits);
+        (0..6)
+            .map(|n| {
+                let reply = app.post_json(SUBMIT, &unique_submission(n));
+                let header = |name: &str| reply.header(name).map(str::to_owned);
+                (reply.status, header("ratelimit-policy"), header("ratelimit"), header("retry-after"))
+            })
+            .collect()
+    };
+    let memory = answers(&format!("[limits]\n{FIVE_A_MINUTE}"));
+    let redis = answers(&redis_limits(&unique_prefix("answers"), FIVE_A_MINUTE));
+    assert_eq!(memory[..5], redis[..5], "the admitted requests' headers");
+    assert_eq!(redis[1].2.as_deref(), Some("\"ip\";r=3;t=24"));
+    for refused in [&memory[5], &redis[5]] {
+        let retry_after: u64 = refused.3.as_deref().unwrap().parse().unwrap();
+        assert_eq!(refused.0, 429);
+        assert!((11..=12).contains(&retry_after), "{refused:?}");
+        assert_eq!(refused.2, Some(format!("\"ip\";r=0;t={retry_after}")));
+    }
+    assert_eq!(memory[5].1, redis[5].1);
+}
+
+#[test]
+fn unreachable_redis_falls_back_to_this_replicas_own_limit() {
+    let app = TestApp::spawn(
+        "[limits]\nbackend = \"redis\"\nredis_url = \"redis://127.0.0.1:1\"\nper_ip_per_minute = 3\nper_ip_burst = 3",
+    );
+    let statuses: Vec<u16> = (0..5).map(|n| app.post_json(SUBMIT, &unique_submission(n)).status).collect();
+    assert_eq!(statuses, [201, 201, 201, 429, 429], "answered, and limited by the replica's own count");
+    assert_eq!(app.metric("inquiryd_rate_limiter_backend_errors_total{limit=\"ip\"}"), 5.0);
+    assert_eq!(app.metric("inquiryd_rate_limiter_backend_errors_total{limit=\"email\"}"), 3.0);
+    assert_eq!(app.metric("inquiryd_rate_limiter_backend_up"), 0.0);
+    assert_eq!(app.get("/readyz").status, 200, "Redis is not the database: the replica stays ready");
+    let logs = app.logs();
+    let warnings = logs.lines().filter(|l| l.contains("WARN") && l.contains("Redis")).count();
+    assert_eq!(warnings, 1, "one warning for the outage, not one per request:\n{logs}");
+    assert!(!logs.contains("7f000001") && !logs.contains("ivan@"), "no key in the logs:\n{logs}");
+}
+
+#[test]
+fn redis_keys_hold_no_address_expire_and_stay_under_their_prefix() {
+    let prefix = unique_prefix("keys");
+    let app =
+        TestApp::spawn(&redis_limits(&prefix, "per_ip_per_minute = 1\nper_ip_burst = 1\nper_email_per_hour = 10"));
+    assert_eq!(app.post_json(SUBMIT, &unique_submission(0)).status, 201);
+    assert_eq!(app.post_json(SUBMIT, &unique_submission(1)).status, 429);
+    let keys = redis_keys(&prefix);
+    let names: Vec<&str> = keys.iter().map(|(k, _)| k.strip_prefix(prefix.as_str()).unwrap()).collect();
+    assert_eq!(names.len(), 2, "{keys:?}");
+    assert!(names[0].starts_with("rate:email:") && names[0].len() == "rate:email:".len() + 32, "{names:?}");
+    assert!(!names[0].contains("ivan") && !names[0].contains("example"), "{names:?}");
+    assert_eq!(names[1], "rate:ip:0000000000000000000000007f000001");
+    // Each key lives as long as its allowance takes to refill: 360 s for one
+    // email of 10 an hour, 60 s for the address's one a minute.
+    assert!((1..=360_000).contains(&keys[0].1), "{keys:?}");
+    assert!((1..=60_000).contains(&keys[1].1), "{keys:?}");
+
+    // Another deployment on the same Redis counts apart.
+    let neighbour = unique_prefix("neighbour");
+    let other = TestApp::spawn(&redis_limits(&neighbour, "per_ip_per_minute = 1\nper_ip_burst = 1"));
+    assert_eq!(other.post_json(SUBMIT, &unique_submission(2)).status, 201);
+    assert_eq!(redis_keys(&prefix).len(), 2);
+
+    // Ten a second: the keys are gone 100 ms after the last request.
+    let quick = unique_prefix("quick");
+    let fast =
+        TestApp::spawn(&redis_limits(&quick, "per_ip_per_minute = 600\nper_ip_burst = 1\nper_email_per_hour = 36000"));
+    assert_eq!(fast.post_json(SUBMIT, &unique_submission(3)).status, 201);
+    // (-2: expired between KEYS and PTTL; -1, no expiry, would be the bug.)
+    let ttls = redis_keys(&quick);
+    assert!(ttls.iter().all(|(_, ttl)| (1..=100).contains(ttl) || *ttl == -2), "{ttls:?}");
+    common::eventually("Redis holds nothing once the allowances are full", || {
+        redis_keys(&quick).is_empty().then_some(())
+    });
+}
+
+#[test]
+fn redis_backend_settings_come_from_the_environment_and_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_config(dir.path(), "");
+    let run = |url: &str, args: &[&str]| {
+        let env = [("INQUIRYD_LIMITS__BACKEND", "redis"), ("INQUIRYD_LIMITS__REDIS_URL", url)];
+        common::run_cli(dir.path(), &env, args)
+    };
+    for command in [&["config", "check"][..], &["serve"]] {
+        let out = run("localhost:6379", command);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{command:?}: an unparsable URL accepted");
+        assert!(stderr.contains("limits.redis_url") && stderr.contains("redis://"), "{command:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one-line reason: {stderr}");
+    }
+    let out = run("redis://:hunter2-secret@127.0.0.1:6379/3", &["config", "check"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("backend = \"redis\"") && stdout.contains("redis_key_prefix = \"inquiryd:\""), "{stdout}");
+    assert!(!stdout.contains("hunter2-secret"), "{stdout}");
+}
+
+#[test]
+fn a_redis_that_never_answers_is_timed_out_and_the_replica_counts_alone() {
+    // Accepts connections and says nothing.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = silent.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let held: Vec<_> = silent.incoming().map_while(Result::ok).collect();
+        drop(held);
+    });
+    let app = TestApp::spawn(&format!(
+        "[limits]\nbackend = \"redis\"\nredis_url = \"redis://{address}\"\nredis_timeout_ms = 100\n\
+         per_ip_per_minute = 3\nper_ip_burst = 3"
+    ));
+    let statuses: Vec<u16> = (0..4).map(|n| app.post_json(SUBMIT, &unique_submission(n)).status).collect();
+    assert_eq!(statuses, [201, 201, 201, 429]);
+    assert_eq!(app.metric("inquiryd_rate_limiter_backend_errors_total{limit=\"ip\"}"), 4.0);
+}
+
+/// A Redis server of the test's own, on a free port, that the test can stop.
+struct OwnRedis {
+    port: u16,
+    child: std::process::Child,
+}
+
+impl OwnRedis {
+    fn start(port: u16) -> Self {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server (Debian's redis-server package) for this test");
+        let url = format!("redis://127.0.0.1:{port}");
+        common::eventually("redis-server answers", || {
+            let mut connection = redis::Client::open(url.as_str()).ok()?.get_connection().ok()?;
+            redis::cmd("PING").query::<String>(&mut connection).ok()
+        });
+        Self { port, child }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[test]
+fn a_replica_reconnects_when_redis_comes_back() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut redis = OwnRedis::start(port);
+    let app = TestApp::spawn(&format!(
+        "[limits]\nbackend = \"redis\"\nredis_url = \"redis://127.0.0.1:{port}\"\n\
+         per_ip_per_minute = 1\nper_ip_burst = 2"
+    ));
+    let errors = || app.metric("inquiryd_rate_limiter_backend_errors_total{limit=\"ip\"}");
+    assert_eq!(app.post_json(SUBMIT, &unique_submission(0)).status, 201);
+    assert_eq!((errors(), app.metric("inquiryd_rate_limiter_backend_up")), (0.0, 1.0));
+
+    redis.stop();
+    // Redis is gone (and with it, the count): the replica's own count answers.
+    let statuses: Vec<u16> = (1..4).map(|n| app.post_json(SUBMIT, &unique_submission(n)).status).collect();
+    assert_eq!(statuses, [201, 201, 429]);
+    assert_eq!(errors(), 3.0);
+
+    let redis = OwnRedis::start(redis.port);
+    common::eventually("the replica reconnects", || {
+        (app.metric("inquiryd_rate_limiter_backend_up") == 1.0).then_some(())
+    });
+    // A fresh Redis knows no count; and one that forgot the script (NOSCRIPT) is
+    // sent it again (EVAL).
+    let client = redis::Client::open(format!("redis://127.0.0.1:{}", redis.port)).unwrap();
+    let flushed: String = redis::cmd("SCRIPT").arg("FLUSH").query(&mut client.get_connection().unwrap()).unwrap();
+    assert_eq!(flushed, "OK");
+    let statuses: Vec<u16> = (4..7).map(|n| app.post_json(SUBMIT, &unique_submission(n)).status).collect();
+    assert_eq!(statuses, [201, 201, 429]);
+    assert_eq!(errors(), 3.0, "counted in Redis again");
+}

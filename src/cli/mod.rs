@@ -127,6 +127,10 @@ fn banner(s: &Settings) -> String {
         crate::config::MailTransportKind::File => format!("file transport into {}", s.mail.file_dir.display()),
         crate::config::MailTransportKind::Log => "log transport (nothing is sent)".to_owned(),
     };
+    let counted = match s.limits.backend {
+        crate::config::LimitBackend::Memory => ", counted in this process".to_owned(),
+        crate::config::LimitBackend::Redis => format!(", shared in Redis (keys {}*)", s.limits.redis_key_prefix),
+    };
     let retention = match s.privacy.retention_days {
         0 => "kept forever".to_owned(),
         days => format!("erased after {days} days"),
@@ -145,7 +149,7 @@ fn banner(s: &Settings) -> String {
     format!(
         "  database   {database}\n\
          \x20 mail       {mail}; staff mail to {}; receipts {}\n\
-         \x20 limits     {}: {}/min per address (burst {}), {}/hour per email, {} failed admin logins/min\n\
+         \x20 limits     {}{counted}: {}/min per address (burst {}), {}/hour per email, {} failed admin logins/min\n\
          \x20 privacy    client address {}, consent {}, inquiries {retention}",
         s.mail.to.join(", "),
         word(s.mail.acknowledge_submitter),

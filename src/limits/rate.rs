@@ -46,78 +46,36 @@ pub struct Refused {
     pub allowance: Allowance,
 }
 
-/// One limit (say, 5 per minute per address), keyed by `K`, tracking at most
-/// `max_keys` keys (see the module doc for what happens past that).
-pub struct KeyedLimit<K: Hash + Eq + Clone> {
-    name: &'static str,
-    quota: Quota,
+/// One limit's numbers (say, 5 per minute per address, 5 of them at once) and
+/// what a check tells the client. Every backend counts with it, so a `429` says
+/// the same whichever one answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    pub name: &'static str,
     per: u32,
     window: Duration,
-    max_keys: usize,
-    clock: DefaultClock,
-    limiter: Inner<K>,
-    /// Milliseconds since `created` of the last sweep of a full table.
-    last_sweep_ms: AtomicU64,
-    created: Instant,
+    /// The time one request's allowance takes to come back (GCRA's emission interval).
+    pub interval: Duration,
+    /// How many requests may come at once.
+    pub burst: u32,
 }
 
-impl<K: Hash + Eq + Clone> KeyedLimit<K> {
+impl Rule {
     /// `count` requests per `window`, of which `burst` may come at once.
-    pub fn new(name: &'static str, count: u32, window: Duration, burst: u32, max_keys: usize) -> Self {
-        let count = NonZeroU32::new(count.max(1)).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
-        let period = window / count.get();
-        let quota = Quota::with_period(period).unwrap_or_else(|| Quota::per_second(count)).allow_burst(burst);
-        let clock = DefaultClock::default();
-        let store = BoundedStore { keys: Mutex::new(HashMap::new()), overflow: Mutex::new(None), max_keys, name };
-        Self {
-            name,
-            quota,
-            per: count.get(),
-            window,
-            max_keys,
-            clock: clock.clone(),
-            limiter: RateLimiter::<K, _, _, NoOpMiddleware<_>>::new(quota, store, clock)
-                .with_middleware::<StateInformationMiddleware>(),
-            last_sweep_ms: AtomicU64::new(0),
-            created: Instant::now(),
-        }
+    pub fn new(name: &'static str, count: u32, window: Duration, burst: u32) -> Self {
+        let per = count.max(1);
+        Self { name, per, window, interval: window / per, burst: burst.max(1) }
     }
 
-    /// Counts one request against `key`.
-    pub fn check(&self, key: &K) -> Result<Allowance, Refused> {
-        if self.limiter.len() >= self.max_keys {
-            self.sweep_when_due();
-        }
-        match self.limiter.check_key(key) {
-            Ok(snapshot) => {
-                let remaining = snapshot.remaining_burst_capacity();
-                let missing = self.quota.burst_size().get() - remaining;
-                let reset = self.quota.replenish_interval() * missing;
-                Ok(self.allowance(remaining, reset))
-            }
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(self.clock.now());
-                let retry_after = ceil_seconds(wait).max(1);
-                Err(Refused {
-                    retry_after,
-                    allowance: Allowance { reset_seconds: retry_after, ..self.allowance(0, wait) },
-                })
-            }
-        }
+    /// An admitted request, with `remaining` requests left in the burst.
+    pub fn admitted(&self, remaining: u32) -> Allowance {
+        self.allowance(remaining, self.interval * (self.burst - remaining.min(self.burst)))
     }
 
-    /// Evicts keys whose allowance is full again, at most once per [`EVICT_EVERY`]:
-    /// under a flood the table stays full and a sweep per request would cost a
-    /// scan of every key each time.
-    fn sweep_when_due(&self) {
-        let now = self.created.elapsed().as_millis() as u64;
-        let last = self.last_sweep_ms.load(Ordering::Relaxed);
-        if now.saturating_sub(last) >= EVICT_EVERY.as_millis() as u64
-            && self.last_sweep_ms.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
-        {
-            self.limiter.retain_recent();
-        }
+    /// A refused request: the next one is allowed in `wait`.
+    pub fn refused(&self, wait: Duration) -> Refused {
+        let retry_after = ceil_seconds(wait).max(1);
+        Refused { retry_after, allowance: Allowance { reset_seconds: retry_after, ..self.allowance(0, wait) } }
     }
 
     fn allowance(&self, remaining: u32, reset: Duration) -> Allowance {
@@ -127,6 +85,76 @@ impl<K: Hash + Eq + Clone> KeyedLimit<K> {
             window_seconds: self.window.as_secs(),
             remaining,
             reset_seconds: ceil_seconds(reset),
+        }
+    }
+
+    fn quota(&self) -> Quota {
+        let burst = NonZeroU32::new(self.burst).unwrap_or(NonZeroU32::MIN);
+        let count = NonZeroU32::new(self.per).unwrap_or(NonZeroU32::MIN);
+        Quota::with_period(self.interval).unwrap_or_else(|| Quota::per_second(count)).allow_burst(burst)
+    }
+}
+
+/// Says yes at most once per period (the first call included), across threads.
+pub struct Throttle {
+    period_ms: u64,
+    /// Milliseconds since `created` of the last yes, plus one (0: never).
+    last: AtomicU64,
+    created: Instant,
+}
+
+impl Throttle {
+    pub fn new(period: Duration) -> Self {
+        Self { period_ms: period.as_millis() as u64, last: AtomicU64::new(0), created: Instant::now() }
+    }
+
+    pub fn due(&self) -> bool {
+        let now = self.created.elapsed().as_millis() as u64 + 1;
+        let last = self.last.load(Ordering::Relaxed);
+        (last == 0 || now.saturating_sub(last) >= self.period_ms)
+            && self.last.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+    }
+}
+
+/// One limit, keyed by `K`, in this process's memory, tracking at most
+/// `max_keys` keys (see the module doc for what happens past that).
+pub struct KeyedLimit<K: Hash + Eq + Clone> {
+    rule: Rule,
+    max_keys: usize,
+    clock: DefaultClock,
+    limiter: Inner<K>,
+    sweeps: Throttle,
+}
+
+impl<K: Hash + Eq + Clone> KeyedLimit<K> {
+    pub fn new(rule: Rule, max_keys: usize) -> Self {
+        let clock = DefaultClock::default();
+        let store =
+            BoundedStore { keys: Mutex::new(HashMap::new()), overflow: Mutex::new(None), max_keys, name: rule.name };
+        Self {
+            rule,
+            max_keys,
+            clock: clock.clone(),
+            limiter: RateLimiter::<K, _, _, NoOpMiddleware<_>>::new(rule.quota(), store, clock)
+                .with_middleware::<StateInformationMiddleware>(),
+            sweeps: Throttle::new(EVICT_EVERY),
+        }
+    }
+
+    pub fn rule(&self) -> &Rule {
+        &self.rule
+    }
+
+    /// Counts one request against `key`.
+    pub fn check(&self, key: &K) -> Result<Allowance, Refused> {
+        // Under a flood the table stays full, and a sweep per request would cost
+        // a scan of every key each time: at most one per `EVICT_EVERY`.
+        if self.limiter.len() >= self.max_keys && self.sweeps.due() {
+            self.limiter.retain_recent();
+        }
+        match self.limiter.check_key(key) {
+            Ok(snapshot) => Ok(self.rule.admitted(snapshot.remaining_burst_capacity())),
+            Err(not_until) => Err(self.rule.refused(not_until.wait_time_from(self.clock.now()))),
         }
     }
 
@@ -217,7 +245,7 @@ mod tests {
 
     #[test]
     fn burst_then_refusal_with_retry_after() {
-        let limit = KeyedLimit::<u128>::new("ip", 5, Duration::from_secs(60), 5, 1000);
+        let limit = KeyedLimit::<u128>::new(Rule::new("ip", 5, Duration::from_secs(60), 5), 1000);
         for n in (0..5).rev() {
             assert_eq!(limit.check(&1).unwrap().remaining, n);
         }
@@ -229,7 +257,7 @@ mod tests {
 
     #[test]
     fn a_flood_of_new_keys_neither_grows_memory_nor_frees_a_limited_key() {
-        let limit = KeyedLimit::<u128>::new("ip", 5, Duration::from_secs(60), 5, 1000);
+        let limit = KeyedLimit::<u128>::new(Rule::new("ip", 5, Duration::from_secs(60), 5), 1000);
         for _ in 0..5 {
             limit.check(&0).unwrap();
         }
@@ -243,9 +271,19 @@ mod tests {
     }
 
     #[test]
+    fn a_throttle_says_yes_first_then_once_per_period() {
+        let throttle = Throttle::new(Duration::from_millis(50));
+        assert!(throttle.due());
+        assert!(!throttle.due());
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(throttle.due());
+        assert!(!throttle.due());
+    }
+
+    #[test]
     fn keys_back_to_a_full_allowance_make_room() {
         // One request per millisecond: a used key is full again almost at once.
-        let limit = KeyedLimit::<u128>::new("ip", 60_000, Duration::from_secs(60), 1, 1000);
+        let limit = KeyedLimit::<u128>::new(Rule::new("ip", 60_000, Duration::from_secs(60), 1), 1000);
         for key in 0..1000u128 {
             limit.check(&key).unwrap();
         }

@@ -58,7 +58,7 @@ async fn authenticate(req: &ServiceRequest, state: &AppState) -> Result<TokenInf
         let peer = req.peer_addr().map(|a| a.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1]));
         let client = client_address(peer, req.headers(), &state.settings.server.trusted_proxies);
         tracing::warn!("admin authentication failed");
-        return Err(match state.guard.admin_failure(client) {
+        return Err(match state.guard.admin_failure(client).await {
             Ok(()) => Problem::Unauthorized { token_given: true },
             Err(refused) => Problem::RateLimited { retry_after: refused.retry_after },
         });

@@ -128,7 +128,7 @@ async fn accept(
     let kind = kind?;
     let peer = req.peer_addr().map(|a| a.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1]));
     let client = client_address(peer, req.headers(), &settings.server.trusted_proxies);
-    allowances.note(state.guard.check_ip(client))?;
+    allowances.note(state.guard.check_ip(client).await)?;
 
     let bytes = read_body(req, payload, settings.server.body_limit_bytes, settings.server.client_timeout()).await?;
     let fields = kind.fields(&bytes)?;
@@ -141,7 +141,7 @@ async fn accept(
         require_consent: settings.privacy.require_consent,
     };
     let submission = parse_submission(fields, rules).map_err(Problem::Validation)?;
-    allowances.note(state.guard.check_email(submission.inquiry.email.normalized()))?;
+    allowances.note(state.guard.check_email(submission.inquiry.email.normalized()).await)?;
     let request_hash: [u8; 32] = Sha256::digest(&bytes).into();
 
     let mut flags = state.guard.spam.flags(&submission, received_at);
