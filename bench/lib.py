@@ -99,6 +99,11 @@ class Server:
             ticks[stat.parent.name] = int(fields[11]) + int(fields[12])
         return ticks
 
+    def cpu_seconds(self):
+        """CPU time (user + system) of the whole server process so far, exited threads included."""
+        fields = pathlib.Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def metric(self, name):
         text = urllib.request.urlopen(self.base + "/metrics").read().decode()
         total = 0.0
