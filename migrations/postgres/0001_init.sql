@@ -13,19 +13,6 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
--- What is indexed for a text: every run of characters that are neither letters nor
--- digits becomes a space (SQLite's unicode61 tokenizer splits there too, so an
--- address is searchable by its parts), and every character of a script written
--- without spaces (Chinese, Japanese, Thai, Lao, Myanmar, Khmer) stands alone, so a
--- phrase of single characters finds a two-character word inside a sentence. The
--- ranges are store::search::unspaced's.
-CREATE FUNCTION inquiryd_words(t text) RETURNS text
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
-    RETURN regexp_replace(
-        regexp_replace(t, '[^[:alnum:]]+', ' ', 'g'),
-        '([\u3040-\u30FF\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF\u0E00-\u0EFF\u1000-\u109F\u1780-\u17FF\U00020000-\U0002FA1F])',
-        ' \1 ', 'g');
-
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'unaccent') THEN
@@ -40,11 +27,6 @@ BEGIN
     END IF;
 END
 $$;
-
--- The search document of one text, as to_tsvector and phraseto_tsquery take it.
-CREATE FUNCTION inquiryd_document(t text) RETURNS text
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
-    RETURN inquiryd_words(inquiryd_fold(t));
 
 CREATE TABLE inquiries (
     seq          BIGINT  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -67,10 +49,11 @@ CREATE TABLE inquiries (
     note         TEXT,
     dedupe_hash  BYTEA,
     updated_at   BIGINT  NOT NULL,
-    -- The full-text index: the same fields as SQLite's (store::search::Searchable).
-    search       tsvector GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, inquiryd_document(
-                     name || ' ' || email || ' ' || subject || ' ' || message || ' ' ||
-                     coalesce(organization, '') || ' ' || coalesce(country, '')))) STORED
+    -- The full-text index of the same fields as SQLite's: the document is
+    -- prepared by the service (store::search: punctuation split, Chinese and
+    -- Japanese characters standing alone) and stored as
+    -- to_tsvector('simple', inquiryd_fold(document)). NULL while indexing is off.
+    search       tsvector
 );
 
 CREATE INDEX inquiries_status ON inquiries (status, seq);
@@ -142,8 +125,10 @@ CREATE TABLE audit_log (
     detail TEXT    NOT NULL DEFAULT '{}'
 );
 
--- Facts about the database itself (e.g. when the retention purge last ran).
+-- Facts about the database itself (whether the search index is complete, when
+-- the retention purge last ran).
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+INSERT INTO meta (key, value) VALUES ('search_index', 'complete');

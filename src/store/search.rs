@@ -35,6 +35,20 @@ pub fn spaced(text: &str) -> String {
     out
 }
 
+/// The words of a text as a tokenizer that splits at everything but letters
+/// and digits sees them, separated by single spaces (SQLite's unicode61 does
+/// this itself; PostgreSQL's parser would keep an address or a host name whole).
+pub fn words(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
 /// The fields of an inquiry that are searchable. One definition for indexing
 /// and for removal: the contentless index can only forget a row given exactly
 /// the document it indexed.

@@ -7,30 +7,28 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 use super::Tx;
 use crate::domain::{InquiryFilter, InquiryStatus, Page};
 use crate::store::model::{keyset_page, StoredAudit, StoredNotification, INQUIRY_COLUMNS};
+use crate::store::search::{document_of, spaced, words};
 use crate::store::{AuditEntry, Erase, InquiryRecord, NotificationStatus, NotificationView, Requeue, Stats};
 use crate::timestamp::now_ms;
 
 /// `SELECT <columns> FROM inquiries i WHERE <filter>`, newest first, before
 /// `before` (a `seq`). The caller adds `LIMIT`.
 ///
-/// Search: every whitespace-separated word of `q` must occur as a phrase of the
-/// same words the index holds (`inquiryd_document`, the migration's function,
-/// prepares both sides alike: accents folded, punctuation split, Chinese and
-/// Japanese characters standing alone), so that a two-character Chinese word is
-/// found inside a sentence, as on SQLite.
+/// Search: every whitespace-separated word of `q` must occur as a phrase,
+/// prepared as the indexed documents are (Chinese and Japanese characters
+/// standing alone, punctuation split, accents folded by `inquiryd_fold`), so
+/// that a two-character Chinese word is found inside a sentence, as on SQLite.
 pub fn select_filtered(columns: &str, filter: &InquiryFilter, before: Option<i64>) -> QueryBuilder<'static, Postgres> {
     let mut query = QueryBuilder::new(format!("SELECT {columns} FROM inquiries i WHERE TRUE"));
     if let Some(q) = &filter.q {
-        let words: Vec<&str> = q.split_whitespace().filter(|w| w.chars().any(char::is_alphanumeric)).collect();
-        if words.is_empty() {
+        let phrases: Vec<String> =
+            q.split_whitespace().map(|word| words(&spaced(word))).filter(|p| !p.is_empty()).collect();
+        if phrases.is_empty() {
             // Nothing searchable was typed (only punctuation): nothing matches.
             query.push(" AND FALSE");
         }
-        for word in words {
-            query
-                .push(" AND i.search @@ phraseto_tsquery('simple', inquiryd_document(")
-                .push_bind(word.to_owned())
-                .push("))");
+        for phrase in phrases {
+            query.push(" AND i.search @@ phraseto_tsquery('simple', inquiryd_fold(").push_bind(phrase).push("))");
         }
     }
     if let Some(seq) = before {
@@ -226,4 +224,55 @@ pub async fn audit_page(pool: &PgPool, page: Page) -> Result<(Vec<AuditEntry>, O
         .map(|row| AuditEntry::from_stored(row).map_err(|e| sqlx::Error::Decode(Box::new(e))))
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
     Ok(keyset_page(entries, page.limit, |e| e.seq))
+}
+
+/// Makes the index match `enabled`, as on SQLite: rows stored while indexing
+/// was off have no index entry; turning it back on indexes them (in batches,
+/// by the service, which prepares the documents).
+pub async fn ensure_index(pool: &PgPool, enabled: bool) -> Result<(), sqlx::Error> {
+    let state: Option<String> =
+        sqlx::query_scalar("SELECT value FROM meta WHERE key = 'search_index'").fetch_optional(pool).await?;
+    let complete = state.as_deref() == Some("complete");
+    if !enabled {
+        if complete {
+            set_index_state(pool, "incomplete").await?;
+        }
+        return Ok(());
+    }
+    if complete {
+        return Ok(());
+    }
+    tracing::info!("indexing the inquiries stored while the search index was off");
+    let mut after = 0i64;
+    loop {
+        let rows: Vec<InquiryRecord> = sqlx::query_as(&format!(
+            "SELECT {INQUIRY_COLUMNS} FROM inquiries i WHERE i.seq > $1 AND i.search IS NULL ORDER BY i.seq LIMIT 2000"
+        ))
+        .bind(after)
+        .fetch_all(pool)
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.seq;
+        let seqs: Vec<i64> = rows.iter().map(|i| i.seq).collect();
+        let documents: Vec<String> = rows.iter().map(|i| words(&document_of(i))).collect();
+        sqlx::query(
+            "UPDATE inquiries SET search = to_tsvector('simple', inquiryd_fold(d.document)) \
+             FROM UNNEST($1::int8[], $2::text[]) AS d (seq, document) WHERE inquiries.seq = d.seq",
+        )
+        .bind(&seqs)
+        .bind(&documents)
+        .execute(pool)
+        .await?;
+    }
+    set_index_state(pool, "complete").await
+}
+
+async fn set_index_state(pool: &PgPool, state: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO meta (key, value) VALUES ('search_index', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+    )
+    .bind(state)
+    .execute(pool)
+    .await?;
+    Ok(())
 }

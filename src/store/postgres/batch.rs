@@ -27,11 +27,40 @@ pub struct Job {
     pub reply: oneshot::Sender<WriteOutcome>,
 }
 
-/// Starts the batching task; it ends when every sender is dropped and the queue is drained.
+/// How many batches a replica writes at once: PostgreSQL runs each
+/// transaction in a backend process of its own, so one batch at a time would
+/// leave all but one core idle while it is written.
+const WRITERS: usize = 4;
+
+/// Starts the batch writers; the task ends when every sender is dropped and
+/// the queue is drained.
 pub fn spawn(pool: PgPool, options: Arc<StoreOptions>, outbox: Arc<Notify>) -> (mpsc::Sender<Job>, JoinHandle<()>) {
-    let (tx, mut rx) = mpsc::channel::<Job>(options.batch_max * 4);
+    let (tx, rx) = mpsc::channel::<Job>(options.batch_max * 4);
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    let writers: Vec<JoinHandle<()>> = (0..WRITERS)
+        .map(|_| tokio::spawn(write_batches(rx.clone(), pool.clone(), options.clone(), outbox.clone())))
+        .collect();
     let task = tokio::spawn(async move {
-        while let Some(first) = rx.recv().await {
+        for writer in writers {
+            let _ = writer.await;
+        }
+        tracing::debug!("submission batchers stopped");
+    });
+    (tx, task)
+}
+
+/// One writer: takes whatever is queued (up to `batch_max`) and writes it in
+/// one transaction, while the other writers take the next.
+async fn write_batches(
+    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    pool: PgPool,
+    options: Arc<StoreOptions>,
+    outbox: Arc<Notify>,
+) {
+    loop {
+        let jobs = {
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else { break };
             let mut jobs = vec![first];
             while jobs.len() < options.batch_max {
                 match rx.try_recv() {
@@ -39,28 +68,27 @@ pub fn spawn(pool: PgPool, options: Arc<StoreOptions>, outbox: Arc<Notify>) -> (
                     Err(_) => break,
                 }
             }
-            let records: Vec<&NewRecord> = jobs.iter().map(|j| &j.record).collect();
-            let started = Instant::now();
-            let outcomes = match commit(&pool, &records, &options).await {
-                Ok((outcomes, notifications)) => {
-                    metrics::counter!("inquiryd_store_commits_total").increment(1);
-                    metrics::histogram!("inquiryd_group_commit_batch_size").record(records.len() as f64);
-                    if notifications > 0 {
-                        outbox.notify_one();
-                    }
-                    outcomes
+            jobs
+        };
+        let records: Vec<&NewRecord> = jobs.iter().map(|j| &j.record).collect();
+        let started = Instant::now();
+        let outcomes = match commit(&pool, &records, &options).await {
+            Ok((outcomes, notifications)) => {
+                metrics::counter!("inquiryd_store_commits_total").increment(1);
+                metrics::histogram!("inquiryd_group_commit_batch_size").record(records.len() as f64);
+                if notifications > 0 {
+                    outbox.notify_one();
                 }
-                Err(error) => recover(&pool, &records, &options, &outbox, error).await,
-            };
-            metrics::histogram!("inquiryd_store_transaction_seconds", "phase" => "commit")
-                .record(started.elapsed().as_secs_f64());
-            for (job, outcome) in jobs.into_iter().zip(outcomes) {
-                let _ = job.reply.send(outcome);
+                outcomes
             }
+            Err(error) => recover(&pool, &records, &options, &outbox, error).await,
+        };
+        metrics::histogram!("inquiryd_store_transaction_seconds", "phase" => "commit")
+            .record(started.elapsed().as_secs_f64());
+        for (job, outcome) in jobs.into_iter().zip(outcomes) {
+            let _ = job.reply.send(outcome);
         }
-        tracing::debug!("submission batcher stopped");
-    });
-    (tx, task)
+    }
 }
 
 /// After a failed batch: every record is unavailable when the database is,

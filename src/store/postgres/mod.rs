@@ -143,12 +143,8 @@ impl Postgres {
         Ok((Self { pool, options, outbox, batcher }, task))
     }
 
-    /// The index is a generated column kept by PostgreSQL itself: always complete.
     pub async fn ensure_search_index(&self, enabled: bool) -> Result<(), StoreError> {
-        if !enabled {
-            tracing::info!("database.search_index = false has no effect on PostgreSQL: its index is always kept");
-        }
-        Ok(())
+        Ok(admin::ensure_index(&self.pool, enabled).await?)
     }
 
     pub async fn readiness(&self) -> (bool, bool) {

@@ -11,6 +11,7 @@ use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 use super::Tx;
+use crate::store::search::words;
 use crate::store::{NewRecord, Receipt, StoreOptions, WriteOutcome};
 use crate::timestamp::now_ms;
 
@@ -110,12 +111,19 @@ pub async fn insert_inquiries(tx: &mut Tx, rows: &[(&NewRecord, &str)], now: i64
     let flags: Vec<String> =
         rows.iter().map(|(r, _)| serde_json::to_string(&r.spam_flags).unwrap_or_else(|_| "[]".into())).collect();
     let hashes: Vec<&[u8]> = rows.iter().map(|(r, _)| &r.dedupe_hash[..]).collect();
+    // With indexing off the document is NULL, and so is the row's index entry.
+    let documents: Vec<Option<String>> = rows.iter().map(|(r, _)| r.search_document.as_deref().map(words)).collect();
     sqlx::query(
         "INSERT INTO inquiries (id, received_at, status, category, name, email, email_norm, subject, message, \
-         organization, country, phone, consent, page, client_ip, spam_flags, dedupe_hash, updated_at) \
-         SELECT *, $18 FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], \
-             $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::bool[], $14::text[], \
-             $15::text[], $16::text[], $17::bytea[])",
+         organization, country, phone, consent, page, client_ip, spam_flags, dedupe_hash, updated_at, search) \
+         SELECT u.id, u.received_at, u.status, u.category, u.name, u.email, u.email_norm, u.subject, u.message, \
+             u.organization, u.country, u.phone, u.consent, u.page, u.client_ip, u.spam_flags, u.dedupe_hash, $18, \
+             to_tsvector('simple', inquiryd_fold(u.document)) \
+         FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
+             $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::bool[], $14::text[], $15::text[], \
+             $16::text[], $17::bytea[], $19::text[]) \
+         AS u (id, received_at, status, category, name, email, email_norm, subject, message, organization, \
+             country, phone, consent, page, client_ip, spam_flags, dedupe_hash, document)",
     )
     .bind(&ids)
     .bind(&received)
@@ -135,6 +143,7 @@ pub async fn insert_inquiries(tx: &mut Tx, rows: &[(&NewRecord, &str)], now: i64
     .bind(&flags)
     .bind(&hashes)
     .bind(now)
+    .bind(&documents)
     .execute(&mut **tx)
     .await?;
     Ok(())
