@@ -263,7 +263,7 @@ fn temporary_rejection_is_retried() {
 #[test]
 fn killed_with_mail_pending_delivers_after_restart() {
     let mut sink = SmtpSink::start();
-    let app = TestApp::spawn(&sink.config());
+    let app = TestApp::spawn(&format!("{}\n{}", sink.config(), common::SHORT_LEASE));
     sink.stop();
     let ids: Vec<String> = (0..3).map(|n| submit(&app, &unique_submission(n))).collect();
     let app = app.kill_and_restart();

@@ -47,7 +47,7 @@ fn load(url: String, threads: usize, offset: usize, stop: Arc<Mutex<bool>>) -> s
 #[test]
 fn kill_9_under_load_loses_no_answered_submission_and_every_email_goes_out() {
     let sink = SmtpSink::start();
-    let mut app = TestApp::spawn(&sink.config());
+    let mut app = TestApp::spawn(&format!("{}\n{}", sink.config(), common::SHORT_LEASE));
     let mut answered = HashSet::new();
     for round in 0..3 {
         let stop = Arc::new(Mutex::new(false));

@@ -24,6 +24,11 @@ pub use database::{backend, is_postgres, now_ms, skip_unless_sqlite, Db, DATABAS
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_inquiryd");
 
+/// For tests that kill -9 a process holding outbox claims: SQLite hands them
+/// back when it starts again, PostgreSQL (where other replicas may be sending)
+/// when their lease ends; the shortest lease keeps that within a test's wait.
+pub const SHORT_LEASE: &str = "[mail]\nlease_seconds = 3";
+
 /// A temp directory for the app's config and mail, and the database the config
 /// names (on SQLite, a file in the directory). Both go when this is dropped.
 pub struct Workdir {
