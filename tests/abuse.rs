@@ -200,7 +200,7 @@ fn each_spam_signal_flags_spam_and_queues_no_email() {
     let app = TestApp::spawn(
         "[spam]\nmin_fill_seconds = 3\nmax_links = 2\nblocked_words = [\"crypto casino\"]\nblocked_domains = [\"spam.example\"]",
     );
-    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let now_ms = common::now_ms();
     let cases: Vec<(&str, serde_json::Value)> = vec![
         ("honeypot", json!({"_gotcha": "filled"})),
         ("filled_too_fast", json!({"_started_at": now_ms - 500})),

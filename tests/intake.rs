@@ -309,7 +309,7 @@ fn honeypot_is_kept_as_spam_with_the_same_answer() {
 #[test]
 fn filled_too_fast_is_spam() {
     let app = TestApp::spawn("[spam]\nmin_fill_seconds = 5");
-    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let now_ms = common::now_ms();
     let mut body = valid_submission();
     body["_started_at"] = json!(now_ms - 1000);
     let id = app.post_json(SUBMIT, &body).json()["id"].as_str().unwrap().to_owned();

@@ -13,7 +13,7 @@ use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 use sqlx::{Connection, Row};
 
-use super::pg::PgDatabase;
+use super::pg::{runtime, PgDatabase};
 
 pub use super::pg::DATABASE_URL_VAR;
 
@@ -41,10 +41,6 @@ pub fn skip_unless_sqlite(why: &str) -> bool {
     let test = std::thread::current().name().unwrap_or("?").to_owned();
     let _ = writeln!(std::io::stderr(), "SKIPPED on PostgreSQL: {test}: {why}");
     true
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
 /// Unix time in milliseconds, as the database stores times.
