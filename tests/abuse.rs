@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{request_from, unique_submission, urlencode, valid_submission, Db, Reply, TestApp};
+use common::{request_from, unique_submission, urlencode, valid_submission, Reply, TestApp};
 use serde_json::json;
 
 const SUBMIT: &str = "/api/v1/inquiries";
@@ -18,7 +18,7 @@ fn post_from(app: &TestApp, source: &str, n: usize, extra: &[(&str, &str)]) -> R
 }
 
 fn count(app: &TestApp) -> i64 {
-    Db::open(&app.db_path()).scalar("SELECT COUNT(*) FROM inquiries", "")
+    app.db().scalar("SELECT COUNT(*) FROM inquiries", "")
 }
 
 /// Three at once, then one every 3 s: slow enough that a loaded machine still
@@ -63,7 +63,7 @@ fn spoofed_forwarding_headers_from_an_untrusted_peer_change_nothing() {
         statuses.push(reply.status);
     }
     assert_eq!(statuses, vec![201, 201, 201, 429, 429]);
-    let db = Db::open(&app.db_path());
+    let db = app.db();
     assert_eq!(db.scalar("SELECT COUNT(*) FROM inquiries WHERE client_ip = '127.0.0.0/24'", ""), 3);
 }
 
@@ -81,7 +81,7 @@ fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket() {
     assert_eq!(via_proxy("203.0.113.11", 10).status, 201);
     let ipv6 = post_from(&app, "127.0.0.5", 11, &[("Forwarded", "for=\"[2001:db8:1:2::99]:443\"")]);
     assert_eq!(ipv6.status, 201);
-    let db = Db::open(&app.db_path());
+    let db = app.db();
     assert_eq!(db.scalar("SELECT COUNT(*) FROM inquiries WHERE client_ip = '203.0.113.10'", ""), 3);
     assert_eq!(db.scalar("SELECT COUNT(*) FROM inquiries WHERE client_ip = '2001:db8:1:2::99'", ""), 1);
 }
@@ -189,7 +189,7 @@ fn per_email_limit() {
 }
 
 fn stored(app: &TestApp, id: &str) -> (String, String, i64) {
-    let db = Db::open(&app.db_path());
+    let db = app.db();
     let row = db.row("SELECT status, spam_flags FROM inquiries WHERE id = ?", id).unwrap();
     let outbox = db.scalar("SELECT COUNT(*) FROM notifications WHERE inquiry_id = ?", id);
     (row["status"].clone().unwrap(), row["spam_flags"].clone().unwrap(), outbox)
@@ -200,7 +200,7 @@ fn each_spam_signal_flags_spam_and_queues_no_email() {
     let app = TestApp::spawn(
         "[spam]\nmin_fill_seconds = 3\nmax_links = 2\nblocked_words = [\"crypto casino\"]\nblocked_domains = [\"spam.example\"]",
     );
-    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let now_ms = common::now_ms();
     let cases: Vec<(&str, serde_json::Value)> = vec![
         ("honeypot", json!({"_gotcha": "filled"})),
         ("filled_too_fast", json!({"_started_at": now_ms - 500})),
@@ -305,7 +305,7 @@ fn plain_form_post_redirects_to_the_success_url() {
     let reply = form_post(&app, &body, &[("Accept", "text/html")]);
     assert_eq!(reply.status, 303, "{}", reply.body);
     assert_eq!(reply.header("location"), Some("https://www.institute.example/thanks.html"));
-    let db = Db::open(&app.db_path());
+    let db = app.db();
     let row = db.row("SELECT name, message, consent FROM inquiries WHERE email = ?", "erzhan@example.kz").unwrap();
     assert_eq!(row["name"].as_deref(), Some("Ержан Сапаров"));
     assert_eq!(row["message"].as_deref(), Some("Line one\r\nLine two"));

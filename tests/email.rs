@@ -49,7 +49,7 @@ fn staff_email_arrives_promptly_with_every_header() {
     assert_eq!(reply_to.name(), Some("Иван Петров"));
     assert_eq!(reply_to.address(), Some("ivan@example.org"));
     assert_eq!(received.header("X-Inquiry-Id").as_deref(), Some(id.as_str()));
-    let db = Db::open(&app.db_path());
+    let db = app.db();
     // The sink holds the message once DATA ends; the worker records `sent` after
     // it reads the 250 reply, so the row may still say `sending` for a moment.
     let row = eventually("the staff notification marked sent", || {
@@ -116,7 +116,7 @@ fn an_idn_address_travels_in_its_ascii_form() {
     let receipt = messages.iter().find(|m| m.to != vec!["inbox@localhost"]).expect("the receipt");
     assert_eq!(receipt.to, vec!["Ivan@xn--e1afmkfd.xn--p1ai"], "the envelope needs no SMTPUTF8");
     // Stored as the visitor wrote it.
-    let db = Db::open(&app.db_path());
+    let db = app.db();
     let row = db.row("SELECT email, email_norm FROM inquiries WHERE id = ?", &id).unwrap();
     assert_eq!(row["email"].as_deref(), Some("Ivan@Пример.РФ"));
     assert_eq!(row["email_norm"].as_deref(), Some("ivan@xn--e1afmkfd.xn--p1ai"));
@@ -138,7 +138,7 @@ fn wrong_credentials_and_untrusted_certificates_are_retried_not_sent() {
     );
     let app = TestApp::spawn(&wrong_password);
     let id = submit(&app, &valid_submission());
-    let db = Db::open(&app.db_path());
+    let db = app.db();
     let row = wait_for_attempt(&db, &id);
     assert_eq!(row["status"].as_deref(), Some("pending"));
     assert!(row["last_error"].as_deref().unwrap().contains("AUTH"), "{row:?}");
@@ -147,7 +147,7 @@ fn wrong_credentials_and_untrusted_certificates_are_retried_not_sent() {
     let untrusted = format!("{}\n[smtp]\ntls = \"starttls\"", sink.config());
     let app = TestApp::spawn(&untrusted);
     let id = submit(&app, &valid_submission());
-    let row = wait_for_attempt(&Db::open(&app.db_path()), &id);
+    let row = wait_for_attempt(&app.db(), &id);
     assert!(row["last_error"].as_deref().unwrap().contains("STARTTLS"), "{row:?}");
     assert!(sink.messages().is_empty());
 }
@@ -202,7 +202,7 @@ fn outage_loses_nothing_and_delivers_each_once() {
     let app = TestApp::spawn(&sink.config());
     sink.stop();
     let ids: Vec<String> = (0..5).map(|n| submit(&app, &unique_submission(n))).collect();
-    let db = Db::open(&app.db_path());
+    let db = app.db();
     for id in &ids {
         let row = wait_for_attempt(&db, id);
         assert_eq!(row["status"].as_deref(), Some("pending"), "{row:?}");
@@ -237,7 +237,7 @@ fn permanent_rejection_fails_at_once_with_the_error_kept() {
     let sink = SmtpSink::start_with(&["--reject-rcpt", "550"]);
     let app = TestApp::spawn(&sink.config());
     let id = submit(&app, &valid_submission());
-    let db = Db::open(&app.db_path());
+    let db = app.db();
     let row = wait_for_attempt(&db, &id);
     assert_eq!(row["status"].as_deref(), Some("failed"), "{row:?}");
     assert_eq!(row["attempts"].as_deref(), Some("1"));
@@ -250,7 +250,7 @@ fn temporary_rejection_is_retried() {
     let sink = SmtpSink::start_with(&["--reject-rcpt", "451"]);
     let app = TestApp::spawn(&format!("{}\n[mail]\nmax_attempts = 2", sink.config()));
     let id = submit(&app, &valid_submission());
-    let db = Db::open(&app.db_path());
+    let db = app.db();
     let row = wait_for_attempt(&db, &id);
     assert_eq!(row["status"].as_deref(), Some("pending"), "{row:?}");
     assert!(row["last_error"].as_deref().unwrap().contains("451"));
@@ -263,7 +263,7 @@ fn temporary_rejection_is_retried() {
 #[test]
 fn killed_with_mail_pending_delivers_after_restart() {
     let mut sink = SmtpSink::start();
-    let app = TestApp::spawn(&sink.config());
+    let app = TestApp::spawn(&format!("{}\n{}", sink.config(), common::SHORT_LEASE));
     sink.stop();
     let ids: Vec<String> = (0..3).map(|n| submit(&app, &unique_submission(n))).collect();
     let app = app.kill_and_restart();
@@ -308,8 +308,8 @@ fn file_transport_writes_eml_files() {
 #[test]
 fn mail_test_command_reports_the_smtp_outcome() {
     let mut sink = SmtpSink::start();
-    let dir = tempfile::tempdir().unwrap();
-    common::write_config(dir.path(), &sink.config());
+    let dir = common::Workdir::new();
+    dir.write_config(&sink.config());
     let out = run_cli(dir.path(), &[], &["mail", "test", "--to", "ops@example.org"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -346,8 +346,8 @@ fn staff_edited_templates_replace_the_built_in_ones() {
     assert!(email.body_text(0).unwrap().contains("Reply to this email"), "files not in the directory stay built in");
 
     std::fs::write(templates.path().join("staff.txt"), "{% if %}").unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    common::write_config(dir.path(), &config);
+    let dir = common::Workdir::new();
+    dir.write_config(&config);
     let out = run_cli(dir.path(), &[], &["mail", "test", "--to", "ops@example.org"]);
     assert!(!out.status.success(), "a broken template is refused, not sent");
     assert!(String::from_utf8_lossy(&out.stderr).contains("template"));

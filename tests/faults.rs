@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::smtp::SmtpSink;
-use common::{unique_submission, Db, TestApp};
+use common::{unique_submission, TestApp};
 use serde_json::Value;
 
 const SUBMIT: &str = "/api/v1/inquiries";
@@ -47,7 +47,7 @@ fn load(url: String, threads: usize, offset: usize, stop: Arc<Mutex<bool>>) -> s
 #[test]
 fn kill_9_under_load_loses_no_answered_submission_and_every_email_goes_out() {
     let sink = SmtpSink::start();
-    let mut app = TestApp::spawn(&sink.config());
+    let mut app = TestApp::spawn(&format!("{}\n{}", sink.config(), common::SHORT_LEASE));
     let mut answered = HashSet::new();
     for round in 0..3 {
         let stop = Arc::new(Mutex::new(false));
@@ -58,7 +58,7 @@ fn kill_9_under_load_loses_no_answered_submission_and_every_email_goes_out() {
         answered.extend(loader.join().unwrap());
     }
     assert!(answered.len() > 50, "the load was real: {}", answered.len());
-    let db = Db::open(&app.db_path());
+    let db = app.db();
     for id in &answered {
         assert_eq!(db.scalar("SELECT COUNT(*) FROM inquiries WHERE id = ?", id), 1, "{id} answered 201, then lost");
     }
@@ -141,5 +141,5 @@ fn slow_and_endless_clients_are_cut_off_while_others_are_served() {
     let mut answer = String::new();
     let _ = endless.read_to_string(&mut answer);
     assert!(refused || answer.starts_with("HTTP/1.1 413"), "{answer:?}");
-    assert_eq!(Db::open(&app.db_path()).scalar("SELECT COUNT(*) FROM inquiries", ""), 1);
+    assert_eq!(app.db().scalar("SELECT COUNT(*) FROM inquiries", ""), 1);
 }

@@ -7,7 +7,7 @@ mod common;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use common::{raw_request, unique_submission, valid_submission, Db, Reply, TestApp};
+use common::{raw_request, unique_submission, valid_submission, Reply, TestApp};
 use serde_json::json;
 
 const FOREIGN: &str = "https://evil.example";
@@ -66,7 +66,7 @@ fn get_raw(app: &TestApp, path: &str, token: Option<&str>) -> Reply {
 #[test]
 fn every_spelling_of_the_submission_path_gets_the_same_origin_check() {
     let app = TestApp::spawn("[limits]\nper_email_per_hour = 1000000\n");
-    let db = Db::open(&app.db_path());
+    let db = app.db();
     let mut routed = 0;
     for (n, path) in spellings("/api/v1/inquiries").into_iter().enumerate() {
         let before = db.scalar("SELECT count(*) FROM inquiries", "");
@@ -272,8 +272,8 @@ fn the_own_origin_is_public_url_never_host() {
 
 #[test]
 fn public_url_must_be_a_url() {
-    let dir = tempfile::tempdir().unwrap();
-    common::write_config(dir.path(), "[server]\npublic_url = \"forms.example.org\"\n");
+    let dir = common::Workdir::new();
+    dir.write_config("[server]\npublic_url = \"forms.example.org\"\n");
     let out = common::run_cli(dir.path(), &[], &["config", "check"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("server.public_url"));

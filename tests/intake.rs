@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{run_cli, unique_submission, valid_submission, Db, TestApp};
+use common::{run_cli, unique_submission, valid_submission, TestApp};
 use serde_json::{json, Value};
 
 const SUBMIT: &str = "/api/v1/inquiries";
@@ -34,7 +34,7 @@ fn unicode_submission_is_stored_exactly() {
     assert!(uuid_like(id), "{id}");
     assert!(answer["received_at"].as_str().unwrap().ends_with('Z'));
 
-    let row = Db::open(&app.db_path()).row("SELECT * FROM inquiries WHERE id = ?", id).expect("row stored");
+    let row = app.db().row("SELECT * FROM inquiries WHERE id = ?", id).expect("row stored");
     let text = |k: &str| row[k].clone().unwrap_or_default();
     assert_eq!(text("name"), "Иван Петров");
     assert_eq!(text("subject"), "关于合作的问题");
@@ -45,7 +45,7 @@ fn unicode_submission_is_stored_exactly() {
     assert_eq!(text("category"), "question");
     assert_eq!(text("status"), "new");
     assert_eq!(text("client_ip"), "127.0.0.0/24");
-    let outbox = Db::open(&app.db_path()).scalar("SELECT COUNT(*) FROM notifications WHERE inquiry_id = ?", id);
+    let outbox = app.db().scalar("SELECT COUNT(*) FROM notifications WHERE inquiry_id = ?", id);
     assert_eq!(outbox, 1, "the staff notification is queued in the same commit");
 }
 
@@ -126,7 +126,7 @@ fn every_failing_field_is_listed_at_once() {
         assert!(error["code"].as_str().is_some_and(|c| !c.is_empty()));
         assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
-    assert_eq!(Db::open(&app.db_path()).scalar("SELECT COUNT(*) FROM inquiries", ""), 0);
+    assert_eq!(app.db().scalar("SELECT COUNT(*) FROM inquiries", ""), 0);
 }
 
 #[test]
@@ -299,7 +299,7 @@ fn honeypot_is_kept_as_spam_with_the_same_answer() {
     let answer = reply.json();
     assert_eq!(answer["status"], "received");
     let id = answer["id"].as_str().unwrap();
-    let db = Db::open(&app.db_path());
+    let db = app.db();
     let row = db.row("SELECT status, spam_flags FROM inquiries WHERE id = ?", id).unwrap();
     assert_eq!(row["status"].as_deref(), Some("spam"));
     assert_eq!(row["spam_flags"].as_deref(), Some("[\"honeypot\"]"));
@@ -309,14 +309,14 @@ fn honeypot_is_kept_as_spam_with_the_same_answer() {
 #[test]
 fn filled_too_fast_is_spam() {
     let app = TestApp::spawn("[spam]\nmin_fill_seconds = 5");
-    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let now_ms = common::now_ms();
     let mut body = valid_submission();
     body["_started_at"] = json!(now_ms - 1000);
     let id = app.post_json(SUBMIT, &body).json()["id"].as_str().unwrap().to_owned();
     body["_started_at"] = json!(now_ms - 60_000);
     body["message"] = json!("A patient human");
     let human = app.post_json(SUBMIT, &body).json()["id"].as_str().unwrap().to_owned();
-    let db = Db::open(&app.db_path());
+    let db = app.db();
     assert_eq!(db.row("SELECT status FROM inquiries WHERE id = ?", &id).unwrap()["status"].as_deref(), Some("spam"));
     assert_eq!(db.row("SELECT status FROM inquiries WHERE id = ?", &human).unwrap()["status"].as_deref(), Some("new"));
 }
@@ -342,7 +342,7 @@ fn idempotency_key_replays_conflicts_and_mismatches() {
     let reply = app.post(SUBMIT, "application/json", &other, &[("Idempotency-Key", &long_key)]);
     assert_problem(&reply, 422);
     assert_eq!(reply.error_fields(), vec!["Idempotency-Key".to_owned()]);
-    assert_eq!(Db::open(&app.db_path()).scalar("SELECT COUNT(*) FROM inquiries", ""), 1);
+    assert_eq!(app.db().scalar("SELECT COUNT(*) FROM inquiries", ""), 1);
 }
 
 #[test]
@@ -351,7 +351,7 @@ fn idempotency_key_in_flight_is_a_conflict() {
     // writer; the repeat arrives while it is in flight.
     let app = TestApp::spawn("[database]\nbusy_timeout_ms = 3000");
     let body = unique_submission(3).to_string();
-    let blocker = lock_database(&app.db_path(), std::time::Duration::from_millis(1500));
+    let blocker = app.db().hold_write_lock(std::time::Duration::from_millis(1500));
     let base = app.base.clone();
     let first_body = body.clone();
     let first = std::thread::spawn(move || {
@@ -373,35 +373,19 @@ fn idempotency_key_in_flight_is_a_conflict() {
     assert_eq!(first.join().unwrap(), 201);
 }
 
-/// Holds an exclusive write transaction on the database for `hold`.
-fn lock_database(path: &std::path::Path, hold: std::time::Duration) -> std::thread::JoinHandle<()> {
-    let path = path.to_owned();
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let handle = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async {
-            use sqlx::Connection;
-            let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&path);
-            let mut conn = sqlx::SqliteConnection::connect_with(&options).await.unwrap();
-            sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await.unwrap();
-            ready_tx.send(()).unwrap();
-            tokio::time::sleep(hold).await;
-            sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
-        });
-    });
-    ready_rx.recv().unwrap();
-    handle
-}
-
 #[test]
 fn busy_database_is_503_and_writes_nothing() {
+    if common::skip_unless_sqlite("busy_timeout_ms bounds SQLite's wait for its file lock; PostgreSQL waits for locks")
+    {
+        return;
+    }
     let app = TestApp::spawn("[database]\nbusy_timeout_ms = 200");
-    let blocker = lock_database(&app.db_path(), std::time::Duration::from_millis(1500));
+    let blocker = app.db().hold_write_lock(std::time::Duration::from_millis(1500));
     let reply = app.post_json(SUBMIT, &unique_submission(9));
     let problem = assert_problem(&reply, 503);
     assert!(reply.header("retry-after").is_some_and(|s| s.parse::<u64>().is_ok()), "{problem}");
     blocker.join().unwrap();
-    assert_eq!(Db::open(&app.db_path()).scalar("SELECT COUNT(*) FROM inquiries", ""), 0);
+    assert_eq!(app.db().scalar("SELECT COUNT(*) FROM inquiries", ""), 0);
     assert_eq!(app.post_json(SUBMIT, &unique_submission(9)).status, 201, "recovers once the lock is gone");
 }
 
@@ -415,7 +399,7 @@ fn double_click_without_key_is_the_same_inquiry() {
     let mut different = valid_submission();
     different["subject"] = json!("Another question");
     assert_ne!(app.post_json(SUBMIT, &different).json()["id"], first.json()["id"]);
-    assert_eq!(Db::open(&app.db_path()).scalar("SELECT COUNT(*) FROM inquiries", ""), 2);
+    assert_eq!(app.db().scalar("SELECT COUNT(*) FROM inquiries", ""), 2);
 }
 
 #[test]
@@ -427,7 +411,7 @@ fn restart_keeps_every_row_and_killed_answers_survive() {
     }
     // SIGKILL right after the last 201: the answer promised it was on disk.
     let app = app.kill_and_restart();
-    let db = Db::open(&app.db_path());
+    let db = app.db();
     for id in &ids {
         assert_eq!(db.scalar("SELECT COUNT(*) FROM inquiries WHERE id = ?", id), 1, "{id} lost");
     }
@@ -462,7 +446,7 @@ fn concurrent_submissions_share_commits() {
     // Commits that carried submissions (the outbox's own bookkeeping commits aside).
     let commits = app.metric("inquiryd_group_commit_batch_size_count");
     assert!(commits >= 1.0 && commits < submissions, "{commits} commits for {submissions} submissions");
-    let db = Db::open(&app.db_path());
+    let db = app.db();
     assert_eq!(db.scalar("SELECT COUNT(*) FROM inquiries", "") as f64, submissions);
 }
 
@@ -504,31 +488,31 @@ fn sigterm_exits_cleanly() {
 
 #[test]
 fn migrate_is_idempotent() {
-    let dir = tempfile::tempdir().unwrap();
-    common::write_config(dir.path(), "");
+    let dir = common::Workdir::new();
+    dir.write_config("");
     for _ in 0..2 {
         let out = run_cli(dir.path(), &[], &["migrate"]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
-    let db = Db::open(&dir.path().join("inquiries.db"));
-    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite")).unwrap().count();
-    assert_eq!(db.scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = 1", "") as usize, migrations);
+    let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(common::backend());
+    let migrations = std::fs::read_dir(migrations).unwrap().count();
+    assert_eq!(dir.db().scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success", "") as usize, migrations);
 }
 
 /// A database migrated by a newer inquiryd (a version this binary does not
 /// know) is refused at start-up with a message that says so, and left untouched.
 #[test]
 fn a_database_from_a_newer_version_is_refused_clearly() {
-    let dir = tempfile::tempdir().unwrap();
-    common::write_config(dir.path(), "");
+    let dir = common::Workdir::new();
+    dir.write_config("");
     let out = run_cli(dir.path(), &[], &["migrate"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let db_path = dir.path().join("inquiries.db");
-    Db::write(
-        &db_path,
+    let db = dir.db();
+    db.write(&format!(
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-         VALUES (9001, 'from the future', 1, x'00', 0)",
-    );
+         VALUES (9001, 'from the future', TRUE, {}, 0)",
+        db.bytes_literal(&[0])
+    ));
     for command in [&["migrate"][..], &["serve"], &["inquiries", "list"]] {
         let out = run_cli(dir.path(), &[], command);
         assert!(!out.status.success(), "{command:?} must refuse");
@@ -538,14 +522,13 @@ fn a_database_from_a_newer_version_is_refused_clearly() {
             "{command:?} says why: {stderr}"
         );
     }
-    let db = Db::open(&db_path);
     assert_eq!(db.scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE version = 9001", ""), 1);
 }
 
 #[test]
 fn config_check_redacts_secrets() {
-    let dir = tempfile::tempdir().unwrap();
-    common::write_config(dir.path(), "[smtp]\nusername = \"relay\"");
+    let dir = common::Workdir::new();
+    dir.write_config("[smtp]\nusername = \"relay\"");
     let out = run_cli(
         dir.path(),
         &[
@@ -564,8 +547,8 @@ fn config_check_redacts_secrets() {
 
 #[test]
 fn bad_configuration_names_the_key() {
-    let dir = tempfile::tempdir().unwrap();
-    common::write_config(dir.path(), "");
+    let dir = common::Workdir::new();
+    dir.write_config("");
     for (env, key) in [
         (("INQUIRYD_SERVER__PORT", "abc"), "server.port"),
         (("INQUIRYD_SERVER__PORTT", "1"), "server.portt"),
@@ -578,7 +561,7 @@ fn bad_configuration_names_the_key() {
         assert!(stderr.contains(key), "{env:?}: {stderr}");
         assert_eq!(stderr.trim().lines().count(), 1, "one-line reason: {stderr}");
     }
-    common::write_config(dir.path(), "[mail]\ntransprt = \"smtp\"");
+    dir.write_config("[mail]\ntransprt = \"smtp\"");
     let out = run_cli(dir.path(), &[], &["config", "check"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("mail.transprt"));
     let out = run_cli(dir.path(), &[], &["--config", "/does/not/exist.toml", "config", "check"]);
@@ -587,7 +570,10 @@ fn bad_configuration_names_the_key() {
 
 #[test]
 fn a_new_database_gets_8k_pages() {
+    if common::skip_unless_sqlite("page_size is a SQLite pragma") {
+        return;
+    }
     let app = TestApp::spawn("");
     assert_eq!(app.post_json(SUBMIT, &valid_submission()).status, 201);
-    assert_eq!(Db::open(&app.db_path()).scalar("PRAGMA page_size", ""), 8192);
+    assert_eq!(app.db().scalar("PRAGMA page_size", ""), 8192);
 }

@@ -247,8 +247,8 @@ fn readiness_fails_on_a_replica_that_cannot_reach_its_database() {
 
 #[test]
 fn an_unreachable_server_stops_start_up_with_one_line_naming_it_and_no_password() {
-    let dir = tempfile::tempdir().unwrap();
-    common::write_config(dir.path(), "");
+    let dir = common::Workdir::new();
+    dir.write_config("");
     let url = "postgres://inquiryd:s3cr3t-pw@127.0.0.1:1/inquiries";
     let out = run_cli(dir.path(), &[("INQUIRYD_DATABASE__URL", url)], &["serve"]);
     assert!(!out.status.success());
@@ -262,8 +262,8 @@ fn an_unreachable_server_stops_start_up_with_one_line_naming_it_and_no_password(
 #[test]
 fn a_database_from_a_newer_version_is_refused_and_backup_points_to_pg_dump() {
     let db = PgDatabase::create();
-    let dir = tempfile::tempdir().unwrap();
-    common::write_config(dir.path(), "");
+    let dir = common::Workdir::new();
+    dir.write_config("");
     let env = [("INQUIRYD_DATABASE__URL", db.url.as_str())];
     let out = run_cli(dir.path(), &env, &["migrate"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
