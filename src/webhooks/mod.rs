@@ -6,9 +6,12 @@
 //! ([`Outcome`]). Queueing events in the outbox is the store's and the worker's
 //! job (docs/webhooks.md).
 
+mod client;
+mod guard;
 mod payload;
 mod signature;
 
+pub use client::{Message, Outcome, WebhookClient};
 pub use payload::Event;
 pub use signature::{Secret, SignedHeaders};
 

@@ -13,6 +13,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 pub mod pg;
+pub mod receiver;
 pub mod smtp;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_inquiryd");
