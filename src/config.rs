@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::domain::Category;
+use crate::webhooks::WebhookTarget;
 
 /// The committed `config/default.toml`, compiled in so the binary runs anywhere.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
@@ -35,6 +36,10 @@ pub struct Settings {
     pub captcha: CaptchaSettings,
     pub privacy: PrivacySettings,
     pub log: LogSettings,
+    pub webhooks: WebhookSettings,
+    /// Per-form sections, `[forms.<id>]`; for now only their webhooks.
+    #[serde(default)]
+    pub forms: BTreeMap<String, PerFormSettings>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -241,6 +246,24 @@ pub struct LogSettings {
     pub level: String,
 }
 
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Let webhooks reach loopback, private, link-local and metadata addresses
+    /// (tests and receivers on the same network); off, they are refused.
+    pub allow_private_targets: bool,
+    pub timeout_seconds: u64,
+}
+
+/// One form's own section. The rest of SPEC "Forms" joins it later; until then an
+/// unknown key here is refused like everywhere else.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerFormSettings {
+    #[serde(default)]
+    pub webhooks: Vec<WebhookTarget>,
+}
+
 impl ServerSettings {
     pub fn client_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.client_timeout_seconds)
@@ -401,6 +424,24 @@ impl Settings {
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return fail("log.level", "is not a level or filter like \"info\"");
         }
+        self.validate_webhooks()
+    }
+
+    fn validate_webhooks(&self) -> Result<(), ConfigError> {
+        let fail = |key: &str, why: &str| Err(ConfigError::Invalid(format!("{key}: {why}")));
+        if self.webhooks.timeout_seconds == 0 {
+            return fail("webhooks.timeout_seconds", "must be at least 1");
+        }
+        for (id, form) in &self.forms {
+            if !is_form_id(id) {
+                return fail(&format!("forms.{id}"), "a form id is 1 to 40 of a-z, 0-9 and -");
+            }
+            for (index, target) in form.webhooks.iter().enumerate() {
+                if let Err(why) = target.check() {
+                    return fail(&format!("forms.{id}.webhooks.{index}"), &why);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -433,14 +474,23 @@ fn write_table(out: &mut String, name: &str, body: &serde_json::Value) {
     };
     out.push_str(&format!("[{name}]\n"));
     let mut nested = Vec::new();
+    let mut arrays = Vec::new();
     for (key, value) in map {
-        if value.is_object() {
-            nested.push((key, value));
-        } else {
-            out.push_str(&format!("{key} = {value}\n"));
+        match value {
+            serde_json::Value::Object(_) => nested.push((key, value)),
+            serde_json::Value::Array(items) if items.first().is_some_and(serde_json::Value::is_object) => {
+                arrays.push((key, items));
+            }
+            _ => out.push_str(&format!("{key} = {value}\n")),
         }
     }
     out.push('\n');
+    for (key, items) in arrays {
+        for item in items {
+            // `[[name.key]]`: an array of tables, such as a form's webhooks.
+            write_table(out, &format!("[{name}.{key}]"), item);
+        }
+    }
     for (key, value) in nested {
         write_table(out, &format!("{name}.{key}"), value);
     }
@@ -483,6 +533,10 @@ fn append_field(key: &mut String, field: &str) {
         }
         key.push_str(field);
     }
+}
+
+fn is_form_id(id: &str) -> bool {
+    (1..=40).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 fn is_origin(origin: &str) -> bool {
@@ -572,6 +626,45 @@ mod tests {
         assert!(!shown.contains("hunter2-secret"));
         assert!(shown.contains("password = \"[redacted]\""));
         assert!(shown.contains("[smtp]"));
+    }
+
+    fn load_with(extra: &str) -> Result<Settings, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("inquiryd.toml");
+        std::fs::write(&file, extra).unwrap();
+        Settings::load(Some(&file))
+    }
+
+    const WEBHOOK: &str = "[[forms.contact.webhooks]]\nurl = \"https://crm.example.org/hooks\"\n\
+                           secret = \"whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD\"\nevents = [\"inquiry.created\"]\n";
+
+    #[test]
+    fn form_webhooks_are_parsed_checked_and_shown_redacted() {
+        let settings = load_with(WEBHOOK).unwrap();
+        let hooks = &settings.forms["contact"].webhooks;
+        assert_eq!(hooks.len(), 1);
+        assert_eq!(hooks[0].format, crate::webhooks::Format::Json);
+        assert!(!hooks[0].include_spam);
+        assert!(!settings.webhooks.allow_private_targets);
+        assert_eq!(settings.webhooks.timeout_seconds, 10);
+        let shown = settings.redacted_toml();
+        assert!(shown.contains("[[forms.contact.webhooks]]\nevents = [\"inquiry.created\"]"), "{shown}");
+        assert!(shown.contains("secret = \"[redacted]\"") && !shown.contains("C2FVsBQIhrsc"), "{shown}");
+
+        let short = WEBHOOK.replace("C2FVsBQIhrscChlQIMV+b5sSYspob7oD", "dGVzdA==");
+        let error = load_with(&short).unwrap_err().to_string();
+        assert!(error.contains("forms.contact.webhooks") && error.contains("too short"), "{error}");
+        assert!(!error.contains("dGVzdA"), "{error}");
+        let error = load_with(&WEBHOOK.replace("whsec_", "")).unwrap_err().to_string();
+        assert!(error.contains("must start with whsec_"), "{error}");
+        let error = load_with(&WEBHOOK.replace("inquiry.created", "inquiry.read")).unwrap_err().to_string();
+        assert!(error.contains("forms.contact.webhooks") && error.contains("inquiry.read"), "{error}");
+        let error = load_with(&WEBHOOK.replace("https://crm", "ftp://crm")).unwrap_err().to_string();
+        assert!(error.contains("forms.contact.webhooks.0: url: must be an http(s) URL"), "{error}");
+        let error = load_with(&WEBHOOK.replace("forms.contact.", "forms.Contact.")).unwrap_err().to_string();
+        assert!(error.contains("forms.Contact: a form id"), "{error}");
+        let error = load_with(&format!("[forms.contact]\ntitle = \"Contact\"\n{WEBHOOK}")).unwrap_err().to_string();
+        assert!(error.contains("forms.contact.title: unknown key"), "{error}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod startup;
 mod store;
 mod telemetry;
 mod timestamp;
+pub mod webhooks;
 
 pub use cli::{run, Cli};
 

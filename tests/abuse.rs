@@ -650,8 +650,8 @@ fn redis_keys_hold_no_address_expire_and_stay_under_their_prefix() {
 
 #[test]
 fn redis_backend_settings_come_from_the_environment_and_are_checked() {
-    let dir = tempfile::tempdir().unwrap();
-    common::write_config(dir.path(), "");
+    let dir = common::Workdir::new();
+    dir.write_config("");
     let run = |url: &str, args: &[&str]| {
         let env = [("INQUIRYD_LIMITS__BACKEND", "redis"), ("INQUIRYD_LIMITS__REDIS_URL", url)];
         common::run_cli(dir.path(), &env, args)

@@ -15,6 +15,7 @@ use tempfile::TempDir;
 
 mod database;
 pub mod pg;
+pub mod receiver;
 pub mod smtp;
 
 use database::TestDatabase;
