@@ -375,10 +375,6 @@ fn idempotency_key_in_flight_is_a_conflict() {
 
 #[test]
 fn busy_database_is_503_and_writes_nothing() {
-    if common::skip_unless_sqlite("busy_timeout_ms bounds SQLite's wait for its file lock; PostgreSQL waits for locks")
-    {
-        return;
-    }
     let app = TestApp::spawn("[database]\nbusy_timeout_ms = 200");
     let blocker = app.db().hold_write_lock(std::time::Duration::from_millis(1500));
     let reply = app.post_json(SUBMIT, &unique_submission(9));

@@ -71,11 +71,8 @@ async fn write_batches(
             jobs
         };
         let records: Vec<&NewRecord> = jobs.iter().map(|j| &j.record).collect();
-        let started = Instant::now();
         let outcomes = match commit(&pool, &records, &options).await {
             Ok((outcomes, notifications)) => {
-                metrics::counter!("inquiryd_store_commits_total").increment(1);
-                metrics::histogram!("inquiryd_group_commit_batch_size").record(records.len() as f64);
                 if notifications > 0 {
                     outbox.notify_one();
                 }
@@ -83,8 +80,6 @@ async fn write_batches(
             }
             Err(error) => recover(&pool, &records, &options, &outbox, error).await,
         };
-        metrics::histogram!("inquiryd_store_transaction_seconds", "phase" => "commit")
-            .record(started.elapsed().as_secs_f64());
         for (job, outcome) in jobs.into_iter().zip(outcomes) {
             let _ = job.reply.send(outcome);
         }
@@ -129,7 +124,7 @@ async fn commit(
     records: &[&NewRecord],
     options: &StoreOptions,
 ) -> Result<(Vec<WriteOutcome>, usize), sqlx::Error> {
-    let now = now_ms();
+    let (now, started) = (now_ms(), Instant::now());
     let mut tx = pool.begin().await?;
     let mut locks: Vec<i64> =
         records.iter().filter(|r| r.idempotency.is_none()).map(|r| submit::dedupe_lock(&r.dedupe_hash)).collect();
@@ -151,7 +146,7 @@ async fn commit(
         submit::insert_inquiries(&mut tx, &rows, now).await?;
         notifications = submit::insert_notifications(&mut tx, &rows, now, options).await?;
     }
-    tx.commit().await?;
+    super::commit(tx, started, records.len()).await?;
     Ok((outcomes, notifications))
 }
 

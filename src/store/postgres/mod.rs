@@ -42,10 +42,11 @@ pub fn is_transient(error: &sqlx::Error) -> bool {
             // 08: connection exception; 40001 serialization failure; 40P01 deadlock;
             // 53: insufficient resources; 57P01-57P03: shutdown, cannot connect now;
             // 25006: a read-only transaction (a demoted primary during a failover);
-            // 3D000: the database does not exist (yet, or while it is restored).
+            // 3D000: the database does not exist (yet, or while it is restored);
+            // 55P03: lock_timeout (another transaction held a lock too long).
             code.starts_with("08")
                 || code.starts_with("53")
-                || matches!(code, "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "25006" | "3D000")
+                || matches!(code, "40001" | "40P01" | "55P03" | "57P01" | "57P02" | "57P03" | "25006" | "3D000")
         }),
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
         _ => false,
@@ -75,26 +76,18 @@ pub fn describe(settings: &DatabaseSettings) -> String {
     }
 }
 
-async fn connect(settings: &DatabaseSettings, size: u32) -> Result<PgPool, StoreError> {
-    let options = connect_options(settings)?;
-    // One connection first: its error says why (refused, unknown database,
-    // authentication), where the pool would only report a timeout.
+/// Connects one connection and applies pending migrations on it; replicas
+/// starting together apply them once (the migrator holds an advisory lock
+/// while it runs, and this connection waits for it without a lock timeout).
+/// Its error says why a server cannot be used (refused, unknown database,
+/// authentication), where a pool would only report a timeout.
+async fn migrate(settings: &DatabaseSettings) -> Result<(), StoreError> {
     let unreachable = |source| StoreError::Connect { what: describe(settings), source };
-    let first = options.connect().await.map_err(unreachable)?;
-    let _ = first.close().await;
-    PgPoolOptions::new()
-        .max_connections(size)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect_with(options)
-        .await
-        .map_err(unreachable)
-}
-
-/// Applies pending migrations; replicas starting together apply them once (the
-/// migrator holds an advisory lock while it runs).
-async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
-    MIGRATOR.run(pool).await.map_err(|e| StoreError::migration(e, &MIGRATOR))?;
-    let folds: bool = sqlx::query_scalar("SELECT lower('ÉИ') = 'éи' AND 'Ж' ~ '[[:alnum:]]'").fetch_one(pool).await?;
+    let mut conn = connect_options(settings)?.connect().await.map_err(unreachable)?;
+    MIGRATOR.run(&mut conn).await.map_err(|e| StoreError::migration(e, &MIGRATOR))?;
+    let folds: bool =
+        sqlx::query_scalar("SELECT lower('ÉИ') = 'éи' AND 'Ж' ~ '[[:alnum:]]'").fetch_one(&mut conn).await?;
+    let _ = conn.close().await;
     if !folds {
         tracing::warn!(
             "this database's character type does not know non-ASCII letters: search will not fold their case; \
@@ -104,12 +97,21 @@ async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The pool every operation uses. A write waits for another's lock at most
+/// `database.busy_timeout_ms` (`lock_timeout`), then fails as unavailable (503).
+async fn connect(settings: &DatabaseSettings) -> Result<PgPool, StoreError> {
+    let lock_timeout = format!("{}ms", settings.busy_timeout_ms);
+    PgPoolOptions::new()
+        .max_connections(settings.pool_size)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(connect_options(settings)?.options([("lock_timeout", lock_timeout.as_str())]))
+        .await
+        .map_err(|source| StoreError::Connect { what: describe(settings), source })
+}
+
 /// `inquiryd migrate` on PostgreSQL.
 pub async fn migrate_database(settings: &DatabaseSettings) -> Result<(), StoreError> {
-    let pool = connect(settings, 1).await?;
-    migrate(&pool).await?;
-    pool.close().await;
-    Ok(())
+    migrate(settings).await
 }
 
 /// The PostgreSQL database: a pool for everything.
@@ -130,8 +132,8 @@ impl Postgres {
         options: StoreOptions,
         outbox: Arc<Notify>,
     ) -> Result<(Self, JoinHandle<()>), StoreError> {
-        let pool = connect(settings, settings.pool_size).await?;
-        migrate(&pool).await?;
+        migrate(settings).await?;
+        let pool = connect(settings).await?;
         let options = Arc::new(options);
         let (batcher, task) = if options.group_commit {
             let (batcher, task) = batch::spawn(pool.clone(), options.clone(), outbox.clone());
@@ -342,3 +344,20 @@ impl Postgres {
 
 /// A transaction on the pool.
 type Tx = Transaction<'static, Pg>;
+
+/// Commits a write transaction of the submission path or the outbox, with
+/// SQLite's writer's metrics: the time from `started` to the commit (`write`),
+/// the commit itself, the count, and how many submissions it stored.
+async fn commit(tx: Tx, started: std::time::Instant, submissions: usize) -> Result<(), sqlx::Error> {
+    let committing = std::time::Instant::now();
+    metrics::histogram!("inquiryd_store_transaction_seconds", "phase" => "write")
+        .record((committing - started).as_secs_f64());
+    tx.commit().await?;
+    metrics::histogram!("inquiryd_store_transaction_seconds", "phase" => "commit")
+        .record(committing.elapsed().as_secs_f64());
+    metrics::counter!("inquiryd_store_commits_total").increment(1);
+    if submissions > 0 {
+        metrics::histogram!("inquiryd_group_commit_batch_size").record(submissions as f64);
+    }
+    Ok(())
+}

@@ -12,7 +12,8 @@ use crate::timestamp::now_ms;
 /// Leases up to `limit` due notifications (or ones whose lease ran out) until
 /// `now + lease_ms` and returns them, the longest due first.
 pub async fn claim(pool: &PgPool, limit: i64, lease_ms: i64) -> Result<Vec<ClaimedNotification>, sqlx::Error> {
-    let now = now_ms();
+    let (now, started) = (now_ms(), std::time::Instant::now());
+    let mut tx = pool.begin().await?;
     let rows = sqlx::query(&format!(
         "WITH due AS (
              SELECT id FROM notifications
@@ -31,8 +32,9 @@ pub async fn claim(pool: &PgPool, limit: i64, lease_ms: i64) -> Result<Vec<Claim
     .bind(now + lease_ms)
     .bind(now)
     .bind(limit)
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
+    super::commit(tx, started, 0).await?;
     rows.iter()
         .map(|row| {
             let kind: String = row.try_get("kind")?;
@@ -72,7 +74,7 @@ pub async fn settle(pool: &PgPool, settlements: &[Settlement]) -> Result<(), sql
     if settlements.is_empty() {
         return Ok(());
     }
-    let now = now_ms();
+    let (now, started) = (now_ms(), std::time::Instant::now());
     let mut tx = pool.begin().await?;
     for settlement in settlements {
         let (id, attempt, outcome, detail) = match settlement {
@@ -127,7 +129,7 @@ pub async fn settle(pool: &PgPool, settlements: &[Settlement]) -> Result<(), sql
         .execute(&mut *tx)
         .await?;
     }
-    tx.commit().await
+    super::commit(tx, started, 0).await
 }
 
 /// Gives claimed but unsent notifications back (graceful shutdown).

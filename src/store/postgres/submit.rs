@@ -30,7 +30,7 @@ pub async fn submit(
     record: &NewRecord,
     options: &StoreOptions,
 ) -> Result<(WriteOutcome, usize), sqlx::Error> {
-    let now = now_ms();
+    let (now, started) = (now_ms(), std::time::Instant::now());
     let receipt = Receipt::new(record);
     let mut tx = pool.begin().await?;
     if let Some(claim) = &record.idempotency {
@@ -65,7 +65,7 @@ pub async fn submit(
     let rows = [(record, receipt.id.as_str())];
     insert_inquiries(&mut tx, &rows, now).await?;
     let notifications = insert_notifications(&mut tx, &rows, now, options).await?;
-    tx.commit().await?;
+    super::commit(tx, started, 1).await?;
     Ok((WriteOutcome::Created(receipt), notifications))
 }
 
