@@ -56,9 +56,14 @@ pub fn is_transient(error: &sqlx::Error) -> bool {
 /// sqlx queries select the store's inquiry columns first.
 impl FromRow<'_, PgRow> for InquiryRecord {
     fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
-        use sqlx::Row;
-        Ok(inquiry_from_row!(row, try_get, 0, |why| sqlx::Error::Decode(why.into())))
+        inquiry_at(row, 0)
     }
+}
+
+/// The inquiry whose columns start at `first`.
+fn inquiry_at(row: &PgRow, first: usize) -> Result<InquiryRecord, sqlx::Error> {
+    use sqlx::Row;
+    Ok(inquiry_from_row!(row, try_get, first, |why| sqlx::Error::Decode(why.into())))
 }
 
 fn connect_options(settings: &DatabaseSettings) -> Result<PgConnectOptions, StoreError> {

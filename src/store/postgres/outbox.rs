@@ -6,7 +6,7 @@
 use sqlx::{PgPool, Row};
 
 use crate::store::model::INQUIRY_COLUMNS;
-use crate::store::{ClaimedNotification, InquiryRecord, Settlement};
+use crate::store::{ClaimedNotification, Settlement};
 use crate::timestamp::now_ms;
 
 /// Leases up to `limit` due notifications (or ones whose lease ran out) until
@@ -45,16 +45,10 @@ pub async fn claim(pool: &PgPool, limit: i64, lease_ms: i64) -> Result<Vec<Claim
                 recipients: recipients.split(", ").map(str::to_owned).collect(),
                 message_id: row.try_get("message_id")?,
                 attempt: row.try_get("attempts")?,
-                inquiry: inquiry_after(row, 5)?,
+                inquiry: super::inquiry_at(row, 5)?,
             })
         })
         .collect()
-}
-
-/// The inquiry whose columns start at `first`.
-fn inquiry_after(row: &sqlx::postgres::PgRow, first: usize) -> Result<InquiryRecord, sqlx::Error> {
-    use crate::store::model::typed;
-    Ok(inquiry_from_row!(row, try_get, first, |why| sqlx::Error::Decode(why.into())))
 }
 
 /// Keeps claims this worker is still working on from being taken over.
