@@ -55,14 +55,29 @@ pub fn spawn(store: Store, settings: Arc<Settings>, stop: CancellationToken) -> 
     })
 }
 
+/// A purge that meets a transient failure (on PostgreSQL, e.g. a deadlock
+/// with an outbox worker settling the same inquiries' notifications) is tried
+/// again this many times, a little later each time.
+const ATTEMPTS: u32 = 5;
+
 async fn run_once(store: &Store, settings: &Settings) {
     let days = settings.privacy.retention_days;
     tracing::info!(retention_days = days, "retention purge started");
-    match purge(store, days, "retention").await {
-        Ok(ids) => {
-            tracing::info!(erased = ids.len(), "retention purge done");
-            mail::forget(&settings.mail, &ids).await;
+    for attempt in 1..=ATTEMPTS {
+        match purge(store, days, "retention").await {
+            Ok(ids) => {
+                tracing::info!(erased = ids.len(), "retention purge done");
+                mail::forget(&settings.mail, &ids).await;
+                return;
+            }
+            Err(error) if error.is_transient() && attempt < ATTEMPTS => {
+                tracing::warn!(%error, attempt, "retention purge failed; trying again");
+                tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "retention purge failed; retrying tomorrow");
+                return;
+            }
         }
-        Err(error) => tracing::warn!(%error, "retention purge failed; retrying tomorrow"),
     }
 }

@@ -120,6 +120,15 @@ pub enum Settlement {
     Failed { id: String, attempt: i64, error: String },
 }
 
+impl Settlement {
+    /// The notification it settles.
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Sent { id, .. } | Self::Retry { id, .. } | Self::Failed { id, .. } => id,
+        }
+    }
+}
+
 /// A notification as an admin sees it.
 #[derive(Debug, Clone, Serialize)]
 pub struct NotificationView {

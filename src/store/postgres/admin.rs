@@ -116,13 +116,26 @@ pub async fn update(
 
 /// Deletes inquiries with their notifications and attempts (by cascade) and
 /// their idempotency keys; the search index is a column of the row. Returns the ids.
+///
+/// The notifications' rows are locked first, in id order, the order in which an
+/// outbox worker settles them: the cascade would otherwise lock them in its own
+/// order and could deadlock with a worker settling the same rows.
 pub async fn erase(tx: &mut Tx, which: &Erase) -> Result<Vec<String>, sqlx::Error> {
-    let mut delete = QueryBuilder::<Postgres>::new("DELETE FROM inquiries i WHERE ");
-    match which {
-        Erase::One(id) => delete.push("i.id = ").push_bind(id.clone()),
-        Erase::Email(email) => delete.push("i.email_norm = ").push_bind(email.clone()),
-        Erase::ReceivedBefore(cutoff) => delete.push("i.received_at < ").push_bind(*cutoff),
+    let filter = |query: &mut QueryBuilder<'static, Postgres>| {
+        match which {
+            Erase::One(id) => query.push("i.id = ").push_bind(id.clone()),
+            Erase::Email(email) => query.push("i.email_norm = ").push_bind(email.clone()),
+            Erase::ReceivedBefore(cutoff) => query.push("i.received_at < ").push_bind(*cutoff),
+        };
     };
+    let mut lock = QueryBuilder::<Postgres>::new(
+        "SELECT n.id FROM notifications n JOIN inquiries i ON i.id = n.inquiry_id WHERE ",
+    );
+    filter(&mut lock);
+    lock.push(" ORDER BY n.id FOR UPDATE OF n");
+    lock.build().execute(&mut **tx).await?;
+    let mut delete = QueryBuilder::<Postgres>::new("DELETE FROM inquiries i WHERE ");
+    filter(&mut delete);
     delete.push(" RETURNING i.id");
     let ids: Vec<String> = delete.build_query_scalar().fetch_all(&mut **tx).await?;
     sqlx::query("DELETE FROM idempotency_keys WHERE inquiry_id = ANY($1)").bind(&ids).execute(&mut **tx).await?;

@@ -53,11 +53,15 @@ pub async fn claim(pool: &PgPool, limit: i64, lease_ms: i64) -> Result<Vec<Claim
 
 /// Keeps claims this worker is still working on from being taken over.
 pub async fn extend_lease(pool: &PgPool, ids: &[String], lease_ms: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE notifications SET lease_until = $1 WHERE id = ANY($2) AND status = 'sending'")
-        .bind(now_ms() + lease_ms)
-        .bind(ids)
-        .execute(pool)
-        .await?;
+    // Rows are locked in id order, as settling and erasing lock them (no deadlock).
+    sqlx::query(
+        "UPDATE notifications SET lease_until = $1 WHERE id IN \
+         (SELECT id FROM notifications WHERE id = ANY($2) AND status = 'sending' ORDER BY id FOR UPDATE)",
+    )
+    .bind(now_ms() + lease_ms)
+    .bind(ids)
+    .execute(pool)
+    .await?;
     Ok(())
 }
 
@@ -70,6 +74,9 @@ pub async fn settle(pool: &PgPool, settlements: &[Settlement]) -> Result<(), sql
     }
     let (now, started) = (now_ms(), std::time::Instant::now());
     let mut tx = pool.begin().await?;
+    // In id order: the order erasure locks notifications in (no deadlock).
+    let mut settlements: Vec<&Settlement> = settlements.iter().collect();
+    settlements.sort_by(|a, b| a.id().cmp(b.id()));
     for settlement in settlements {
         let (id, attempt, outcome, detail) = match settlement {
             Settlement::Sent { id, attempt, response } => {
@@ -129,8 +136,8 @@ pub async fn settle(pool: &PgPool, settlements: &[Settlement]) -> Result<(), sql
 /// Gives claimed but unsent notifications back (graceful shutdown).
 pub async fn release(pool: &PgPool, ids: &[String]) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE notifications SET status = 'pending', attempts = attempts - 1, lease_until = NULL \
-         WHERE id = ANY($1) AND status = 'sending'",
+        "UPDATE notifications SET status = 'pending', attempts = attempts - 1, lease_until = NULL WHERE id IN \
+         (SELECT id FROM notifications WHERE id = ANY($1) AND status = 'sending' ORDER BY id FOR UPDATE)",
     )
     .bind(ids)
     .execute(pool)
