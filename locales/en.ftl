@@ -59,3 +59,11 @@ page-error-back = Use your browser's Back button to return to the form; what you
 page-thanks-title = Thank you
 page-thanks-body = We received your message and will answer it as soon as we can.
 page-thanks-reference = Your reference: { $id }
+
+## The receipt email to the visitor (staff email is never translated).
+receipt-subject = We received your message: { $subject } ({ $id })
+receipt-greeting = Dear { $name },
+receipt-body = thank you for contacting us. We received your message and will answer it as soon as we can. If you write to us about it again, please mention this reference: { $id }
+receipt-your-message = Your message:
+receipt-subject-label = Subject: { $subject }
+receipt-automatic = This is an automatic confirmation; there is no need to reply to it.

@@ -58,3 +58,11 @@ page-error-back = 请使用浏览器的“返回”按钮回到表单，您填�
 page-thanks-title = 谢谢
 page-thanks-body = 我们已收到您的留言，将尽快回复。
 page-thanks-reference = 您的编号：{ $id }
+
+## 发给访客的确认邮件（发给工作人员的邮件不翻译）。
+receipt-subject = 我们已收到您的留言：{ $subject }（{ $id }）
+receipt-greeting = { $name }，您好！
+receipt-body = 感谢您与我们联系。我们已收到您的留言，将尽快回复。如您就此事再次来信，请注明编号：{ $id }
+receipt-your-message = 您的留言：
+receipt-subject-label = 主题：{ $subject }
+receipt-automatic = 这是一封自动确认邮件，无需回复。

@@ -185,6 +185,8 @@ mod tests {
             ("count", FluentValue::from(3)),
             ("retry_after", FluentValue::from(5)),
             ("id", FluentValue::from("0193")),
+            ("name", FluentValue::from("Иван")),
+            ("subject", FluentValue::from("关于合作")),
         ];
         for lang in Lang::ALL {
             for id in ids(Lang::En) {

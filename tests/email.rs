@@ -196,6 +196,55 @@ fn routes_by_category_and_sends_the_receipt() {
     assert!(parsed.reply_to().is_none());
 }
 
+/// The receipt is written in the language the visitor was answered in (the
+/// `_lang` field, else Accept-Language); the staff email never changes language.
+#[test]
+fn the_receipt_speaks_the_visitors_language() {
+    let sink = SmtpSink::start();
+    let app = TestApp::spawn(&format!("{}\n[mail]\nacknowledge_submitter = true", sink.config()));
+    let english = submit(&app, &unique_submission(1));
+    let reply = app.post(
+        SUBMIT,
+        "application/json",
+        &unique_submission(2).to_string(),
+        &[("Accept-Language", "ru-KZ, ru;q=0.9, en;q=0.5")],
+    );
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let russian = reply.json()["id"].as_str().unwrap().to_owned();
+    let mut chinese_body = unique_submission(3);
+    chinese_body["_lang"] = json!("zh-Hans-CN");
+    let reply = app.post(SUBMIT, "application/json", &chinese_body.to_string(), &[("Accept-Language", "ru")]);
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let chinese = reply.json()["id"].as_str().unwrap().to_owned();
+
+    let messages = sink.wait_for(6, PROMPTLY);
+    let find = |id: &str, receipt: bool| {
+        messages
+            .iter()
+            .find(|m| {
+                m.header("X-Inquiry-Id").as_deref() == Some(id) && m.header("Auto-Submitted").is_some() == receipt
+            })
+            .unwrap_or_else(|| panic!("no message for {id}"))
+            .clone()
+    };
+    for (id, lang, subject, greeting) in [
+        (&english, "en", "We received your message", "Dear Иван Петров,"),
+        (&russian, "ru", "Мы получили ваше сообщение", "Здравствуйте, Иван Петров!"),
+        (&chinese, "zh", "我们已收到您的留言", "Иван Петров，您好！"),
+    ] {
+        let receipt = find(id, true);
+        assert_eq!(receipt.header("Content-Language").as_deref(), Some(lang));
+        let parsed = receipt.parsed();
+        assert!(parsed.subject().unwrap().starts_with(subject), "{lang}: {:?}", parsed.subject());
+        let text = parsed.body_text(0).unwrap();
+        assert!(text.contains(greeting) && text.contains(id.as_str()), "{lang}: {text}");
+        assert!(parsed.body_html(0).unwrap().contains(&format!("<html lang=\"{lang}\">")));
+        let staff = find(id, false);
+        assert!(staff.header("Content-Language").is_none());
+        assert!(staff.parsed().subject().unwrap().starts_with("Inquiry"), "staff email is not translated");
+    }
+}
+
 #[test]
 fn outage_loses_nothing_and_delivers_each_once() {
     let mut sink = SmtpSink::start();

@@ -1,6 +1,9 @@
 //! Turns a notification into an email, from templates staff can edit.
 
+use std::collections::BTreeMap;
 use std::path::Path;
+
+use fluent_bundle::FluentValue;
 
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
@@ -10,6 +13,7 @@ use serde::Serialize;
 
 use crate::config::MailSettings;
 use crate::domain::{ascii_address, NotificationKind};
+use crate::i18n::Lang;
 use crate::store::{ClaimedNotification, InquiryRecord};
 
 /// Template names; `.html` ones are HTML-escaped.
@@ -44,8 +48,29 @@ pub struct Composer {
 #[derive(Serialize)]
 struct Context<'a> {
     prefix: &'a str,
+    /// The language of the words in `t` (`<html lang>`).
+    lang: &'static str,
+    /// A receipt's words in the visitor's language (`t.greeting`, `t.body`…), from
+    /// the `receipt-*` messages of `locales/`; empty for staff email, which is
+    /// never translated.
+    t: BTreeMap<&'static str, String>,
     #[serde(flatten)]
     inquiry: &'a InquiryRecord,
+}
+
+/// The receipt's words in `lang`, with the visitor's own values in them.
+fn receipt_words(lang: Lang, inquiry: &InquiryRecord) -> BTreeMap<&'static str, String> {
+    let subject = ("subject", FluentValue::from(inquiry.subject.as_str()));
+    let id = ("id", FluentValue::from(inquiry.id.as_str()));
+    let name = ("name", FluentValue::from(inquiry.name.as_str()));
+    BTreeMap::from([
+        ("subject", lang.text("receipt-subject", &[subject.clone(), id.clone()])),
+        ("greeting", lang.text("receipt-greeting", &[name])),
+        ("body", lang.text("receipt-body", &[id])),
+        ("your_message", lang.text("receipt-your-message", &[])),
+        ("subject_label", lang.text("receipt-subject-label", &[subject])),
+        ("automatic", lang.text("receipt-automatic", &[])),
+    ])
 }
 
 impl Composer {
@@ -63,7 +88,11 @@ impl Composer {
 
     pub fn compose(&self, notification: &ClaimedNotification) -> Result<Message, ComposeError> {
         let inquiry = normalized(&notification.inquiry);
-        let context = Context { prefix: &self.prefix, inquiry: &inquiry };
+        let (lang, t) = match notification.kind {
+            NotificationKind::Receipt => (notification.lang, receipt_words(notification.lang, &inquiry)),
+            NotificationKind::Staff => (Lang::En, BTreeMap::new()),
+        };
+        let context = Context { prefix: &self.prefix, lang: lang.tag(), t, inquiry: &inquiry };
         let kind = notification.kind.as_str();
         let subject = self.render(&format!("{kind}_subject.txt"), &context)?;
         let text = self.render(&format!("{kind}.txt"), &context)?;
@@ -86,7 +115,9 @@ impl Composer {
                 builder.reply_to(visitor)
             }
             // A receipt only ever goes to the address that submitted the inquiry.
-            NotificationKind::Receipt => builder.to(visitor).header(AutoSubmittedHeader),
+            NotificationKind::Receipt => {
+                builder.to(visitor).header(AutoSubmittedHeader).header(ContentLanguageHeader(lang.tag()))
+            }
         };
         Ok(builder.multipart(alternative(text, html))?)
     }
@@ -172,6 +203,25 @@ impl Header for AutoSubmittedHeader {
     }
 }
 
+/// `Content-Language` of a receipt: the visitor's language tag.
+#[derive(Clone)]
+struct ContentLanguageHeader(&'static str);
+
+impl Header for ContentLanguageHeader {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Content-Language")
+    }
+
+    fn parse(value: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let lang = Lang::from_tag(value).ok_or("not a language this service speaks")?;
+        Ok(Self(lang.tag()))
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.to_owned())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,6 +241,7 @@ mod tests {
             recipients: vec!["inbox@localhost".into()],
             message_id: "<n1@localhost>".into(),
             attempt: 1,
+            lang: Lang::En,
             inquiry: InquiryRecord {
                 seq: 1,
                 id: "0190-abc".into(),
@@ -228,7 +279,8 @@ mod tests {
     #[test]
     fn html_part_is_escaped() {
         let composer = Composer::new(&settings()).unwrap();
-        let context = Context { prefix: "Inquiry", inquiry: &claimed(NotificationKind::Staff).inquiry };
+        let staff = claimed(NotificationKind::Staff);
+        let context = Context { prefix: "Inquiry", lang: "en", t: BTreeMap::new(), inquiry: &staff.inquiry };
         let html = composer.render("staff.html", &context).unwrap();
         assert!(html.contains("&lt;script&gt;"), "{html}");
         assert!(!html.contains("<script>"));
@@ -244,5 +296,32 @@ mod tests {
         assert_eq!(to, vec!["ivan@example.org"]);
         let raw = String::from_utf8(message.formatted()).unwrap();
         assert!(raw.contains("Auto-Submitted: auto-replied\r\n"));
+    }
+
+    /// A receipt is written in the visitor's language, with their own words
+    /// escaped in its HTML; staff email stays in the configured words.
+    #[test]
+    fn receipt_speaks_the_visitors_language_and_escapes_their_words() {
+        let composer = Composer::new(&settings()).unwrap();
+        for (lang, greeting) in
+            [(Lang::En, "Dear "), (Lang::Ru, "Здравствуйте, "), (Lang::Zh, "您好"), (Lang::Kk, "Құрметті ")]
+        {
+            let mut receipt = claimed(NotificationKind::Receipt);
+            receipt.lang = lang;
+            receipt.inquiry.name = "<b>Иван</b>".into();
+            let inquiry = normalized(&receipt.inquiry);
+            let t = receipt_words(lang, &inquiry);
+            let context = Context { prefix: "Inquiry", lang: lang.tag(), t, inquiry: &inquiry };
+            let text = composer.render("receipt.txt", &context).unwrap();
+            assert!(text.contains(greeting) && text.contains("<b>Иван</b>"), "{lang:?}: {text}");
+            let html = composer.render("receipt.html", &context).unwrap();
+            assert!(html.contains(&format!("<html lang=\"{}\">", lang.tag())), "{html}");
+            assert!(html.contains("&lt;b&gt;Иван&lt;&#x2f;b&gt;") && !html.contains("<b>Иван"), "{html}");
+            let raw = String::from_utf8(composer.compose(&receipt).unwrap().formatted()).unwrap();
+            assert!(raw.contains(&format!("Content-Language: {}\r\n", lang.tag())), "{raw}");
+        }
+        let staff =
+            String::from_utf8(composer.compose(&claimed(NotificationKind::Staff)).unwrap().formatted()).unwrap();
+        assert!(!staff.contains("Content-Language"), "{staff}");
     }
 }

@@ -186,6 +186,7 @@ async fn accept(
         spam_flags: flags,
         client_ip: stored_ip(client, settings.privacy.store_ip),
         received_at,
+        lang: *lang,
         idempotency: key.map(|key| IdempotencyClaim { key, request_hash }),
         notifications,
     };

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::domain::{Category, InquiryStatus, NewInquiry, NotificationKind};
+use crate::i18n::Lang;
 use crate::timestamp::to_rfc3339;
 
 /// A validated submission with everything decided except its id.
@@ -18,6 +19,8 @@ pub struct NewRecord {
     pub spam_flags: Vec<String>,
     pub client_ip: Option<String>,
     pub received_at: i64,
+    /// The language the visitor was answered in: the receipt's.
+    pub lang: Lang,
     /// Identifies a double click: the same email, subject and message.
     pub dedupe_hash: [u8; 32],
     pub idempotency: Option<IdempotencyClaim>,
@@ -109,6 +112,8 @@ pub struct ClaimedNotification {
     pub message_id: String,
     /// The number of this attempt, counting from 1.
     pub attempt: i64,
+    /// The visitor's language (a receipt is written in it; staff email never is).
+    pub lang: Lang,
     pub inquiry: InquiryRecord,
 }
 
@@ -446,4 +451,9 @@ impl TokenInfo {
             last_used_ms: last_used,
         })
     }
+}
+
+/// A stored language tag; one this build does not speak is an error, never English.
+pub(super) fn stored_lang(tag: &str) -> Result<Lang, String> {
+    Lang::from_tag(tag).filter(|lang| lang.tag() == tag).ok_or_else(|| format!("stored language {tag:?} is unknown"))
 }

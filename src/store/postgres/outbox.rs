@@ -5,7 +5,7 @@
 
 use sqlx::{PgPool, Row};
 
-use crate::store::model::INQUIRY_COLUMNS;
+use crate::store::model::{stored_lang, INQUIRY_COLUMNS};
 use crate::store::{ClaimedNotification, Settlement};
 use crate::timestamp::now_ms;
 
@@ -25,7 +25,7 @@ pub async fn claim(pool: &PgPool, limit: i64, lease_ms: i64) -> Result<Vec<Claim
              UPDATE notifications n SET status = 'sending', lease_until = $1, attempts = n.attempts + 1
              FROM due WHERE n.id = due.id
              RETURNING n.id, n.inquiry_id, n.kind, n.recipients, n.message_id, n.attempts, n.next_attempt_at)
-         SELECT c.id AS notification_id, c.kind, c.recipients, c.message_id, c.attempts, {INQUIRY_COLUMNS}
+         SELECT c.id AS notification_id, c.kind, c.recipients, c.message_id, c.attempts, i.lang, {INQUIRY_COLUMNS}
          FROM claimed c JOIN inquiries i ON i.id = c.inquiry_id
          ORDER BY c.next_attempt_at, c.id"
     ))
@@ -45,7 +45,8 @@ pub async fn claim(pool: &PgPool, limit: i64, lease_ms: i64) -> Result<Vec<Claim
                 recipients: recipients.split(", ").map(str::to_owned).collect(),
                 message_id: row.try_get("message_id")?,
                 attempt: row.try_get("attempts")?,
-                inquiry: super::inquiry_at(row, 5)?,
+                lang: stored_lang(row.try_get("lang")?).map_err(|why| sqlx::Error::Decode(why.into()))?,
+                inquiry: super::inquiry_at(row, 6)?,
             })
         })
         .collect()

@@ -3,7 +3,7 @@
 use rusqlite::params;
 use sqlx::{Row, SqlitePool};
 
-use crate::store::model::INQUIRY_COLUMNS;
+use crate::store::model::{stored_lang, INQUIRY_COLUMNS};
 use crate::store::{ClaimedNotification, InquiryRecord, Settlement};
 
 /// Marks up to `limit` due notifications (or ones whose lease ran out) as being
@@ -27,7 +27,7 @@ pub fn claim(
         .collect::<Result<_, _>>()?;
     ids.sort();
     let mut select = db.prepare_cached(&format!(
-        "SELECT n.kind, n.recipients, n.message_id, n.attempts, {INQUIRY_COLUMNS} \
+        "SELECT n.kind, n.recipients, n.message_id, n.attempts, i.lang, {INQUIRY_COLUMNS} \
          FROM notifications n JOIN inquiries i ON i.id = n.inquiry_id WHERE n.id = ?1"
     ))?;
     ids.into_iter()
@@ -42,7 +42,10 @@ pub fn claim(
                     recipients: recipients.split(", ").map(str::to_owned).collect(),
                     message_id: row.get(2)?,
                     attempt: row.get(3)?,
-                    inquiry: InquiryRecord::from_columns(row, 4)?,
+                    lang: stored_lang(&row.get::<_, String>(4)?).map_err(|why| {
+                        rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, why.into())
+                    })?,
+                    inquiry: InquiryRecord::from_columns(row, 5)?,
                     id: id.clone(),
                 })
             })

@@ -314,8 +314,8 @@ async fn truncate_wal(conn: &mut SqliteConnection) {
 }
 
 const INSERT_INQUIRY: &str = "INSERT INTO inquiries (id, received_at, status, category, name, email, email_norm, \
-     subject, message, organization, country, phone, consent, page, client_ip, spam_flags, dedupe_hash, updated_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
+     subject, message, organization, country, phone, consent, page, client_ip, spam_flags, dedupe_hash, updated_at, \
+     lang) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
 const INSERT_NOTIFICATION: &str = "INSERT INTO notifications \
      (id, inquiry_id, kind, recipients, message_id, next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)";
 const INSERT_IDEMPOTENCY_KEY: &str = "INSERT OR REPLACE INTO idempotency_keys \
@@ -359,6 +359,7 @@ fn write_batch(
             spam_flags,
             &record.dedupe_hash[..],
             now,
+            record.lang.tag(),
         ])?;
         if let Some(document) = &record.search_document {
             db.prepare_cached(search::INSERT)?.execute(params![seq, document])?;
