@@ -160,6 +160,7 @@ fn full_text_search_in_every_script() {
         ("关于合作的问题", "您好，我们希望与贵所开展合作研究。"),
         ("Conference invitation", "We would like to invite your astronomers to our conference."),
         ("Сұрақ", "Зертханаңыздағы жұмыс туралы сұрағым бар."),
+        ("Visite de Renée Müller", "Écrivez à renee.mueller@observatoire.example pour le séminaire."),
     ];
     let ids_by_text: Vec<String> = texts
         .iter()
@@ -182,6 +183,17 @@ fn full_text_search_in_every_script() {
     assert!(search("合研").is_empty(), "characters must be adjacent");
     assert!(search("nonexistentword").is_empty());
     assert!(search("\"*(").is_empty(), "punctuation only matches nothing, and is not an error");
+    assert_eq!(search("renee MULLER"), vec![ids_by_text[4].clone()], "accents folded, every word required");
+    assert_eq!(search("séminaire"), vec![ids_by_text[4].clone()]);
+    assert_eq!(search("observatoire"), vec![ids_by_text[4].clone()], "a part of an address is a word");
+    assert!(search("renee sotrudnichestvo").is_empty(), "every word must occur");
+    // Query operators of either database are only punctuation here: never an
+    // error, never a match by themselves.
+    for hostile in ["renee & !x | (y <-> z):*", "NEAR(renee seminaire)", "renee OR x", "' OR 1=1 --", "*", "合作\""] {
+        let reply = app.admin("GET", &format!("/inquiries?q={}", urlencode(hostile)), Some(&token), None);
+        assert_eq!(reply.status, 200, "{hostile}: {}", reply.body);
+    }
+    assert!(search("' OR 1=1 --").is_empty());
     let combined =
         app.admin("GET", &format!("/inquiries?q={}&category=question", urlencode("合作")), Some(&token), None);
     assert_eq!(ids(&combined.json()), vec![ids_by_text[1].clone()]);

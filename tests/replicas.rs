@@ -174,6 +174,33 @@ fn a_killed_replicas_claimed_notifications_are_sent_by_another_after_the_lease()
     drop(others);
 }
 
+/// A live replica whose claimed batch takes longer than the lease (a slow mail
+/// server) keeps its claims: it renews the lease while it sends, so the other
+/// replica never takes them over and nothing is sent twice.
+#[test]
+fn a_live_replicas_long_batch_is_not_taken_over_when_its_lease_would_end() {
+    let db = PgDatabase::create();
+    // 16 notifications claimed at once, sent one at a time at 300 ms each: 4.8 s,
+    // longer than the 3 s lease.
+    let sink = SmtpSink::start_with(&["--delay-ms", "300"]);
+    let config = format!("{}\n[mail]\nlease_seconds = 3\nconcurrency = 1\n", sink.config());
+    let first = replicas(&db, 1, &config).remove(0);
+    for n in 0..16 {
+        assert_eq!(first.post_json(SUBMIT, &unique_submission(n)).status, 201);
+    }
+    wait_for("the first replica to be sending", Duration::from_secs(20), || (sink.messages().len() >= 2).then_some(()));
+    // The second starts now: its first look finds every row claimed, and it
+    // comes back when the earliest lease would end.
+    let _second = replicas(&db, 1, &config);
+    wait_for("every notification sent", Duration::from_secs(60), || {
+        (db.scalar("SELECT COUNT(*) FROM notifications WHERE status = 'sent'") == 16).then_some(())
+    });
+    let received = received_ids(&sink);
+    let repeated: Vec<_> = received.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(repeated.is_empty(), "nothing sent twice: {repeated:?}");
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM notifications WHERE attempts > 1"), 0, "never claimed twice");
+}
+
 #[test]
 fn the_daily_retention_purge_runs_once_across_replicas() {
     let db = PgDatabase::create();
