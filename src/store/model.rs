@@ -189,6 +189,28 @@ pub enum Erase {
     ReceivedBefore(i64),
 }
 
+impl Erase {
+    /// The audit entry's target and detail for an erasure that removed `erased`
+    /// inquiries (`detail` gains the count), or `None`: an erasure of one id
+    /// that found nothing is not audited. The same rule on every backend.
+    pub(super) fn audit(&self, erased: usize, mut detail: Value) -> Option<(Option<&str>, Value)> {
+        let target = match self {
+            Erase::One(id) => Some(id.as_str()),
+            _ => None,
+        };
+        if erased == 0 && target.is_some() {
+            return None;
+        }
+        detail["erased"] = Value::from(erased);
+        Some((target, detail))
+    }
+}
+
+/// The audit detail of a status change (never the note itself: it may be personal).
+pub(super) fn update_detail(previous: &str, status: InquiryStatus, note_changed: bool) -> Value {
+    serde_json::json!({"from": previous, "to": status.as_str(), "note_changed": note_changed})
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Requeue {
     Requeued,
@@ -265,6 +287,27 @@ pub struct TokenInfo {
 }
 
 /// The columns every inquiry query selects, in [`InquiryRecord`]'s order.
+/// The columns of a CSV export and the keys of an NDJSON one, in the order of
+/// the API's inquiry object (each backend renders them; a test holds both to it).
+pub(super) const EXPORT_COLUMNS: [&str; 16] = [
+    "id",
+    "received_at",
+    "status",
+    "category",
+    "name",
+    "email",
+    "subject",
+    "message",
+    "organization",
+    "country",
+    "phone",
+    "consent",
+    "page",
+    "client_ip",
+    "spam_flags",
+    "note",
+];
+
 pub(super) const INQUIRY_COLUMNS: &str =
     "i.seq, i.id, i.received_at, i.status, i.category, i.name, i.email, i.subject, \
      i.message, i.organization, i.country, i.phone, i.consent, i.page, i.client_ip, i.spam_flags, i.note";

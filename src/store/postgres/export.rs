@@ -8,31 +8,12 @@ use tokio::sync::mpsc;
 
 use super::admin::select_filtered;
 use crate::domain::{ExportFormat, InquiryFilter};
-use crate::store::model::INQUIRY_COLUMNS;
+use crate::store::model::{EXPORT_COLUMNS, INQUIRY_COLUMNS};
 use crate::store::InquiryRecord;
 use crate::timestamp::to_rfc3339;
 
 /// Rows per query (and per chunk sent to the client).
 const ROWS_PER_CHUNK: i64 = 200;
-
-const HEADER: [&str; 16] = [
-    "id",
-    "received_at",
-    "status",
-    "category",
-    "name",
-    "email",
-    "subject",
-    "message",
-    "organization",
-    "country",
-    "phone",
-    "consent",
-    "page",
-    "client_ip",
-    "spam_flags",
-    "note",
-];
 
 /// One RFC 4180 record, every cell quoted; a cell a spreadsheet would evaluate
 /// (starting with `= + - @`, tab or CR) gets a leading `'`.
@@ -81,7 +62,7 @@ pub async fn export(
 ) -> Result<u64, sqlx::Error> {
     if format == ExportFormat::Csv {
         let bom = if bom { "\u{feff}" } else { "" };
-        if out.send(Bytes::from(format!("{bom}{}\r\n", HEADER.join(",")))).await.is_err() {
+        if out.send(Bytes::from(format!("{bom}{}\r\n", EXPORT_COLUMNS.join(",")))).await.is_err() {
             return Ok(0);
         }
     }

@@ -29,7 +29,7 @@ use super::{
 };
 use crate::config::DatabaseSettings;
 use crate::domain::{ExportFormat, InquiryFilter, InquiryStatus, Page};
-use crate::store::model::typed;
+use crate::store::model::{typed, update_detail};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -267,7 +267,7 @@ impl Postgres {
         let note_changed = note.is_some();
         let previous = admin::update(&mut tx, id, status, note).await?;
         if let Some(previous) = &previous {
-            let detail = json!({"from": previous, "to": status.as_str(), "note_changed": note_changed});
+            let detail = update_detail(previous, status, note_changed);
             admin::audit(&mut tx, actor, "inquiry.update", Some(id), detail).await?;
         }
         tx.commit().await?;
@@ -279,17 +279,12 @@ impl Postgres {
         actor: &str,
         action: &'static str,
         which: Erase,
-        mut detail: serde_json::Value,
+        detail: serde_json::Value,
     ) -> Result<Vec<String>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let target = match &which {
-            Erase::One(id) => Some(id.clone()),
-            _ => None,
-        };
         let ids = admin::erase(&mut tx, &which).await?;
-        if !ids.is_empty() || target.is_none() {
-            detail["erased"] = json!(ids.len());
-            admin::audit(&mut tx, actor, action, target.as_deref(), detail).await?;
+        if let Some((target, detail)) = which.audit(ids.len(), detail) {
+            admin::audit(&mut tx, actor, action, target, detail).await?;
         }
         tx.commit().await?;
         if !ids.is_empty() {

@@ -108,3 +108,15 @@ pub async fn export(
     }
     Ok(count)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SQLite renders its exports in SQL: its field list is the shared one.
+    #[test]
+    fn fields_are_the_export_columns() {
+        let names: Vec<&str> = FIELDS.iter().map(|(name, _)| *name).collect();
+        assert_eq!(names, crate::store::model::EXPORT_COLUMNS);
+    }
+}

@@ -40,6 +40,7 @@ use super::{
     Settlement, Stats, StoreError, StoreOptions, TokenInfo, WriteOutcome,
 };
 use crate::domain::{ExportFormat, InquiryFilter, InquiryStatus, Page};
+use crate::store::model::update_detail;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -316,7 +317,7 @@ impl Sqlite {
                     let note_changed = note.is_some();
                     let previous = admin::update(conn, &id, status, note).await?;
                     if let Some(previous) = &previous {
-                        let detail = json!({"from": previous, "to": status.as_str(), "note_changed": note_changed});
+                        let detail = update_detail(previous, status, note_changed);
                         admin::audit(conn, &actor, "inquiry.update", Some(&id), detail).await?;
                     }
                     Ok(previous.is_some())
@@ -331,21 +332,16 @@ impl Sqlite {
         actor: &str,
         action: &'static str,
         which: Erase,
-        mut detail: serde_json::Value,
+        detail: serde_json::Value,
     ) -> Result<Vec<String>, StoreError> {
         let actor = actor.to_owned();
         let ids = self
             .writer
             .exec(true, move |conn| {
                 Box::pin(async move {
-                    let target = match &which {
-                        Erase::One(id) => Some(id.clone()),
-                        _ => None,
-                    };
                     let ids = admin::erase(conn, &which).await?;
-                    if !ids.is_empty() || target.is_none() {
-                        detail["erased"] = json!(ids.len());
-                        admin::audit(conn, &actor, action, target.as_deref(), detail).await?;
+                    if let Some((target, detail)) = which.audit(ids.len(), detail) {
+                        admin::audit(conn, &actor, action, target, detail).await?;
                     }
                     Ok(ids)
                 })
