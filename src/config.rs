@@ -427,6 +427,14 @@ impl Settings {
         self.validate_webhooks()
     }
 
+    /// The form `POST /api/v1/inquiries` feeds: `contact`, or the only form defined.
+    pub fn default_form(&self) -> &str {
+        match self.forms.keys().next() {
+            Some(only) if self.forms.len() == 1 => only,
+            _ => "contact",
+        }
+    }
+
     fn validate_webhooks(&self) -> Result<(), ConfigError> {
         let fail = |key: &str, why: &str| Err(ConfigError::Invalid(format!("{key}: {why}")));
         if self.webhooks.timeout_seconds == 0 {
@@ -436,9 +444,13 @@ impl Settings {
             if !is_form_id(id) {
                 return fail(&format!("forms.{id}"), "a form id is 1 to 40 of a-z, 0-9 and -");
             }
+            let mut keys = std::collections::HashSet::new();
             for (index, target) in form.webhooks.iter().enumerate() {
                 if let Err(why) = target.check() {
                     return fail(&format!("forms.{id}.webhooks.{index}"), &why);
+                }
+                if !keys.insert(target.key(id, index)) {
+                    return fail(&format!("forms.{id}.webhooks.{index}.name"), "another webhook of this form has it");
                 }
             }
         }

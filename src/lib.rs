@@ -8,6 +8,7 @@ mod i18n;
 mod limits;
 mod mail;
 mod openapi;
+mod outbox;
 mod problem;
 mod retention;
 mod routes;

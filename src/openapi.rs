@@ -191,6 +191,71 @@ pub struct InquiryWithNotifications {
     #[serde(flatten)]
     inquiry: Inquiry,
     notifications: Vec<Notification>,
+    /// Every email and webhook delivery, oldest first, with its attempts.
+    deliveries: Vec<Delivery>,
+}
+
+/// One email or webhook event on its way.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Delivery {
+    /// A notification's id (an email) or the `webhook-id` (`msg_…`); either can be retried.
+    id: String,
+    channel: Channel,
+    /// An email's kind (`staff`, `receipt`) or a webhook's event (`inquiry.created`, …).
+    kind: String,
+    /// The email's recipients, or the webhook's key (`<form>.<name>`).
+    target: String,
+    status: NotificationStatus,
+    last_error: Option<String>,
+    #[schema(format = "date-time")]
+    sent_at: Option<String>,
+    attempts: Vec<Attempt>,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum Channel {
+    Email,
+    Webhook,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Attempt {
+    /// Counts from 1; starts again when a failed delivery is retried.
+    attempt: i64,
+    #[schema(format = "date-time")]
+    at: String,
+    outcome: AttemptOutcome,
+    /// The server's answer or the error.
+    detail: String,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum AttemptOutcome {
+    Sent,
+    Retry,
+    Failed,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    /// Failed deliveries queued at or after this time are queued again.
+    #[schema(format = "date-time")]
+    since: String,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Replayed {
+    webhook: String,
+    requeued: u64,
 }
 
 #[derive(ToSchema)]
@@ -434,6 +499,7 @@ impl Modify for BearerAuth {
         routes::admin::stats,
         routes::admin::retry,
         routes::admin::erasure,
+        routes::admin::replay,
         routes::admin::audit,
     ),
     modifiers(&BearerAuth, &FormSubmission),

@@ -32,9 +32,12 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Settings;
 use crate::connection::Connection;
 use crate::limits::Guard;
-use crate::mail::{Composer, OutboxWorker, Transport, WorkerOptions};
+use crate::mail::{Composer, MailChannel, Transport};
+use crate::outbox::{OutboxWorker, WorkerOptions};
 use crate::problem::Problem;
+use crate::store::webhooks::WebhookPlan;
 use crate::store::{Store, StoreOptions};
+use crate::webhooks::WebhookChannel;
 use crate::{mail, retention, routes, telemetry};
 
 /// Everything a request handler may touch, built once at start-up.
@@ -66,8 +69,9 @@ struct BackgroundTasks {
     stop: CancellationToken,
     /// Tasks that only create work (retention, limiter housekeeping): stopped first.
     producers: Vec<(&'static str, JoinHandle<()>)>,
-    /// Finishes the sends in progress and hands back the rest of its claims.
-    outbox_worker: JoinHandle<()>,
+    /// Email's and (when configured) webhooks': each finishes the deliveries in
+    /// progress and hands back the rest of its claims.
+    outbox_workers: Vec<JoinHandle<()>>,
     /// Ends once every writer handle is dropped, after committing its queue.
     writer: JoinHandle<()>,
 }
@@ -81,7 +85,9 @@ impl BackgroundTasks {
         for (name, task) in self.producers {
             stop_by(name, task, deadline).await;
         }
-        stop_by("outbox worker", self.outbox_worker, deadline).await;
+        for worker in self.outbox_workers {
+            stop_by("outbox worker", worker, deadline).await;
+        }
         self.writer.await.context("the writer task failed")?;
         tracing::info!("all tasks stopped");
         Ok(())
@@ -104,25 +110,29 @@ impl Application {
         let metrics = metrics_handle();
         let settings = Arc::new(settings);
         let outbox = Arc::new(Notify::new());
-        let (store, writer_task) = open_store(&settings, outbox.clone()).await?;
+        let webhooks = Arc::new(WebhookPlan::new(&settings));
+        let (store, writer_task) = open_store(&settings, outbox.clone(), webhooks.clone()).await?;
         store.ensure_search_index(settings.database.search_index).await.context("cannot prepare the search index")?;
 
         let composer = Composer::new(&settings.mail).context("cannot load the email templates")?;
         let transport = Transport::from_settings(&settings.mail, &settings.smtp).context("invalid mail settings")?;
         let stop = CancellationToken::new();
-        let worker = OutboxWorker {
-            store: store.clone(),
-            composer: Arc::new(composer),
-            transport: Arc::new(transport),
-            wake: outbox.clone(),
-            options: WorkerOptions {
-                concurrency: settings.mail.concurrency,
-                max_attempts: settings.mail.max_attempts,
-                retry_base_seconds: settings.mail.retry_base_seconds,
-                lease_ms: settings.mail.lease_seconds as i64 * 1000,
-            },
+        let options = WorkerOptions {
+            concurrency: settings.mail.concurrency,
+            max_attempts: settings.mail.max_attempts,
+            retry_base_seconds: settings.mail.retry_base_seconds,
+            lease_ms: settings.mail.lease_seconds as i64 * 1000,
         };
-        let outbox_worker = worker.spawn(stop.clone());
+        let mail = MailChannel { composer: Arc::new(composer), transport: Arc::new(transport) };
+        let mut outbox_workers =
+            vec![OutboxWorker { store: store.clone(), channel: mail, wake: outbox.clone(), options: options.clone() }
+                .spawn(stop.clone())];
+        // Runs even with no webhook configured: deliveries queued for one that
+        // was removed since are settled as failed (and can be replayed) rather
+        // than left pending.
+        let channel = WebhookChannel::new(&settings);
+        let wake = webhooks.wake.clone();
+        outbox_workers.push(OutboxWorker { store: store.clone(), channel, wake, options }.spawn(stop.clone()));
         let mut producers = Vec::new();
         if settings.privacy.retention_days > 0 {
             producers.push(("retention", retention::spawn(store.clone(), settings.clone(), stop.clone())));
@@ -147,7 +157,7 @@ impl Application {
         });
         let server = http_server(listener, state, &settings)?;
         let shutdown_timeout = Duration::from_secs(settings.server.shutdown_timeout_seconds);
-        let tasks = BackgroundTasks { stop, producers, outbox_worker, writer: writer_task };
+        let tasks = BackgroundTasks { stop, producers, outbox_workers, writer: writer_task };
         let signals = Box::pin(shutdown_signals().context("cannot listen for SIGTERM")?);
         Ok(Self { address, server, signals, tasks, shutdown_timeout })
     }
@@ -182,11 +192,16 @@ impl Application {
 }
 
 /// Opens and migrates the database and starts its writer (see [`Store::open`]).
-pub async fn open_store(settings: &Settings, outbox: Arc<Notify>) -> anyhow::Result<(Store, JoinHandle<()>)> {
+pub async fn open_store(
+    settings: &Settings,
+    outbox: Arc<Notify>,
+    webhooks: Arc<WebhookPlan>,
+) -> anyhow::Result<(Store, JoinHandle<()>)> {
     let options = StoreOptions {
         group_commit: settings.database.group_commit,
         batch_max: settings.database.batch_max,
         message_id_domain: mail::message_id_domain(&settings.mail),
+        webhooks,
     };
     Store::open(&settings.database, options, outbox).await.context("cannot open the database")
 }

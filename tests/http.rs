@@ -114,7 +114,7 @@ fn every_spelling_of_an_admin_path_needs_the_token() {
 }
 
 /// Every route and the methods it serves (admin calls with a write token).
-const ROUTES: [(&str, &[&str]); 14] = [
+const ROUTES: [(&str, &[&str]); 15] = [
     ("/", &["GET", "HEAD"]),
     ("/healthz", &["GET", "HEAD"]),
     ("/readyz", &["GET", "HEAD"]),
@@ -128,6 +128,7 @@ const ROUTES: [(&str, &[&str]); 14] = [
     ("/api/v1/admin/stats", &["GET", "HEAD"]),
     ("/api/v1/admin/notifications/01ARZ3NDEKTSV4RRFFQ69G5FAV/retry", &["POST"]),
     ("/api/v1/admin/erasures", &["POST"]),
+    ("/api/v1/admin/webhooks/contact.0/replay", &["POST"]),
     ("/api/v1/admin/audit", &["GET", "HEAD"]),
 ];
 

@@ -23,6 +23,7 @@ fn open_client() -> WebhookClient {
 
 fn target(url: &str) -> WebhookTarget {
     WebhookTarget {
+        name: None,
         url: url.to_owned(),
         secret: SECRET.parse().unwrap(),
         events: vec![EventType::Created],
@@ -237,4 +238,316 @@ async fn slack_messages_are_delivered_as_text() {
         text.contains("<https://forms.example.org/admin/inquiries/0190a8a0-0000-7000-8000-000000000001|"),
         "{text}"
     );
+}
+
+// ---------------------------------------------------------------------------
+// The service end to end: events queued in the outbox with the change that
+// makes them, delivered by the worker to a real receiver, shown to admins.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use common::receiver::Received;
+use common::{unique_submission, TestApp};
+
+/// Loopback receivers allowed, quick retries and leases.
+const QUICK: &str = "[webhooks]\nallow_private_targets = true\ntimeout_seconds = 2\n\
+                     [mail]\nretry_base_seconds = 1\nlease_seconds = 3\nmax_attempts = 20";
+
+fn hook(name: &str, url: &str, events: &str, extra: &str) -> String {
+    format!(
+        "[[forms.contact.webhooks]]\nname = \"{name}\"\nurl = \"{url}\"\nsecret = \"{SECRET}\"\nevents = [{events}]\n{extra}\n"
+    )
+}
+
+const ALL_EVENTS: &str = r#""inquiry.created", "inquiry.updated", "inquiry.erased""#;
+
+/// Waits up to `seconds` for `probe`.
+fn within<T>(seconds: u64, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {seconds} s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn submit(app: &TestApp, body: &Value) -> String {
+    let reply = app.post_json("/api/v1/inquiries", body);
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    reply.json()["id"].as_str().unwrap().to_owned()
+}
+
+fn verified(received: &Received) -> Value {
+    let verifier = standardwebhooks::Webhook::new(SECRET).unwrap();
+    verifier.verify(received.body.as_bytes(), &http_headers(received)).expect("signature verifies");
+    serde_json::from_str(&received.body).unwrap()
+}
+
+fn webhook_deliveries(app: &TestApp, token: &str, id: &str) -> Vec<Value> {
+    let reply = app.admin("GET", &format!("/inquiries/{id}"), Some(token), None);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.json()["deliveries"].as_array().unwrap().iter().filter(|d| d["channel"] == "webhook").cloned().collect()
+}
+
+#[test]
+fn a_new_inquiry_reaches_the_receiver_signed_and_admins_see_the_delivery() {
+    let receiver = Receiver::start(Answer::status(204));
+    let app = TestApp::spawn(&format!("{QUICK}\n{}", hook("crm", &receiver.url("/hooks"), ALL_EVENTS, "")));
+    let id = submit(&app, &unique_submission(1));
+
+    let received = within(10, "the event", || receiver.requests().into_iter().next());
+    assert_eq!(received.path, "/hooks");
+    let event = verified(&received);
+    assert_eq!(event["type"], "inquiry.created");
+    assert_eq!(event["data"]["id"], id.as_str());
+    assert_eq!(event["data"]["name"], "Иван Петров");
+    assert_eq!(event["data"]["subject"], "关于合作的问题");
+    assert!(received.header("webhook-id").unwrap().starts_with("msg_"));
+
+    let token = app.create_token("read");
+    let deliveries = within(10, "the delivery settled", || {
+        let d = webhook_deliveries(&app, &token, &id);
+        (d.len() == 1 && d[0]["status"] == "sent").then_some(d)
+    });
+    assert_eq!(deliveries[0]["id"], received.header("webhook-id").unwrap());
+    assert_eq!(deliveries[0]["kind"], "inquiry.created");
+    assert_eq!(deliveries[0]["target"], "contact.crm");
+    assert_eq!(deliveries[0]["attempts"][0]["outcome"], "sent");
+    assert_eq!(deliveries[0]["attempts"][0]["detail"], "HTTP 204");
+    // The staff email is a delivery of the same inquiry too.
+    let all = app.admin("GET", &format!("/inquiries/{id}"), Some(&token), None).json();
+    assert!(all["deliveries"].as_array().unwrap().iter().any(|d| d["channel"] == "email" && d["kind"] == "staff"));
+    assert_eq!(app.metric("inquiryd_notifications_sent_total{kind=\"webhook\"}"), 1.0);
+}
+
+#[test]
+fn a_receiver_down_for_a_while_then_up_gets_every_event_once_in_order() {
+    let up = Arc::new(AtomicBool::new(false));
+    let accepted: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let (is_up, log) = (up.clone(), accepted.clone());
+    let receiver = Receiver::start_with(move |r| {
+        if !is_up.load(Ordering::SeqCst) {
+            return Answer::status(503);
+        }
+        log.lock().unwrap().push((r.header("webhook-id").unwrap().to_owned(), verified(r)));
+        Answer::status(200)
+    });
+    let app = TestApp::spawn(&format!("{QUICK}\n{}", hook("crm", &receiver.url("/"), ALL_EVENTS, "")));
+    let token = app.create_token("write");
+    let ids: Vec<String> = (0..3).map(|n| submit(&app, &unique_submission(n))).collect();
+    for id in &ids {
+        let change = json!({"status": "in_progress", "note": "called back"});
+        let reply = app.admin("PATCH", &format!("/inquiries/{id}"), Some(&token), Some(&change));
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+    let reply = app.admin("DELETE", &format!("/inquiries/{}", ids[2]), Some(&token), None);
+    assert_eq!(reply.status, 204);
+    within(10, "failed attempts while the receiver is down", || (receiver.requests().len() >= 3).then_some(()));
+    up.store(true, Ordering::SeqCst);
+
+    // Two inquiries: created then updated. The erased one: its earlier events
+    // were withdrawn with its data; only inquiry.erased goes out.
+    let accepted = within(30, "every event after the receiver came back", || {
+        let got = accepted.lock().unwrap().clone();
+        (got.len() >= 5).then_some(got)
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let accepted_now = receiver.requests().len();
+    let log = accepted.clone();
+    let mut by_inquiry: HashMap<String, Vec<String>> = HashMap::new();
+    for (_, event) in &log {
+        let inquiry = event["data"]["id"].as_str().unwrap().to_owned();
+        by_inquiry.entry(inquiry).or_default().push(event["type"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(by_inquiry[&ids[0]], ["inquiry.created", "inquiry.updated"], "{log:?}");
+    assert_eq!(by_inquiry[&ids[1]], ["inquiry.created", "inquiry.updated"], "{log:?}");
+    assert_eq!(by_inquiry[&ids[2]], ["inquiry.erased"], "{log:?}");
+    let updated = log.iter().find(|(_, e)| e["type"] == "inquiry.updated").unwrap();
+    assert_eq!(updated.1["data"]["status"], "in_progress");
+    let erased = log.iter().find(|(_, e)| e["type"] == "inquiry.erased").unwrap();
+    assert_eq!(erased.1["data"], json!({"id": ids[2]}), "an erasure sends the id alone");
+    let mut webhook_ids: Vec<&str> = log.iter().map(|(id, _)| id.as_str()).collect();
+    webhook_ids.sort();
+    webhook_ids.dedup();
+    assert_eq!(webhook_ids.len(), 5, "each event delivered once: {log:?}");
+    assert!(receiver.requests().len() == accepted_now, "nothing more arrives once all is delivered");
+}
+
+#[test]
+fn a_server_error_is_retried_and_a_gone_receiver_fails_visibly_until_retried_or_replayed() {
+    let first_try: Arc<Mutex<HashMap<String, bool>>> = Arc::default();
+    let gone = Arc::new(AtomicBool::new(true));
+    let (seen, is_gone) = (first_try.clone(), gone.clone());
+    let receiver = Receiver::start_with(move |r| {
+        let id = r.header("webhook-id").unwrap_or_default().to_owned();
+        match r.path.as_str() {
+            // 500 on each event's first attempt, then 200.
+            "/flaky" if seen.lock().unwrap().insert(id, true).is_none() => Answer::status(500),
+            "/flaky" => Answer::status(200),
+            _ if is_gone.load(Ordering::SeqCst) => Answer::status(410),
+            _ => Answer::status(200),
+        }
+    });
+    let config = format!(
+        "{QUICK}\n{}{}",
+        hook("flaky", &receiver.url("/flaky"), r#""inquiry.created""#, ""),
+        hook("gone", &receiver.url("/gone"), r#""inquiry.created""#, "")
+    );
+    let app = TestApp::spawn(&config);
+    let token = app.create_token("write");
+    let first = submit(&app, &unique_submission(1));
+    let second = submit(&app, &unique_submission(2));
+
+    let settled = |id: &str| {
+        within(15, "both webhooks settled", || {
+            let d = webhook_deliveries(&app, &token, id);
+            d.iter().all(|d| d["status"] == "sent" || d["status"] == "failed").then_some(d)
+        })
+    };
+    let deliveries = settled(&first);
+    let flaky = deliveries.iter().find(|d| d["target"] == "contact.flaky").unwrap();
+    assert_eq!(flaky["status"], "sent");
+    let outcomes: Vec<&str> =
+        flaky["attempts"].as_array().unwrap().iter().map(|a| a["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["retry", "sent"]);
+    assert_eq!(flaky["attempts"][0]["detail"], "the receiver answered 500");
+    let failed = deliveries.iter().find(|d| d["target"] == "contact.gone").unwrap();
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["attempts"].as_array().unwrap().len(), 1, "a 410 is not retried");
+    assert!(failed["last_error"].as_str().unwrap().contains("410"), "{failed}");
+    assert_eq!(settled(&second).iter().filter(|d| d["status"] == "failed").count(), 1);
+
+    // The receiver is fixed: one delivery retried by hand, the rest replayed.
+    gone.store(false, Ordering::SeqCst);
+    let reply =
+        app.admin("POST", &format!("/notifications/{}/retry", failed["id"].as_str().unwrap()), Some(&token), None);
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let path = "/webhooks/contact.gone/replay";
+    let reply = app.admin("POST", path, Some(&token), Some(&json!({"since": "2000-01-01T00:00:00Z"})));
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(reply.json()["requeued"], 1, "the one not retried by hand");
+    for id in [&first, &second] {
+        within(15, "the failed deliveries delivered", || {
+            webhook_deliveries(&app, &token, id).iter().all(|d| d["status"] == "sent").then_some(())
+        });
+    }
+    let reply = app.admin(
+        "POST",
+        "/webhooks/contact.nothing/replay",
+        Some(&token),
+        Some(&json!({"since": "2000-01-01T00:00:00Z"})),
+    );
+    assert_eq!(reply.status, 404);
+    let reply = app.admin("POST", path, Some(&token), Some(&json!({"since": "yesterday"})));
+    assert_eq!(reply.status, 422);
+    let audit = app.admin("GET", "/audit", Some(&token), None).json();
+    assert!(audit["items"].as_array().unwrap().iter().any(|e| e["action"] == "webhook.replay"), "{audit}");
+}
+
+#[test]
+fn a_delivery_cut_by_kill_9_is_made_after_restart_with_the_same_webhook_id() {
+    let calls = Arc::new(Mutex::new(0));
+    let count = calls.clone();
+    let receiver = Receiver::start_with(move |_| {
+        let mut n = count.lock().unwrap();
+        *n += 1;
+        // The first attempt never gets an answer: the service dies waiting.
+        if *n == 1 {
+            Answer::Silence
+        } else {
+            Answer::status(200)
+        }
+    });
+    let quick = QUICK.replace("timeout_seconds = 2", "timeout_seconds = 30");
+    let app = TestApp::spawn(&format!("{quick}\n{}", hook("crm", &receiver.url("/"), ALL_EVENTS, "")));
+    let id = submit(&app, &unique_submission(1));
+    within(10, "the first attempt", || (!receiver.requests().is_empty()).then_some(()));
+    let app = app.kill_and_restart();
+
+    let requests = within(20, "the attempt after restart", || {
+        let r = receiver.requests();
+        (r.len() >= 2).then_some(r)
+    });
+    assert_eq!(requests[0].header("webhook-id"), requests[1].header("webhook-id"), "the same event id");
+    assert_eq!(verified(&requests[1])["data"]["id"], id.as_str());
+    let token = app.create_token("read");
+    within(10, "recorded as sent", || {
+        webhook_deliveries(&app, &token, &id).iter().all(|d| d["status"] == "sent").then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(receiver.requests().len(), 2, "delivered once after the restart");
+}
+
+#[test]
+fn spam_goes_only_to_webhooks_that_include_it() {
+    let receiver = Receiver::start(Answer::status(200));
+    let config = format!(
+        "{QUICK}\n[spam]\nblocked_words = [\"crypto casino\"]\n{}{}",
+        hook("clean", &receiver.url("/clean"), r#""inquiry.created""#, ""),
+        hook("everything", &receiver.url("/everything"), r#""inquiry.created""#, "include_spam = true")
+    );
+    let app = TestApp::spawn(&config);
+    let mut spam = unique_submission(1);
+    spam["message"] = json!("Win big at the crypto casino today");
+    let spam_id = submit(&app, &spam);
+    let ham_id = submit(&app, &unique_submission(2));
+    let requests = within(10, "three events", || {
+        let r = receiver.requests();
+        (r.len() >= 3).then_some(r)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let seen: Vec<(String, String)> = receiver
+        .requests()
+        .iter()
+        .map(|r| (r.path.clone(), verified(r)["data"]["id"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(seen.len(), 3, "{requests:?}");
+    assert!(seen.contains(&("/everything".into(), spam_id.clone())));
+    assert!(seen.contains(&("/everything".into(), ham_id.clone())));
+    assert!(seen.contains(&("/clean".into(), ham_id)));
+    assert!(!seen.contains(&("/clean".into(), spam_id)));
+}
+
+#[test]
+fn a_loopback_receiver_is_refused_unless_private_targets_are_allowed() {
+    let receiver = Receiver::start(Answer::status(200));
+    let config =
+        format!("[mail]\nretry_base_seconds = 1\n{}", hook("crm", &receiver.url("/"), r#""inquiry.created""#, ""));
+    let app = TestApp::spawn(&config);
+    let id = submit(&app, &unique_submission(1));
+    let token = app.create_token("read");
+    let delivery = within(10, "the refusal", || {
+        webhook_deliveries(&app, &token, &id).into_iter().find(|d| d["status"] == "failed")
+    });
+    let error = delivery["last_error"].as_str().unwrap();
+    assert!(error.contains("127.0.0.1") && error.contains("allow_private_targets"), "{error}");
+    assert!(receiver.requests().is_empty(), "nothing reached the receiver");
+}
+
+#[test]
+fn an_erasure_withdraws_the_events_that_held_the_inquiry() {
+    let receiver = Receiver::start(Answer::status(200));
+    let app = TestApp::spawn(&format!("{QUICK}\n{}", hook("crm", &receiver.url("/"), ALL_EVENTS, "")));
+    let mut body = unique_submission(1);
+    body["email"] = json!("erase.me.webhook@example.org");
+    let id = submit(&app, &body);
+    within(10, "the created event", || (!receiver.requests().is_empty()).then_some(()));
+    let token = app.create_token("write");
+    let reply = app.admin("POST", "/erasures", Some(&token), Some(&json!({"email": "erase.me.webhook@example.org"})));
+    assert_eq!(reply.json()["erased"], 1);
+    let erased = within(10, "the erased event", || {
+        receiver.requests().into_iter().map(|r| verified(&r)).find(|e| e["type"] == "inquiry.erased")
+    });
+    assert_eq!(erased["data"], json!({"id": id}));
+    let db = app.db();
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE inquiry_id = ? AND event <> 'inquiry.erased'", &id),
+        0
+    );
+    // SQLite: no byte of the address left in the files; PostgreSQL: in no row.
+    assert_eq!(db.find_stored("erase.me.webhook@example.org"), None);
 }

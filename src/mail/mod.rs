@@ -7,7 +7,7 @@ mod worker;
 
 pub use compose::Composer;
 pub use transport::Transport;
-pub use worker::{OutboxWorker, WorkerOptions};
+pub use worker::MailChannel;
 
 use crate::config::MailSettings;
 use crate::domain::{NewInquiry, NotificationKind};

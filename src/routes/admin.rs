@@ -17,6 +17,7 @@ use crate::domain::{
 use crate::mail;
 use crate::problem::Problem;
 use crate::startup::AppState;
+use crate::store::webhooks::DeliveryView;
 use crate::store::{Erase, InquiryRecord, NotificationView, Requeue};
 
 const NOTE_MAX: usize = 2000;
@@ -30,6 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(Endpoint::new("/stats").get(stats).build())
         .service(Endpoint::new("/notifications/{id}/retry").on(Method::POST, retry).build())
         .service(Endpoint::new("/erasures").on(Method::POST, erasure).build())
+        .service(Endpoint::new("/webhooks/{webhook}/replay").on(Method::POST, replay).build())
         .service(Endpoint::new("/audit").get(audit).build());
 }
 
@@ -61,17 +63,19 @@ pub(crate) async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result
 
 #[utoipa::path(get, path = "/api/v1/admin/inquiries/{id}", security(("admin_token" = [])), tag = "admin", params(("id" = String, Path)),
     responses(
-        (status = 200, description = "The inquiry with its notifications", body = crate::openapi::InquiryWithNotifications),
+        (status = 200, description = "The inquiry with its notifications and every delivery (emails and webhooks) with its attempts", body = crate::openapi::InquiryWithNotifications),
         crate::openapi::NoToken, crate::openapi::NotFound, crate::openapi::RateLimited, crate::openapi::Unavailable
     ))]
 pub(crate) async fn get_one(id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     let (inquiry, notifications) = state.store.get(&id).await?.ok_or(Problem::NotFound)?;
-    Ok(HttpResponse::Ok().json(with_notifications(&inquiry, &notifications)))
+    let deliveries = state.store.deliveries(&id).await?;
+    Ok(HttpResponse::Ok().json(with_deliveries(&inquiry, &notifications, &deliveries)))
 }
 
-fn with_notifications(inquiry: &InquiryRecord, notifications: &[NotificationView]) -> Value {
+fn with_deliveries(inquiry: &InquiryRecord, notifications: &[NotificationView], deliveries: &[DeliveryView]) -> Value {
     let mut body = serde_json::to_value(inquiry).unwrap_or_default();
     body["notifications"] = serde_json::to_value(notifications).unwrap_or_default();
+    body["deliveries"] = serde_json::to_value(deliveries).unwrap_or_default();
     body
 }
 
@@ -271,9 +275,47 @@ pub(crate) async fn retry(
         }
         Requeue::NotFound => Err(Problem::NotFound),
         Requeue::NotFailed(status) => {
-            Err(Problem::Conflict(format!("only a failed notification can be retried; this one is {status}")))
+            Err(Problem::Conflict(format!("only a failed delivery can be retried; this one is {status}")))
         }
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplayRequest {
+    since: String,
+}
+
+/// After a receiver outage longer than the retries: every failed delivery of
+/// one webhook (`form.name`, as `deliveries` shows it) since a time, queued again.
+#[utoipa::path(post, path = "/api/v1/admin/webhooks/{webhook}/replay", security(("admin_token" = [])), tag = "admin",
+    params(("webhook" = String, Path, description = "The webhook's key, `<form>.<name>` (or `<form>.<index>` without a name)")),
+    request_body = crate::openapi::ReplayRequest,
+    responses(
+        (status = 202, description = "Queued again, due now", body = crate::openapi::Replayed),
+        crate::openapi::Malformed, crate::openapi::NoToken, crate::openapi::ReadToken, crate::openapi::NotFound, crate::openapi::BodyTimeout,
+        crate::openapi::TooLarge, crate::openapi::UnsupportedType, crate::openapi::Invalid, crate::openapi::RateLimited, crate::openapi::Unavailable
+    ))]
+pub(crate) async fn replay(
+    req: HttpRequest,
+    webhook: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    let webhook = webhook.into_inner();
+    let known = state.settings.forms.iter().any(|(form, section)| {
+        section.webhooks.iter().enumerate().any(|(index, target)| target.key(form, index) == webhook)
+    });
+    if !known {
+        return Err(Problem::NotFound);
+    }
+    let body = json_object(&req, payload, &state).await?;
+    let request: ReplayRequest = serde_json::from_value(Value::Object(body))
+        .map_err(|e| invalid_body("since", "invalid", format!("send {{\"since\": \"<RFC 3339 time>\"}} only ({e})")))?;
+    let since = crate::timestamp::parse_rfc3339(&request.since)
+        .ok_or_else(|| invalid_body("since", "invalid_date", "since must be an RFC 3339 time".to_owned()))?;
+    let requeued = state.store.replay_webhook(&actor(&req), &webhook, since).await?;
+    Ok(HttpResponse::Accepted().json(json!({"webhook": webhook, "requeued": requeued})))
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/audit", security(("admin_token" = [])), tag = "admin", params(crate::openapi::Paging),

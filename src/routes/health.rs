@@ -36,5 +36,10 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         let age = oldest.map_or(0, |created| (crate::timestamp::now_ms() - created).max(0));
         metrics::gauge!("inquiryd_notifications_oldest_pending_age_seconds").set(age as f64 / 1000.0);
     }
+    if let Ok((pending, oldest)) = state.store.webhook_backlog().await {
+        metrics::gauge!("inquiryd_webhooks_pending").set(pending as f64);
+        let age = oldest.map_or(0, |created| (crate::timestamp::now_ms() - created).max(0));
+        metrics::gauge!("inquiryd_webhooks_oldest_pending_age_seconds").set(age as f64 / 1000.0);
+    }
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render())
 }

@@ -14,6 +14,7 @@ mod postgres;
 pub mod search;
 mod sqlite;
 mod tokens;
+pub mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -99,6 +100,8 @@ pub struct StoreOptions {
     pub batch_max: usize,
     /// Right-hand side of every Message-ID this service generates.
     pub message_id_domain: String,
+    /// Which events the configured webhooks want.
+    pub webhooks: std::sync::Arc<webhooks::WebhookPlan>,
 }
 
 /// The handle to the database: cheap to clone. The background task returned by
@@ -263,6 +266,48 @@ impl Store {
     /// Puts a failed notification back in the queue, due now; audited.
     pub async fn requeue(&self, actor: &str, id: &str) -> Result<Requeue, StoreError> {
         on_backend!(self, db => db.requeue(actor, id).await)
+    }
+
+    /// Puts every failed delivery of one webhook (`form.name`) queued at or
+    /// after `since` back in the queue, due now (after a receiver outage longer
+    /// than the retries); audited. Returns how many.
+    pub async fn replay_webhook(&self, actor: &str, webhook: &str, since: i64) -> Result<u64, StoreError> {
+        on_backend!(self, db => db.replay_webhook(actor, webhook, since).await)
+    }
+
+    /// Every email and webhook delivery of an inquiry, oldest first, with its attempts.
+    pub async fn deliveries(&self, inquiry_id: &str) -> Result<Vec<webhooks::DeliveryView>, StoreError> {
+        on_backend!(self, db => db.deliveries(inquiry_id).await)
+    }
+
+    /// The webhook outbox: the same lease, settle and release rules as email's.
+    pub async fn claim_webhooks(&self, limit: i64, lease_ms: i64) -> Result<Vec<webhooks::ClaimedWebhook>, StoreError> {
+        on_backend!(self, db => db.claim_webhooks(limit, lease_ms).await)
+    }
+
+    pub async fn extend_webhook_lease(&self, ids: Vec<String>, lease_ms: i64) -> Result<(), StoreError> {
+        on_backend!(self, db => db.extend_webhook_lease(ids, lease_ms).await)
+    }
+
+    pub async fn settle_webhooks(&self, settlements: Vec<Settlement>) -> Result<(), StoreError> {
+        on_backend!(self, db => db.settle_webhooks(settlements).await)
+    }
+
+    pub async fn release_webhooks(&self, ids: Vec<String>) -> Result<(), StoreError> {
+        on_backend!(self, db => db.release_webhooks(ids).await)
+    }
+
+    pub async fn reset_webhooks_in_flight(&self) -> Result<(), StoreError> {
+        on_backend!(self, db => db.reset_webhooks_in_flight().await)
+    }
+
+    pub async fn next_webhook_due(&self) -> Result<Option<i64>, StoreError> {
+        on_backend!(self, db => db.next_webhook_due().await)
+    }
+
+    /// How many webhook deliveries wait, and when the oldest was queued.
+    pub async fn webhook_backlog(&self) -> Result<(i64, Option<i64>), StoreError> {
+        on_backend!(self, db => db.webhook_backlog().await)
     }
 
     /// `true` for the one caller (across every process on this database) that

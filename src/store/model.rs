@@ -99,6 +99,32 @@ pub struct InquiryRecord {
     pub note: Option<String>,
 }
 
+impl InquiryRecord {
+    /// A record just stored as `id`, as a read would give it back.
+    pub fn from_new(record: &NewRecord, id: &str) -> Self {
+        let inquiry = &record.inquiry;
+        Self {
+            seq: 0,
+            id: id.to_owned(),
+            received_at: record.received_at,
+            status: record.status,
+            category: inquiry.category,
+            name: inquiry.name.clone(),
+            email: inquiry.email.as_str().to_owned(),
+            subject: inquiry.subject.clone(),
+            message: inquiry.message.clone(),
+            organization: inquiry.organization.clone(),
+            country: inquiry.country.clone(),
+            phone: inquiry.phone.clone(),
+            consent: inquiry.consent,
+            page: inquiry.page.clone(),
+            client_ip: record.client_ip.clone(),
+            spam_flags: record.spam_flags.clone(),
+            note: None,
+        }
+    }
+}
+
 fn rfc3339<S: serde::Serializer>(ms: &i64, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&to_rfc3339(*ms))
 }

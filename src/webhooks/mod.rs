@@ -1,16 +1,18 @@
 //! Webhooks: signed JSON (or a Slack message) about an inquiry, POSTed to a
 //! receiver that configuration names, with each outcome sorted for the outbox.
 //!
-//! This module is the delivery client only: what to send ([`Event`]), how it is
-//! signed ([`Secret`]), where it may go ([`guard`]) and what the answer means
-//! ([`Outcome`]). Queueing events in the outbox is the store's and the worker's
-//! job (docs/webhooks.md).
+//! What to send ([`Event`]), how it is signed ([`Secret`]), where it may go
+//! ([`guard`]), what the answer means ([`Outcome`]) and how the outbox worker
+//! delivers a queued event ([`WebhookChannel`]). Which events are queued, and
+//! when, is the store's (`store::webhooks`); docs/webhooks.md has the whole story.
 
+mod channel;
 mod client;
 mod guard;
 mod payload;
 mod signature;
 
+pub use channel::WebhookChannel;
 pub use client::{Message, Outcome, WebhookClient};
 pub use payload::Event;
 pub use signature::{Secret, SignedHeaders};
@@ -55,6 +57,11 @@ pub enum Format {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookTarget {
+    /// Names the webhook in the outbox and the admin API (`<form>.<name>`);
+    /// without it, its place in the list (`contact.0`). Give one to keep a
+    /// webhook's queue when the list is reordered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     pub url: String,
     pub secret: Secret,
     pub events: Vec<EventType>,
@@ -74,10 +81,26 @@ impl WebhookTarget {
         if !url.username().is_empty() || url.password().is_some() {
             return Err("url: must not carry credentials; receivers check the signature instead".to_owned());
         }
+        if let Some(name) = &self.name {
+            let valid = !name.is_empty()
+                && name.len() <= 40
+                && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+            if !valid {
+                return Err("name: 1 to 40 of a-z, 0-9, - and _".to_owned());
+            }
+        }
         if self.events.is_empty() {
             return Err("events: name at least one of inquiry.created, inquiry.updated, inquiry.erased".to_owned());
         }
         Ok(())
+    }
+
+    /// How the outbox and the admin API name this webhook, the `index`-th of form `form`.
+    pub fn key(&self, form: &str, index: usize) -> String {
+        match &self.name {
+            Some(name) => format!("{form}.{name}"),
+            None => format!("{form}.{index}"),
+        }
     }
 
     /// Whether this webhook wants `event` about an inquiry (`spam`: marked as spam).
@@ -92,6 +115,7 @@ mod tests {
 
     fn target(url: &str, events: Vec<EventType>) -> WebhookTarget {
         WebhookTarget {
+            name: None,
             url: url.to_owned(),
             secret: "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD".parse().unwrap(),
             events,

@@ -256,7 +256,10 @@ fn merge_toml(base: &str, extra: &str) -> String {
         if line.is_empty() {
             continue;
         }
-        if line.starts_with('[') {
+        if line.starts_with("[[") {
+            // An array of tables: each header is an entry of its own.
+            sections.push((line.to_owned(), Vec::new()));
+        } else if line.starts_with('[') {
             if !sections.iter().any(|(name, _)| name == line) {
                 sections.push((line.to_owned(), Vec::new()));
             }

@@ -115,12 +115,13 @@ pub async fn update(
 }
 
 /// Deletes inquiries with their notifications and attempts (by cascade) and
-/// their idempotency keys; the search index is a column of the row. Returns the ids.
+/// their idempotency keys; the search index is a column of the row. Returns
+/// the erased inquiries.
 ///
 /// The notifications' rows are locked first, in id order, the order in which an
 /// outbox worker settles them: the cascade would otherwise lock them in its own
 /// order and could deadlock with a worker settling the same rows.
-pub async fn erase(tx: &mut Tx, which: &Erase) -> Result<Vec<String>, sqlx::Error> {
+pub async fn erase(tx: &mut Tx, which: &Erase) -> Result<Vec<InquiryRecord>, sqlx::Error> {
     let filter = |query: &mut QueryBuilder<'static, Postgres>| {
         match which {
             Erase::One(id) => query.push("i.id = ").push_bind(id.clone()),
@@ -136,16 +137,18 @@ pub async fn erase(tx: &mut Tx, which: &Erase) -> Result<Vec<String>, sqlx::Erro
     lock.build().execute(&mut **tx).await?;
     let mut delete = QueryBuilder::<Postgres>::new("DELETE FROM inquiries i WHERE ");
     filter(&mut delete);
-    delete.push(" RETURNING i.id");
-    let ids: Vec<String> = delete.build_query_scalar().fetch_all(&mut **tx).await?;
+    delete.push(format!(" RETURNING {INQUIRY_COLUMNS}"));
+    let doomed: Vec<InquiryRecord> = delete.build_query_as().fetch_all(&mut **tx).await?;
+    let ids: Vec<&str> = doomed.iter().map(|i| i.id.as_str()).collect();
     sqlx::query("DELETE FROM idempotency_keys WHERE inquiry_id = ANY($1)").bind(&ids).execute(&mut **tx).await?;
-    Ok(ids)
+    Ok(doomed)
 }
 
 /// After an erasure: VACUUM removes the dead row versions and their index
 /// entries (GIN's pending list included) instead of leaving them until autovacuum.
 pub async fn vacuum(pool: &PgPool) {
-    let tables = "inquiries, notifications, notification_attempts, idempotency_keys";
+    let tables =
+        "inquiries, notifications, notification_attempts, idempotency_keys, webhook_deliveries, webhook_attempts";
     if let Err(error) = sqlx::query(&format!("VACUUM {tables}")).execute(pool).await {
         tracing::warn!(%error, "VACUUM after erasure failed; autovacuum will remove the dead rows later");
     }

@@ -73,9 +73,7 @@ async fn write_batches(
         let records: Vec<&NewRecord> = jobs.iter().map(|j| &j.record).collect();
         let outcomes = match commit(&pool, &records, &options).await {
             Ok((outcomes, notifications)) => {
-                if notifications > 0 {
-                    outbox.notify_one();
-                }
+                super::queued(&options, &outbox, notifications);
                 outcomes
             }
             Err(error) => recover(&pool, &records, &options, &outbox, error).await,
@@ -104,9 +102,7 @@ async fn recover(
     for record in records {
         outcomes.push(match submit::submit(pool, record, options).await {
             Ok((outcome, notifications)) => {
-                if notifications > 0 {
-                    outbox.notify_one();
-                }
+                super::queued(options, outbox, notifications);
                 outcome
             }
             Err(e) if is_transient(&e) => WriteOutcome::Unavailable,

@@ -11,6 +11,7 @@ mod export;
 mod outbox;
 mod submit;
 mod tokens;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +31,11 @@ use super::{
 use crate::config::DatabaseSettings;
 use crate::domain::{ExportFormat, InquiryFilter, InquiryStatus, Page};
 use crate::store::model::{typed, update_detail};
+use crate::store::webhooks::{ClaimedWebhook, DeliveryView};
+use crate::timestamp::now_ms;
+
+/// The advisory lock key webhook claims take (any constant no other lock uses).
+const WEBHOOK_CLAIM_LOCK: i64 = 0x696e_7175_6972_7964;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -176,9 +182,7 @@ impl Postgres {
         }
         match submit::submit(&self.pool, &record, &self.options).await {
             Ok((outcome, notifications)) => {
-                if notifications > 0 {
-                    self.outbox.notify_one();
-                }
+                queued(&self.options, &self.outbox, notifications);
                 outcome
             }
             Err(error) if is_transient(&error) => {
@@ -266,12 +270,13 @@ impl Postgres {
         let mut tx = self.pool.begin().await?;
         let note_changed = note.is_some();
         let previous = admin::update(&mut tx, id, status, note).await?;
-        if let Some(previous) = &previous {
-            let detail = update_detail(previous, status, note_changed);
-            admin::audit(&mut tx, actor, "inquiry.update", Some(id), detail).await?;
-        }
+        let Some(previous) = &previous else { return Ok(false) };
+        let detail = update_detail(previous, status, note_changed);
+        admin::audit(&mut tx, actor, "inquiry.update", Some(id), detail).await?;
+        let events = webhooks::queue_update(&mut tx, &self.options.webhooks, id).await?;
         tx.commit().await?;
-        Ok(previous.is_some())
+        self.wake_webhooks(events);
+        Ok(true)
     }
 
     pub async fn erase(
@@ -282,25 +287,89 @@ impl Postgres {
         detail: serde_json::Value,
     ) -> Result<Vec<String>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let ids = admin::erase(&mut tx, &which).await?;
-        if let Some((target, detail)) = which.audit(ids.len(), detail) {
+        let erased = admin::erase(&mut tx, &which).await?;
+        if let Some((target, detail)) = which.audit(erased.len(), detail) {
             admin::audit(&mut tx, actor, action, target, detail).await?;
         }
+        let events = webhooks::queue_erasure(&mut tx, &self.options.webhooks, &erased).await?;
         tx.commit().await?;
-        if !ids.is_empty() {
+        self.wake_webhooks(events);
+        if !erased.is_empty() {
             admin::vacuum(&self.pool).await;
         }
-        Ok(ids)
+        Ok(erased.into_iter().map(|i| i.id).collect())
     }
 
     pub async fn requeue(&self, actor: &str, id: &str) -> Result<Requeue, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let outcome = admin::requeue(&mut tx, id).await?;
+        let mut outcome = admin::requeue(&mut tx, id).await?;
+        if outcome == Requeue::NotFound {
+            outcome = webhooks::requeue(&mut tx, id, now_ms()).await?;
+        }
         if outcome == Requeue::Requeued {
             admin::audit(&mut tx, actor, "notification.retry", Some(id), json!({})).await?;
         }
         tx.commit().await?;
+        self.wake_webhooks(usize::from(outcome == Requeue::Requeued));
         Ok(outcome)
+    }
+
+    pub async fn replay_webhook(&self, actor: &str, webhook: &str, since: i64) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let replayed = webhooks::replay(&mut tx, webhook, since, now_ms()).await?;
+        let detail = json!({"since": crate::timestamp::to_rfc3339(since), "requeued": replayed});
+        admin::audit(&mut tx, actor, "webhook.replay", Some(webhook), detail).await?;
+        tx.commit().await?;
+        self.wake_webhooks(replayed as usize);
+        Ok(replayed)
+    }
+
+    fn wake_webhooks(&self, queued: usize) {
+        if queued > 0 {
+            self.options.webhooks.wake.notify_one();
+        }
+    }
+
+    /// Claims run one at a time across replicas (a transaction-scoped advisory
+    /// lock): two concurrent claims could otherwise each take one of two
+    /// events of an inquiry and deliver them out of order.
+    pub async fn claim_webhooks(&self, limit: i64, lease_ms: i64) -> Result<Vec<ClaimedWebhook>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(WEBHOOK_CLAIM_LOCK).execute(&mut *tx).await?;
+        let claimed = webhooks::claim(&mut tx, now_ms(), lease_ms, limit).await?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    pub async fn extend_webhook_lease(&self, ids: Vec<String>, lease_ms: i64) -> Result<(), StoreError> {
+        Ok(webhooks::extend_lease(&mut *self.pool.acquire().await?, &ids, now_ms() + lease_ms).await?)
+    }
+
+    pub async fn settle_webhooks(&self, settlements: Vec<Settlement>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        webhooks::settle(&mut tx, &settlements, now_ms()).await?;
+        Ok(tx.commit().await?)
+    }
+
+    pub async fn release_webhooks(&self, ids: Vec<String>) -> Result<(), StoreError> {
+        Ok(webhooks::release(&mut *self.pool.acquire().await?, &ids).await?)
+    }
+
+    /// Nothing to do: another replica may be sending; a dead one's leases run out.
+    pub async fn reset_webhooks_in_flight(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    pub async fn next_webhook_due(&self) -> Result<Option<i64>, StoreError> {
+        Ok(webhooks::next_due(&mut *self.pool.acquire().await?).await?)
+    }
+
+    pub async fn webhook_backlog(&self) -> Result<(i64, Option<i64>), StoreError> {
+        Ok(webhooks::backlog(&mut *self.pool.acquire().await?).await?)
+    }
+
+    pub async fn deliveries(&self, inquiry_id: &str) -> Result<Vec<DeliveryView>, StoreError> {
+        Ok(webhooks::deliveries(&mut *self.pool.acquire().await?, inquiry_id).await?)
     }
 
     pub async fn claim_retention_run(&self, now: i64, interval_ms: i64) -> Result<bool, StoreError> {
@@ -348,6 +417,14 @@ type Tx = Transaction<'static, Pg>;
 /// Commits a write transaction of the submission path or the outbox, with
 /// SQLite's writer's metrics: the time from `started` to the commit (`write`),
 /// the commit itself, the count, and how many submissions it stored.
+/// After a commit that queued `count` outbox rows: wakes the workers.
+fn queued(options: &StoreOptions, outbox: &Notify, count: usize) {
+    if count > 0 {
+        outbox.notify_one();
+        options.webhooks.wake.notify_one();
+    }
+}
+
 async fn commit(tx: Tx, started: std::time::Instant, submissions: usize) -> Result<(), sqlx::Error> {
     let committing = std::time::Instant::now();
     metrics::histogram!("inquiryd_store_transaction_seconds", "phase" => "write")

@@ -151,7 +151,8 @@ pub async fn insert_inquiries(tx: &mut Tx, rows: &[(&NewRecord, &str)], now: i64
     Ok(())
 }
 
-/// Queues the planned notifications of inquiries (record, id): one statement.
+/// Queues the planned notifications of inquiries (record, id) in one statement,
+/// and their webhook events; returns how many rows were queued.
 pub async fn insert_notifications(
     tx: &mut Tx,
     rows: &[(&NewRecord, &str)],
@@ -170,8 +171,10 @@ pub async fn insert_notifications(
             recipients.push(planned.recipients.join(", "));
         }
     }
+    let events: Vec<_> = rows.iter().flat_map(|(record, id)| options.webhooks.created(record, id, now)).collect();
+    super::webhooks::insert(tx, &events).await?;
     if ids.is_empty() {
-        return Ok(0);
+        return Ok(events.len());
     }
     sqlx::query(
         "INSERT INTO notifications (id, inquiry_id, kind, recipients, message_id, next_attempt_at, created_at) \
@@ -186,7 +189,7 @@ pub async fn insert_notifications(
     .bind(now)
     .execute(&mut **tx)
     .await?;
-    Ok(ids.len())
+    Ok(ids.len() + events.len())
 }
 
 /// The first answer given for an Idempotency-Key within its window, with the

@@ -128,10 +128,10 @@ pub async fn update(
 }
 
 /// Erases inquiries with their notifications, delivery attempts, idempotency
-/// keys and search-index entries; returns the erased ids. With `secure_delete`
+/// keys and search-index entries; returns the erased inquiries. With `secure_delete`
 /// and the index's secure-delete option the data is overwritten, not just
 /// unlinked.
-pub async fn erase(conn: &mut SqliteConnection, which: &Erase) -> Result<Vec<String>, sqlx::Error> {
+pub async fn erase(conn: &mut SqliteConnection, which: &Erase) -> Result<Vec<InquiryRecord>, sqlx::Error> {
     let mut select = QueryBuilder::<Sqlite>::new(format!("SELECT {INQUIRY_COLUMNS} FROM inquiries i WHERE "));
     match which {
         Erase::One(id) => select.push("i.id = ").push_bind(id.clone()),
@@ -139,7 +139,6 @@ pub async fn erase(conn: &mut SqliteConnection, which: &Erase) -> Result<Vec<Str
         Erase::ReceivedBefore(cutoff) => select.push("i.received_at < ").push_bind(*cutoff),
     };
     let doomed: Vec<InquiryRecord> = select.build_query_as().fetch_all(&mut *conn).await?;
-    let mut ids = Vec::with_capacity(doomed.len());
     for chunk in doomed.chunks(500) {
         search::unindex(conn, chunk).await?;
         for (table, column) in [("idempotency_keys", "inquiry_id"), ("inquiries", "id")] {
@@ -150,9 +149,8 @@ pub async fn erase(conn: &mut SqliteConnection, which: &Erase) -> Result<Vec<Str
             });
             delete.push(")").build().execute(&mut *conn).await?;
         }
-        ids.extend(chunk.iter().map(|i| i.id.clone()));
     }
-    Ok(ids)
+    Ok(doomed)
 }
 
 /// How many inquiries were received before `cutoff` (for `purge --dry-run`).

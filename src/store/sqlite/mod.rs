@@ -8,6 +8,7 @@ mod inquiries;
 mod outbox;
 mod search;
 mod tokens;
+mod webhooks;
 mod writer;
 
 use std::str::FromStr;
@@ -41,6 +42,7 @@ use super::{
 };
 use crate::domain::{ExportFormat, InquiryFilter, InquiryStatus, Page};
 use crate::store::model::update_detail;
+use crate::store::webhooks::{ClaimedWebhook, DeliveryView, WebhookPlan};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -202,6 +204,7 @@ pub async fn backup(settings: &DatabaseSettings, target: &std::path::Path) -> Re
 pub struct Sqlite {
     writer: Writer,
     reads: SqlitePool,
+    webhooks: Arc<WebhookPlan>,
 }
 
 impl Sqlite {
@@ -215,8 +218,9 @@ impl Sqlite {
         migrate(&mut conn).await?;
         let reads = open_reads(settings).await?;
         let hot = open_hot_writer(settings)?;
+        let webhooks = options.webhooks.clone();
         let (writer, task) = Writer::spawn(hot, conn, options, outbox);
-        Ok((Self { writer, reads }, task))
+        Ok((Self { writer, reads, webhooks }, task))
     }
 
     pub async fn ensure_search_index(&self, enabled: bool) -> Result<(), StoreError> {
@@ -309,21 +313,21 @@ impl Sqlite {
         status: InquiryStatus,
         note: Option<Option<String>>,
     ) -> Result<bool, StoreError> {
-        let (actor, id) = (actor.to_owned(), id.to_owned());
-        let updated = self
+        let (actor, id, plan) = (actor.to_owned(), id.to_owned(), self.webhooks.clone());
+        let (updated, events) = self
             .writer
             .exec(false, move |conn| {
                 Box::pin(async move {
                     let note_changed = note.is_some();
                     let previous = admin::update(conn, &id, status, note).await?;
-                    if let Some(previous) = &previous {
-                        let detail = update_detail(previous, status, note_changed);
-                        admin::audit(conn, &actor, "inquiry.update", Some(&id), detail).await?;
-                    }
-                    Ok(previous.is_some())
+                    let Some(previous) = &previous else { return Ok((false, 0)) };
+                    let detail = update_detail(previous, status, note_changed);
+                    admin::audit(conn, &actor, "inquiry.update", Some(&id), detail).await?;
+                    Ok((true, webhooks::queue_update(conn, &plan, &id).await?))
                 })
             })
             .await?;
+        self.wake_webhooks(events);
         Ok(updated)
     }
 
@@ -334,19 +338,21 @@ impl Sqlite {
         which: Erase,
         detail: serde_json::Value,
     ) -> Result<Vec<String>, StoreError> {
-        let actor = actor.to_owned();
-        let ids = self
+        let (actor, plan) = (actor.to_owned(), self.webhooks.clone());
+        let (ids, events) = self
             .writer
             .exec(true, move |conn| {
                 Box::pin(async move {
-                    let ids = admin::erase(conn, &which).await?;
-                    if let Some((target, detail)) = which.audit(ids.len(), detail) {
+                    let erased = admin::erase(conn, &which).await?;
+                    if let Some((target, detail)) = which.audit(erased.len(), detail) {
                         admin::audit(conn, &actor, action, target, detail).await?;
                     }
-                    Ok(ids)
+                    let events = webhooks::queue_erasure(conn, &plan, &erased).await?;
+                    Ok((erased.into_iter().map(|i| i.id).collect(), events))
                 })
             })
             .await?;
+        self.wake_webhooks(events);
         Ok(ids)
     }
 
@@ -356,7 +362,10 @@ impl Sqlite {
             .writer
             .exec(false, move |conn| {
                 Box::pin(async move {
-                    let outcome = admin::requeue(conn, &id).await?;
+                    let mut outcome = admin::requeue(conn, &id).await?;
+                    if outcome == Requeue::NotFound {
+                        outcome = webhooks::requeue(conn, &id, crate::timestamp::now_ms()).await?;
+                    }
                     if outcome == Requeue::Requeued {
                         admin::audit(conn, &actor, "notification.retry", Some(&id), json!({})).await?;
                     }
@@ -364,7 +373,73 @@ impl Sqlite {
                 })
             })
             .await?;
+        self.wake_webhooks(usize::from(outcome == Requeue::Requeued));
         Ok(outcome)
+    }
+
+    pub async fn replay_webhook(&self, actor: &str, webhook: &str, since: i64) -> Result<u64, StoreError> {
+        let (actor, webhook) = (actor.to_owned(), webhook.to_owned());
+        let replayed = self
+            .writer
+            .exec(false, move |conn| {
+                Box::pin(async move {
+                    let replayed = webhooks::replay(conn, &webhook, since, crate::timestamp::now_ms()).await?;
+                    let detail = json!({"since": crate::timestamp::to_rfc3339(since), "requeued": replayed});
+                    admin::audit(conn, &actor, "webhook.replay", Some(&webhook), detail).await?;
+                    Ok(replayed)
+                })
+            })
+            .await?;
+        self.wake_webhooks(replayed as usize);
+        Ok(replayed)
+    }
+
+    fn wake_webhooks(&self, queued: usize) {
+        if queued > 0 {
+            self.webhooks.wake.notify_one();
+        }
+    }
+
+    pub async fn claim_webhooks(&self, limit: i64, lease_ms: i64) -> Result<Vec<ClaimedWebhook>, StoreError> {
+        let now = crate::timestamp::now_ms();
+        Ok(self.writer.exec(false, move |c| Box::pin(webhooks::claim(c, now, lease_ms, limit))).await?)
+    }
+
+    pub async fn extend_webhook_lease(&self, ids: Vec<String>, lease_ms: i64) -> Result<(), StoreError> {
+        let until = crate::timestamp::now_ms() + lease_ms;
+        Ok(self
+            .writer
+            .exec(false, move |c| Box::pin(async move { webhooks::extend_lease(c, &ids, until).await }))
+            .await?)
+    }
+
+    pub async fn settle_webhooks(&self, settlements: Vec<Settlement>) -> Result<(), StoreError> {
+        let now = crate::timestamp::now_ms();
+        Ok(self
+            .writer
+            .exec(false, move |c| Box::pin(async move { webhooks::settle(c, &settlements, now).await }))
+            .await?)
+    }
+
+    pub async fn release_webhooks(&self, ids: Vec<String>) -> Result<(), StoreError> {
+        Ok(self.writer.exec(false, move |c| Box::pin(async move { webhooks::release(c, &ids).await })).await?)
+    }
+
+    /// At start-up: whatever a previous process was delivering when it died is due again.
+    pub async fn reset_webhooks_in_flight(&self) -> Result<(), StoreError> {
+        Ok(self.writer.exec(false, move |c| Box::pin(webhooks::reset_in_flight(c))).await?)
+    }
+
+    pub async fn next_webhook_due(&self) -> Result<Option<i64>, StoreError> {
+        Ok(webhooks::next_due(&mut *self.reads.acquire().await?).await?)
+    }
+
+    pub async fn webhook_backlog(&self) -> Result<(i64, Option<i64>), StoreError> {
+        Ok(webhooks::backlog(&mut *self.reads.acquire().await?).await?)
+    }
+
+    pub async fn deliveries(&self, inquiry_id: &str) -> Result<Vec<DeliveryView>, StoreError> {
+        Ok(webhooks::deliveries(&mut *self.reads.acquire().await?, inquiry_id).await?)
     }
 
     pub async fn claim_retention_run(&self, now: i64, interval_ms: i64) -> Result<bool, StoreError> {

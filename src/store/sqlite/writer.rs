@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use super::{outbox, search};
 use crate::store::model::{resolve, KnownKeys};
+use crate::store::webhooks;
 use crate::store::{ClaimedNotification, NewRecord, Receipt, Settlement, StoreOptions, WriteOutcome};
 use crate::timestamp::now_ms;
 
@@ -337,6 +338,7 @@ fn write_batch(
     let mut notify = db.prepare_cached(INSERT_NOTIFICATION)?;
     let mut remember = db.prepare_cached(INSERT_IDEMPOTENCY_KEY)?;
     let mut notifications = 0;
+    let mut events = 0;
     for (record, id) in &fresh {
         let inquiry = &record.inquiry;
         let spam_flags = serde_json::to_string(&record.spam_flags).unwrap_or_else(|_| "[]".into());
@@ -380,6 +382,22 @@ fn write_batch(
         if let Some(claim) = &record.idempotency {
             remember.execute(params![claim.key, &claim.request_hash[..], id, record.received_at, now])?;
         }
+        if !options.webhooks.is_empty() {
+            for e in options.webhooks.created(record, id, now) {
+                db.prepare_cached(webhooks::INSERT_SQL)?.execute(params![
+                    e.id,
+                    e.webhook,
+                    e.inquiry_id,
+                    e.event.as_str(),
+                    e.data,
+                    e.at
+                ])?;
+                events += 1;
+            }
+        }
+    }
+    if events > 0 {
+        options.webhooks.wake.notify_one();
     }
     Ok((outcomes, notifications))
 }
