@@ -551,3 +551,27 @@ fn an_erasure_withdraws_the_events_that_held_the_inquiry() {
     // SQLite: no byte of the address left in the files; PostgreSQL: in no row.
     assert_eq!(db.find_stored("erase.me.webhook@example.org"), None);
 }
+
+#[test]
+fn a_receivers_retry_after_is_waited_for_before_the_next_attempt() {
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let log = calls.clone();
+    let receiver = Receiver::start_with(move |_| {
+        let mut calls = log.lock().unwrap();
+        calls.push(Instant::now());
+        if calls.len() == 1 {
+            Answer::Status(429, vec![("Retry-After", "3".to_owned())])
+        } else {
+            Answer::status(200)
+        }
+    });
+    // The backoff alone would try again within a second.
+    let app = TestApp::spawn(&format!("{QUICK}\n{}", hook("crm", &receiver.url("/"), ALL_EVENTS, "")));
+    submit(&app, &unique_submission(1));
+    let calls = within(15, "the second attempt", || {
+        let c = calls.lock().unwrap().clone();
+        (c.len() >= 2).then_some(c)
+    });
+    let waited = calls[1] - calls[0];
+    assert!(waited >= Duration::from_millis(2900), "retried after {waited:?}, before the receiver's 3 s");
+}
