@@ -427,6 +427,17 @@ impl Settings {
         self.validate_webhooks()
     }
 
+    /// Every configured webhook with its form and key (`<form>.<name>`).
+    pub fn webhooks(&self) -> impl Iterator<Item = (&str, String, &WebhookTarget)> {
+        self.forms.iter().flat_map(|(form, section)| {
+            section
+                .webhooks
+                .iter()
+                .enumerate()
+                .map(move |(index, target)| (form.as_str(), target.key(form, index), target))
+        })
+    }
+
     /// The form `POST /api/v1/inquiries` feeds: `contact`, or the only form defined.
     pub fn default_form(&self) -> &str {
         match self.forms.keys().next() {

@@ -303,10 +303,7 @@ pub(crate) async fn replay(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
     let webhook = webhook.into_inner();
-    let known = state.settings.forms.iter().any(|(form, section)| {
-        section.webhooks.iter().enumerate().any(|(index, target)| target.key(form, index) == webhook)
-    });
-    if !known {
+    if !state.settings.webhooks().any(|(_, key, _)| key == webhook) {
         return Err(Problem::NotFound);
     }
     let body = json_object(&req, payload, &state).await?;

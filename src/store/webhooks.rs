@@ -51,15 +51,12 @@ pub struct NewEvent {
 impl WebhookPlan {
     pub fn new(settings: &Settings) -> Self {
         let targets = settings
-            .forms
-            .iter()
-            .flat_map(|(form, section)| {
-                section.webhooks.iter().enumerate().map(move |(index, target)| PlannedTarget {
-                    key: target.key(form, index),
-                    form: form.clone(),
-                    events: target.events.clone(),
-                    include_spam: target.include_spam,
-                })
+            .webhooks()
+            .map(|(form, key, target)| PlannedTarget {
+                key,
+                form: form.to_owned(),
+                events: target.events.clone(),
+                include_spam: target.include_spam,
             })
             .collect();
         Self { targets, default_form: settings.default_form().to_owned(), wake: Default::default() }

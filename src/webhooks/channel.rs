@@ -21,13 +21,7 @@ pub struct WebhookChannel {
 
 impl WebhookChannel {
     pub fn new(settings: &Settings) -> Self {
-        let targets = settings
-            .forms
-            .iter()
-            .flat_map(|(form, section)| {
-                section.webhooks.iter().enumerate().map(move |(index, t)| (t.key(form, index), t.clone()))
-            })
-            .collect();
+        let targets = settings.webhooks().map(|(_, key, target)| (key, target.clone())).collect();
         Self {
             client: Arc::new(WebhookClient::new(&settings.webhooks)),
             targets,
