@@ -417,11 +417,14 @@ type Tx = Transaction<'static, Pg>;
 /// Commits a write transaction of the submission path or the outbox, with
 /// SQLite's writer's metrics: the time from `started` to the commit (`write`),
 /// the commit itself, the count, and how many submissions it stored.
-/// After a commit that queued `count` outbox rows: wakes the workers.
+/// After a commit that queued `count` outbox rows (emails and webhook events):
+/// wakes the workers (the webhook worker only when webhooks are configured).
 fn queued(options: &StoreOptions, outbox: &Notify, count: usize) {
     if count > 0 {
         outbox.notify_one();
-        options.webhooks.wake.notify_one();
+        if !options.webhooks.is_empty() {
+            options.webhooks.wake.notify_one();
+        }
     }
 }
 
