@@ -268,11 +268,24 @@ async function successScenario({ P, A }) {
   return `inquiry ${id} stored in A (checked with sqlite3${admin ? ' and the admin API' : ''}) and emailed`;
 }
 
-// A Russian browser (its Accept-Language says ru-RU): the server's messages next
-// to the fields are in Russian, and the codes behind them are unchanged.
+// A Russian browser (navigator.languages and Accept-Language say ru-RU): the page's
+// own words switch to Russian, and the server's messages next to the fields are in
+// Russian too.
 async function russianFieldErrorScenario({ P, A }) {
   const page = await newPage('ru-RU');
   await page.goto(`${P.origin}/?api=${A.origin}`);
+  const words = await page.evaluate(() => ({
+    lang: document.documentElement.lang,
+    heading: document.querySelector('h1').textContent,
+    name: document.querySelector('label[for=name]').textContent,
+    optional: document.querySelector('label[for=country] .optional').textContent,
+    option: document.querySelector('#category option[value=question]').textContent,
+    button: document.getElementById('submit').textContent,
+  }));
+  check(words.lang === 'ru', `<html lang> should be ru, got ${words.lang}`);
+  check(words.heading === 'Связаться с нами' && words.name === 'Имя' && words.optional === '(необязательно)',
+        `the labels should be Russian, got ${JSON.stringify(words)}`);
+  check(words.option === 'Вопрос' && words.button === 'Отправить', `the choices and the button should be Russian, got ${JSON.stringify(words)}`);
   await page.evaluate(() => { document.getElementById('contact').noValidate = true; });
   await fill(page, { ...VISITOR, email: 'not-an-email', subject: '' });
   await page.check('#consent');
@@ -282,8 +295,33 @@ async function russianFieldErrorScenario({ P, A }) {
   const subject = (await page.textContent('#error-subject')).trim();
   check(email.includes('не является действительным адресом'), `#error-email should be Russian, got ${JSON.stringify(email)}`);
   check(subject.includes('обязательно'), `#error-subject should be Russian, got ${JSON.stringify(subject)}`);
+  const status = (await page.textContent('#form-status')).trim();
+  check(status.startsWith('Исправьте отмеченные поля'), `the page's own message should be Russian, got ${JSON.stringify(status)}`);
   await page.screenshot({ path: join(SHOTS, 'errors-ru.png'), fullPage: true });
   return `Russian messages next to the fields: ${JSON.stringify(email)}`;
+}
+
+// A Chinese browser (zh-CN): the page speaks Chinese, sends _lang=zh, and the
+// stored inquiry says so (its receipt would be in Chinese).
+async function chineseWordsScenario({ P, A }) {
+  const page = await newPage('zh-CN');
+  await page.goto(`${P.origin}/?api=${A.origin}`);
+  const heading = await page.textContent('h1');
+  const label = await page.textContent('label[for=message]');
+  check(heading === '联系我们' && label === '留言', `the page should be Chinese, got ${heading} / ${label}`);
+  await fill(page, { ...VISITOR, subject: '中文页面 ' + Date.now() });
+  await page.check('#consent');
+  await page.click('#submit');
+  await page.waitForSelector('#success:not([hidden])');
+  const thanks = await page.textContent('#success h2');
+  check(thanks === '谢谢，您的留言已发送。', `the thank-you should be Chinese, got ${JSON.stringify(thanks)}`);
+  const id = (await page.textContent('#success-id')).trim();
+  const rows = sql(A, `SELECT lang FROM inquiries WHERE id = '${id}'`);
+  const lang = rows.length ? rows[0].lang : null;
+  check(lang === 'zh', `the inquiry should be stored with lang zh, got ${JSON.stringify(lang)}`);
+  await page.screenshot({ path: join(SHOTS, 'success-zh.png'), fullPage: true });
+  await page.context().close();
+  return `page, thanks and stored language in Chinese (${id})`;
 }
 
 async function fieldErrorScenario({ P, A }) {
@@ -409,6 +447,7 @@ async function main() {
     ['submit a Unicode inquiry cross-origin', successScenario],
     ['field errors from a 422', fieldErrorScenario],
     ['field errors in the browser\'s language (ru-RU)', russianFieldErrorScenario],
+    ['the page in the browser\'s language (zh-CN)', chineseWordsScenario],
     ['origin not allowed by the API', disallowedOriginScenario],
     ['plain form post without JavaScript', noJavaScriptScenario],
   ];
