@@ -13,6 +13,12 @@ field-phone = Phone
 field-consent = Consent
 field-page = Page
 
+## Category names, as a form's category choice shows them.
+category-inquiry = Inquiry
+category-question = Question
+category-commendation = Commendation
+category-other = Other
+
 ## Field errors, by code. $label is the field's label in this language.
 error-required = { $label } is required.
 error-too_long = { $label } must be at most { $max } characters.
@@ -26,6 +32,9 @@ error-unknown_field = { $label } is not a field of this form.
 error-consent_required = Please give your consent to send this form.
 error-captcha_required = Please complete the anti-spam check.
 error-captcha_failed = The anti-spam check failed; please try it again.
+error-out_of_range = { $label } must be in the range { $range }.
+error-invalid_url = { $label } must be a web address starting with http:// or https://.
+error-invalid_date = { $label } must be a date like 2026-05-31.
 
 ## Problems (RFC 9457 title and detail), by the problem's slug.
 problem-malformed-body-title = Malformed request body

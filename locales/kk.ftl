@@ -12,6 +12,12 @@ field-phone = Телефон
 field-consent = Келісім
 field-page = Бет
 
+## Санат атаулары.
+category-inquiry = Сұрау
+category-question = Сұрақ
+category-commendation = Алғыс
+category-other = Басқа
+
 ## Өріс қателері.
 error-required = «{ $label }» өрісін толтыру міндетті.
 error-too_long = «{ $label }» өрісі { $max } таңбадан аспауы керек.
@@ -25,6 +31,9 @@ error-unknown_field = Бұл пішінде «{ $label }» өрісі жоқ.
 error-consent_required = Пішінді жіберу үшін келісіміңізді беріңіз.
 error-captcha_required = Спамға қарсы тексеруден өтіңіз.
 error-captcha_failed = Спамға қарсы тексеруден өтпедіңіз; қайталап көріңіз.
+error-out_of_range = «{ $label }» мәні { $range } аралығында болуы керек.
+error-invalid_url = «{ $label }» өрісі http:// немесе https:// деп басталатын веб-мекенжай болуы керек.
+error-invalid_date = «{ $label }» өрісі 2026-05-31 түріндегі күн болуы керек.
 
 ## Сұрау қателері.
 problem-malformed-body-title = Сұрау денесі қате

@@ -12,6 +12,12 @@ field-phone = Телефон
 field-consent = Согласие
 field-page = Страница
 
+## Названия категорий.
+category-inquiry = Запрос
+category-question = Вопрос
+category-commendation = Благодарность
+category-other = Другое
+
 ## Ошибки полей.
 error-required = Поле «{ $label }» обязательно.
 error-too_long = Поле «{ $label }» должно содержать не более { $max } { $max ->
@@ -28,6 +34,9 @@ error-unknown_field = Поля «{ $label }» нет в этой форме.
 error-consent_required = Чтобы отправить форму, пожалуйста, дайте согласие.
 error-captcha_required = Пожалуйста, пройдите проверку на спам.
 error-captcha_failed = Проверка на спам не пройдена; попробуйте ещё раз.
+error-out_of_range = Значение поля «{ $label }» должно быть в пределах { $range }.
+error-invalid_url = Поле «{ $label }» должно быть веб-адресом, начинающимся с http:// или https://.
+error-invalid_date = Поле «{ $label }» должно быть датой вида 2026-05-31.
 
 ## Ошибки запроса.
 problem-malformed-body-title = Некорректное тело запроса

@@ -12,6 +12,12 @@ field-phone = 电话
 field-consent = 同意
 field-page = 页面
 
+## 类别名称。
+category-inquiry = 咨询
+category-question = 问题
+category-commendation = 表扬
+category-other = 其他
+
 ## 字段错误。
 error-required = 请填写“{ $label }”。
 error-too_long = “{ $label }”最多 { $max } 个字符。
@@ -25,6 +31,9 @@ error-unknown_field = 此表单没有“{ $label }”字段。
 error-consent_required = 请先表示同意，再提交此表单。
 error-captcha_required = 请完成防垃圾信息验证。
 error-captcha_failed = 防垃圾信息验证未通过，请重试。
+error-out_of_range = “{ $label }”的值必须在 { $range } 范围内。
+error-invalid_url = “{ $label }”必须是以 http:// 或 https:// 开头的网址。
+error-invalid_date = “{ $label }”必须是日期，格式如 2026-05-31。
 
 ## 请求错误。
 problem-malformed-body-title = 请求内容格式错误

@@ -9,8 +9,10 @@ use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::domain::Category;
+use crate::domain::{is_form_id, Category};
 use crate::webhooks::WebhookTarget;
+
+pub mod forms;
 
 /// The committed `config/default.toml`, compiled in so the binary runs anywhere.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
@@ -255,11 +257,33 @@ pub struct WebhookSettings {
     pub timeout_seconds: u64,
 }
 
-/// One form's own section. The rest of SPEC "Forms" joins it later; until then an
-/// unknown key here is refused like everywhere else.
+/// One form's own section, `[forms.<id>]`. A key left out takes the global
+/// value (`server.allowed_origins`, `mail.to`, `mail.routes`, `form.success_url`,
+/// `mail.acknowledge_submitter`); see [`forms`] for how they resolve.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PerFormSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, deserialize_with = "list")]
+    pub allowed_origins: Vec<String>,
+    #[serde(default, deserialize_with = "list")]
+    pub to: Vec<String>,
+    /// `category = [recipients]` or `select_field = { choice = [recipients] }`.
+    #[serde(default)]
+    pub routes: BTreeMap<String, forms::Route>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub categories: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledge_submitter: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optional: Option<Vec<String>>,
+    #[serde(default)]
+    pub required: Vec<String>,
+    #[serde(default)]
+    pub fields: Vec<forms::FieldSettings>,
     #[serde(default)]
     pub webhooks: Vec<WebhookTarget>,
 }
@@ -424,7 +448,8 @@ impl Settings {
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return fail("log.level", "is not a level or filter like \"info\"");
         }
-        self.validate_webhooks()
+        self.validate_webhooks()?;
+        self.forms().map(|_| ())
     }
 
     /// Every configured webhook with its form and key (`<form>.<name>`).
@@ -558,10 +583,6 @@ fn append_field(key: &mut String, field: &str) {
     }
 }
 
-fn is_form_id(id: &str) -> bool {
-    (1..=40).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
 fn is_origin(origin: &str) -> bool {
     is_http_url(origin) && !origin.ends_with('/') && origin.matches('/').count() == 2
 }
@@ -651,7 +672,7 @@ mod tests {
         assert!(shown.contains("[smtp]"));
     }
 
-    fn load_with(extra: &str) -> Result<Settings, ConfigError> {
+    pub(super) fn load_with(extra: &str) -> Result<Settings, ConfigError> {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("inquiryd.toml");
         std::fs::write(&file, extra).unwrap();
@@ -686,8 +707,8 @@ mod tests {
         assert!(error.contains("forms.contact.webhooks.0: url: must be an http(s) URL"), "{error}");
         let error = load_with(&WEBHOOK.replace("forms.contact.", "forms.Contact.")).unwrap_err().to_string();
         assert!(error.contains("forms.Contact: a form id"), "{error}");
-        let error = load_with(&format!("[forms.contact]\ntitle = \"Contact\"\n{WEBHOOK}")).unwrap_err().to_string();
-        assert!(error.contains("forms.contact.title: unknown key"), "{error}");
+        let error = load_with(&format!("[forms.contact]\nheading = \"Contact\"\n{WEBHOOK}")).unwrap_err().to_string();
+        assert!(error.contains("forms.contact.heading: unknown key"), "{error}");
     }
 
     #[test]

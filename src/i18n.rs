@@ -82,12 +82,24 @@ impl Lang {
         self.try_text(&format!("field-{field}"), &[]).unwrap_or_else(|| field.to_owned())
     }
 
+    /// The label of the field an error is about: a custom field's own label in
+    /// this language, else the catalogue's (`field-<name>`), else its name.
+    pub fn error_label(self, error: &FieldError) -> String {
+        match &error.label {
+            Some(labels) => labels.get(self.tag()).to_owned(),
+            None => self.label(&error.field),
+        }
+    }
+
     /// A field error's message in this language, from `error-<code>` with the
     /// field's label; the error's own message when the catalogue has no such code.
     pub fn field_message(self, error: &FieldError) -> String {
-        let mut args = vec![("label", FluentValue::from(self.label(&error.field)))];
+        let mut args = vec![("label", FluentValue::from(self.error_label(error)))];
         if let Some(max) = error.max {
             args.push(("max", FluentValue::from(max)));
+        }
+        if let Some(range) = &error.range {
+            args.push(("range", FluentValue::from(range.as_str())));
         }
         self.try_text(&format!("error-{}", error.code), &args).unwrap_or_else(|| error.message.clone())
     }
@@ -187,6 +199,7 @@ mod tests {
             ("id", FluentValue::from("0193")),
             ("name", FluentValue::from("Иван")),
             ("subject", FluentValue::from("关于合作")),
+            ("range", FluentValue::from("1–10")),
         ];
         for lang in Lang::ALL {
             for id in ids(Lang::En) {

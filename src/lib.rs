@@ -23,7 +23,7 @@ pub use cli::{run, Cli};
 /// The edge parsers, for the fuzz targets (`fuzz/`).
 pub mod fuzzing {
     pub use crate::domain::{
-        ascii_address, normalize_email, parse_query, parse_submission, EmailAddress, Purpose, SubmissionRules,
+        ascii_address, normalize_email, parse_query, parse_submission, EmailAddress, Form, Purpose, SubmissionRules,
     };
     pub use crate::store::match_query;
 }

@@ -158,6 +158,22 @@ pub struct Inquiry {
     /// Why it was judged spam, e.g. `honeypot`, `too_many_links`.
     spam_flags: Vec<String>,
     note: Option<String>,
+    /// The id of the form it was sent with.
+    #[schema(pattern = r"^[a-z0-9-]{1,40}$")]
+    form: String,
+    /// The form's custom fields that were given, by name.
+    fields: std::collections::BTreeMap<String, CustomValue>,
+}
+
+/// A custom field's value: text (`text`, `textarea`, `email`, `url`, `date`,
+/// `select`), a number, or a checkbox's boolean.
+#[derive(ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum CustomValue {
+    Text(String),
+    Number(f64),
+    Checked(bool),
 }
 
 #[derive(ToSchema)]
@@ -344,6 +360,9 @@ pub struct Filters {
     status: Option<InquiryStatus>,
     #[param(inline)]
     category: Option<Category>,
+    /// A form's id: its inquiries only (a CSV export then has a column per custom field).
+    #[param(pattern = r"^[a-z0-9-]{1,40}$")]
+    form: Option<String>,
     /// The visitor's address, case-insensitive.
     #[param(min_length = 1, max_length = 254)]
     email: Option<String>,
@@ -356,6 +375,16 @@ pub struct Filters {
     /// RFC 3339, inclusive (before `since`: nothing matches).
     #[param(format = DateTime)]
     until: Option<String>,
+}
+
+/// The statistics' one filter.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct FormFilter {
+    /// A form's id: its inquiries only.
+    #[param(pattern = r"^[a-z0-9-]{1,40}$")]
+    form: Option<String>,
 }
 
 #[derive(IntoParams)]
@@ -387,7 +416,7 @@ struct FormSubmission;
 
 impl Modify for FormSubmission {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, SchemaType, Type};
+        use utoipa::openapi::schema::{AdditionalProperties, AnyOfBuilder, ObjectBuilder, Schema, SchemaType, Type};
         use utoipa::openapi::{Ref, RefOr};
 
         let Some(components) = openapi.components.as_mut() else { return };
@@ -424,16 +453,37 @@ impl Modify for FormSubmission {
                 *property = replacement;
             }
         }
+        // A form's own fields: any other property, a custom value (the form's
+        // definition, `GET /api/v1/forms/{form}`, says which).
+        let mut custom = json.clone();
+        let values = AnyOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::String))
+            .item(ObjectBuilder::new().schema_type(Type::Number))
+            .item(ObjectBuilder::new().schema_type(Type::Boolean))
+            .item(ObjectBuilder::new().schema_type(Type::Null));
+        custom.additional_properties = Some(Box::new(AdditionalProperties::RefOr(values.into())));
+        let mut custom_form = form.clone();
+        custom_form.additional_properties =
+            Some(Box::new(AdditionalProperties::RefOr(ObjectBuilder::new().schema_type(Type::String).into())));
         components.schemas.insert("FormSubmission".to_owned(), RefOr::T(Schema::Object(form)));
-        let form_body = openapi
-            .paths
-            .paths
-            .get_mut("/api/v1/inquiries")
-            .and_then(|item| item.post.as_mut())
-            .and_then(|post| post.request_body.as_mut())
-            .and_then(|body| body.content.get_mut("application/x-www-form-urlencoded"));
-        if let Some(content) = form_body {
-            content.schema = Some(RefOr::Ref(Ref::from_schema_name("FormSubmission")));
+        components.schemas.insert("CustomSubmission".to_owned(), RefOr::T(Schema::Object(custom)));
+        components.schemas.insert("CustomFormSubmission".to_owned(), RefOr::T(Schema::Object(custom_form)));
+        let bodies = [
+            ("/api/v1/inquiries", "application/x-www-form-urlencoded", "FormSubmission"),
+            ("/api/v1/forms/{form}/inquiries", "application/json", "CustomSubmission"),
+            ("/api/v1/forms/{form}/inquiries", "application/x-www-form-urlencoded", "CustomFormSubmission"),
+        ];
+        for (path, content_type, schema) in bodies {
+            let body = openapi
+                .paths
+                .paths
+                .get_mut(path)
+                .and_then(|item| item.post.as_mut())
+                .and_then(|post| post.request_body.as_mut())
+                .and_then(|body| body.content.get_mut(content_type));
+            if let Some(content) = body {
+                content.schema = Some(RefOr::Ref(Ref::from_schema_name(schema)));
+            }
         }
     }
 }
@@ -486,6 +536,8 @@ impl Modify for BearerAuth {
     ),
     paths(
         routes::submit::submit,
+        routes::submit::submit_to_form,
+        routes::forms::definition,
         routes::form_page::thanks,
         routes::health::healthz,
         routes::health::readyz,

@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::connection::Connection;
+use crate::domain::Forms;
 use crate::limits::Guard;
 use crate::mail::{Composer, MailChannel, Transport};
 use crate::outbox::{OutboxWorker, WorkerOptions};
@@ -43,6 +44,8 @@ use crate::{mail, retention, routes, telemetry};
 /// Everything a request handler may touch, built once at start-up.
 pub struct AppState {
     pub settings: Arc<Settings>,
+    /// Every form, resolved from the configuration once.
+    pub forms: Forms,
     pub store: Store,
     pub metrics: PrometheusHandle,
     pub guard: Arc<Guard>,
@@ -114,7 +117,8 @@ impl Application {
         let (store, writer_task) = open_store(&settings, outbox.clone(), webhooks.clone()).await?;
         store.ensure_search_index(settings.database.search_index).await.context("cannot prepare the search index")?;
 
-        let composer = Composer::new(&settings.mail).context("cannot load the email templates")?;
+        let forms = settings.forms()?;
+        let composer = Composer::new(&settings.mail, forms.clone()).context("cannot load the email templates")?;
         let transport = Transport::from_settings(&settings.mail, &settings.smtp).context("invalid mail settings")?;
         let stop = CancellationToken::new();
         let options = WorkerOptions {
@@ -148,6 +152,7 @@ impl Application {
             format!("\"ip\";q={};w=60, \"email\";q={};w=3600", limits.per_ip_per_minute, limits.per_email_per_hour);
         let state = web::Data::new(AppState {
             settings: settings.clone(),
+            forms,
             guard,
             outbox,
             rate_limit_policy,

@@ -2,11 +2,15 @@
 //! answer (accept or list errors), never panic.
 #![no_main]
 
-use inquiryd::fuzzing::{parse_submission, SubmissionRules};
+use inquiryd::fuzzing::{parse_submission, Form, SubmissionRules};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let rules = SubmissionRules { honeypot_field: "_gotcha", require_consent: data.first() == Some(&b'!') };
+    let rules = SubmissionRules {
+        honeypot_field: "_gotcha",
+        require_consent: data.first() == Some(&b'!'),
+        form: Form::standard(),
+    };
     if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(data) {
         let _ = parse_submission(map, rules);
     }

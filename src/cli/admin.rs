@@ -68,6 +68,9 @@ pub struct Filters {
     category: Option<String>,
     #[arg(long)]
     email: Option<String>,
+    /// A form's id: its inquiries only (and, in a CSV export, a column per custom field).
+    #[arg(long)]
+    form: Option<String>,
     /// Full-text search.
     #[arg(short = 'q', long = "q")]
     q: Option<String>,
@@ -85,6 +88,7 @@ impl Filters {
             ("status", &self.status),
             ("category", &self.category),
             ("email", &self.email),
+            ("form", &self.form),
             ("q", &self.q),
             ("since", &self.since),
             ("until", &self.until),
@@ -193,7 +197,9 @@ pub async fn inquiries(settings: &Settings, action: InquiriesAction) -> anyhow::
             let format = query.format.unwrap_or(ExportFormat::Ndjson);
             let (tx, mut rx) = mpsc::channel(4);
             let filter = query.filter.clone();
-            let exporting = tokio::spawn(async move { store.export(&filter, format, query.bom, tx).await });
+            let custom = settings.forms()?.export_columns(filter.form.as_deref());
+            let exporting =
+                tokio::spawn(async move { store.export(&filter, format, query.bom, custom.as_deref(), tx).await });
             let mut sink: Box<dyn Write + Send> = match &output {
                 Some(path) => Box::new(std::io::BufWriter::new(
                     std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,

@@ -178,7 +178,7 @@ mod spelled {
 
 async fn mail_test(settings: &Settings, to: &str) -> anyhow::Result<()> {
     let to = to.parse().map_err(|_| anyhow::anyhow!("--to {to:?} is not an email address"))?;
-    let composer = Composer::new(&settings.mail).context("cannot load the email templates")?;
+    let composer = Composer::new(&settings.mail, settings.forms()?).context("cannot load the email templates")?;
     let transport = Transport::from_settings(&settings.mail, &settings.smtp).context("invalid mail settings")?;
     let message = composer.test_message(to)?;
     let name = format!("test-{}", uuid::Uuid::now_v7());

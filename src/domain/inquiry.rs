@@ -94,6 +94,10 @@ pub struct NewInquiry {
     pub phone: Option<String>,
     pub consent: Option<bool>,
     pub page: Option<String>,
+    /// The id of the form it was sent with.
+    pub form: String,
+    /// The form's custom fields that were given, by name.
+    pub fields: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Which email a notification row stands for.

@@ -13,6 +13,8 @@ pub const MAX_LIMIT: u32 = 200;
 pub struct InquiryFilter {
     pub status: Option<InquiryStatus>,
     pub category: Option<Category>,
+    /// A form id (`[a-z0-9-]{1,40}`); one the service does not have matches nothing.
+    pub form: Option<String>,
     /// Lower-cased.
     pub email: Option<String>,
     pub q: Option<String>,
@@ -62,13 +64,15 @@ pub enum Purpose {
     Export,
     /// Only `limit` and `cursor` (the audit log).
     Pages,
+    /// Only `form` (the statistics).
+    Stats,
 }
 
 /// Parses `key=value` pairs, reporting every bad or unknown one at once.
 pub fn parse_query(pairs: &[(String, String)], purpose: Purpose) -> Result<ListQuery, Vec<FieldError>> {
     let mut query = ListQuery { bom: purpose == Purpose::Export, ..ListQuery::default() };
     let mut errors = Vec::new();
-    let filters = purpose != Purpose::Pages;
+    let filters = matches!(purpose, Purpose::List | Purpose::Export);
     for (key, value) in pairs {
         let value = value.trim();
         let mut bad = |code: &'static str, message: String| errors.push(FieldError::new(key.as_str(), code, message));
@@ -80,6 +84,10 @@ pub fn parse_query(pairs: &[(String, String)], purpose: Purpose) -> Result<ListQ
             "category" if filters => match value.parse() {
                 Ok(category) => query.filter.category = Some(category),
                 Err(why) => bad("invalid_choice", format!("category {why}")),
+            },
+            "form" if filters || purpose == Purpose::Stats => match value {
+                v if is_form_id(v) => query.filter.form = Some(v.to_owned()),
+                _ => bad("invalid_choice", "form must be a form id: 1 to 40 of a-z, 0-9 and -".into()),
             },
             "email" if filters => match value {
                 "" => bad("required", "email must not be empty".into()),
@@ -96,11 +104,11 @@ pub fn parse_query(pairs: &[(String, String)], purpose: Purpose) -> Result<ListQ
                 Some(ms) => query.filter.until = Some(ms),
                 None => bad("invalid_timestamp", format!("{key} must be an RFC 3339 time like 2026-01-31T00:00:00Z")),
             },
-            "limit" if purpose != Purpose::Export => match value.parse::<u32>() {
+            "limit" if matches!(purpose, Purpose::List | Purpose::Pages) => match value.parse::<u32>() {
                 Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => query.page.limit = limit,
                 _ => bad("out_of_range", format!("limit must be a whole number from 1 to {MAX_LIMIT}")),
             },
-            "cursor" if purpose != Purpose::Export => match decode_cursor(value) {
+            "cursor" if matches!(purpose, Purpose::List | Purpose::Pages) => match decode_cursor(value) {
                 Some(seq) => query.page.before = Some(seq),
                 None => bad("invalid_cursor", "cursor is not one this service returned".into()),
             },
@@ -126,6 +134,11 @@ pub fn parse_query(pairs: &[(String, String)], purpose: Purpose) -> Result<ListQ
     } else {
         Err(errors)
     }
+}
+
+/// `[a-z0-9-]{1,40}`, the shape of every form id.
+pub fn is_form_id(id: &str) -> bool {
+    (1..=40).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// A cursor is the position after which the next page starts: a positive

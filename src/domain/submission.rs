@@ -3,6 +3,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::email::EmailAddress;
+use super::form::Form;
 use super::inquiry::{Category, NewInquiry};
 use super::text::{checked_text, is_blank, FieldError, Lines};
 
@@ -10,6 +11,7 @@ const CAPTCHA_FIELDS: [&str; 3] = ["cf-turnstile-response", "h-captcha-response"
 /// The field naming the language the visitor wants answers in.
 pub const LANG_FIELD: &str = "_lang";
 
+/// The built-in fields (a form may hide the optional ones).
 const KNOWN_FIELDS: [&str; 11] = [
     "name",
     "email",
@@ -29,6 +31,8 @@ const KNOWN_FIELDS: [&str; 11] = [
 pub struct SubmissionRules<'a> {
     pub honeypot_field: &'a str,
     pub require_consent: bool,
+    /// The form it was sent with: its built-in and custom fields.
+    pub form: &'a Form,
 }
 
 /// A parsed submission: the inquiry and the signals that travel beside it.
@@ -51,7 +55,8 @@ pub fn parse_submission(
     let mut unknown: Vec<String> = fields
         .keys()
         .filter(|k| {
-            !KNOWN_FIELDS.contains(&k.as_str())
+            !(KNOWN_FIELDS.contains(&k.as_str()) && rules.form.shows(k))
+                && rules.form.field(k).is_none()
                 && !CAPTCHA_FIELDS.contains(&k.as_str())
                 && *k != rules.honeypot_field
                 && *k != LANG_FIELD
@@ -87,17 +92,30 @@ pub fn parse_submission(
         .and_then(|raw| EmailAddress::parse("email", &raw).map_err(|e| errors.push(e)).ok());
     let subject = text("subject", true, 200, Lines::Single, &mut errors);
     let message = text("message", true, 10_000, Lines::Multi, &mut errors);
+    let offered = &rules.form.categories;
     let category = text("category", false, 40, Lines::Single, &mut errors)
-        .map(|c| {
-            c.parse::<Category>().map_err(|why| {
-                errors.push(FieldError::new("category", "invalid_choice", format!("category {why}")));
-            })
+        .map(|c| match c.parse::<Category>() {
+            Ok(category) if offered.contains(&category) => Ok(category),
+            _ => {
+                let names: Vec<&str> = offered.iter().map(|c| c.as_str()).collect();
+                let why = format!("category must be one of {}", names.join(", "));
+                errors.push(FieldError::new("category", "invalid_choice", why));
+                Err(())
+            }
         })
         .and_then(Result::ok)
-        .unwrap_or_default();
-    let organization = text("organization", false, 200, Lines::Single, &mut errors);
-    let country = text("country", false, 100, Lines::Single, &mut errors);
-    let phone = text("phone", false, 40, Lines::Single, &mut errors);
+        .unwrap_or_else(|| rules.form.default_category());
+    // A hidden optional field is an unknown one (reported above) and never read.
+    let mut optional = |name: &str, max: usize, errors: &mut Vec<FieldError>| {
+        if rules.form.shows(name) {
+            text(name, rules.form.requires(name), max, Lines::Single, errors)
+        } else {
+            None
+        }
+    };
+    let organization = optional("organization", 200, &mut errors);
+    let country = optional("country", 100, &mut errors);
+    let phone = optional("phone", 40, &mut errors);
     if phone.as_deref().is_some_and(|p| !p.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c))) {
         errors.push(FieldError::new(
             "phone",
@@ -105,7 +123,7 @@ pub fn parse_submission(
             "phone may contain only digits, spaces and + - ( ) .",
         ));
     }
-    let page = text("page", false, 2000, Lines::Single, &mut errors);
+    let page = optional("page", 2000, &mut errors);
     let honeypot_filled = match take(rules.honeypot_field) {
         None => false,
         Some(Value::String(s)) => !s.trim().is_empty(),
@@ -152,6 +170,17 @@ pub fn parse_submission(
         },
     };
 
+    let mut custom = Map::new();
+    for field in &rules.form.fields {
+        match field.parse(take(&field.name)) {
+            Ok(Some(value)) => {
+                custom.insert(field.name.clone(), value);
+            }
+            Ok(None) => {}
+            Err(error) => errors.push(error),
+        }
+    }
+
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -159,7 +188,20 @@ pub fn parse_submission(
         unreachable!("required fields without errors are present");
     };
     Ok(Submission {
-        inquiry: NewInquiry { name, email, subject, message, category, organization, country, phone, consent, page },
+        inquiry: NewInquiry {
+            name,
+            email,
+            subject,
+            message,
+            category,
+            organization,
+            country,
+            phone,
+            consent,
+            page,
+            form: rules.form.id.clone(),
+            fields: custom,
+        },
         honeypot_filled,
         started_at_ms,
         captcha_token,
@@ -185,7 +227,7 @@ pub const CONSENT_WORDS: [(&str, bool); 9] = [
     ("", false),
 ];
 
-fn as_bool(value: &Value) -> Option<bool> {
+pub(super) fn as_bool(value: &Value) -> Option<bool> {
     match value {
         Value::Bool(b) => Some(*b),
         Value::String(s) => CONSENT_WORDS.iter().find(|(word, _)| word == s).map(|(_, yes)| *yes),
@@ -219,7 +261,9 @@ mod tests {
 
     use super::*;
 
-    const RULES: SubmissionRules<'static> = SubmissionRules { honeypot_field: "_gotcha", require_consent: false };
+    fn rules() -> SubmissionRules<'static> {
+        SubmissionRules { honeypot_field: "_gotcha", require_consent: false, form: Form::standard() }
+    }
 
     fn parse(v: Value, rules: SubmissionRules<'_>) -> Result<Submission, Vec<FieldError>> {
         let Value::Object(map) = v else { panic!("object") };
@@ -232,7 +276,7 @@ mod tests {
 
     #[test]
     fn valid_submission_is_trimmed_and_defaults_category() {
-        let s = parse(valid(), RULES).unwrap();
+        let s = parse(valid(), rules()).unwrap();
         assert_eq!(s.inquiry.name, "Иван Петров");
         assert_eq!(s.inquiry.category, Category::Inquiry);
         assert!(!s.honeypot_filled);
@@ -242,7 +286,7 @@ mod tests {
     fn lists_every_failing_field() {
         let errors = parse(
             json!({"name": "", "email": "nope", "subject": "a\nb", "message": 5, "category": "sales", "phone": "call me", "extra": 1}),
-            RULES,
+            rules(),
         )
         .unwrap_err();
         let fields: Vec<_> = errors.iter().map(|e| (e.field.as_str(), e.code)).collect();
@@ -262,7 +306,7 @@ mod tests {
 
     #[test]
     fn consent_when_required() {
-        let rules = SubmissionRules { require_consent: true, ..RULES };
+        let rules = SubmissionRules { require_consent: true, ..rules() };
         assert_eq!(parse(valid(), rules).unwrap_err()[0].code, "consent_required");
         let mut v = valid();
         v["consent"] = json!(true);
@@ -278,12 +322,12 @@ mod tests {
         let mut v = valid();
         v["_gotcha"] = json!("http://spam.example");
         v["_started_at"] = json!("2026-01-01T00:00:00Z");
-        let s = parse(v, RULES).unwrap();
+        let s = parse(v, rules()).unwrap();
         assert!(s.honeypot_filled);
         assert_eq!(s.started_at_ms, Some(1_767_225_600_000));
         let mut v = valid();
         v["_started_at"] = json!("yesterday");
-        assert_eq!(parse(v, RULES).unwrap_err()[0].field, "_started_at");
+        assert_eq!(parse(v, rules()).unwrap_err()[0].field, "_started_at");
     }
 
     #[test]
@@ -292,7 +336,7 @@ mod tests {
         v["organization"] = json!("  ");
         v["category"] = json!("");
         v["phone"] = Value::Null;
-        let s = parse(v, RULES).unwrap();
+        let s = parse(v, rules()).unwrap();
         assert_eq!(s.inquiry.organization, None);
         assert_eq!(s.inquiry.phone, None);
     }
@@ -305,7 +349,10 @@ mod properties {
 
     use super::*;
 
-    const RULES: SubmissionRules<'static> = SubmissionRules { honeypot_field: "_gotcha", require_consent: false };
+    fn rules() -> SubmissionRules<'static> {
+        SubmissionRules { honeypot_field: "_gotcha", require_consent: false, form: Form::standard() }
+    }
+
     /// Every field the form knows, the honeypot, and one it does not.
     fn field_names() -> Vec<&'static str> {
         KNOWN_FIELDS.iter().chain(&CAPTCHA_FIELDS).chain(&["_gotcha", "extra"]).copied().collect()
@@ -332,7 +379,7 @@ mod properties {
         /// Whatever arrives, the parser answers; what it accepts keeps every rule.
         #[test]
         fn accepted_submissions_keep_every_rule(fields in any_fields()) {
-            match parse_submission(fields, RULES) {
+            match parse_submission(fields, rules()) {
                 Ok(s) => {
                     let i = &s.inquiry;
                     let single = |t: &str, max: usize| !t.is_empty() && t.chars().count() <= max && !t.chars().any(char::is_control);
@@ -368,7 +415,7 @@ mod properties {
             fields.insert("email".into(), Value::String("visitor@example.org".into()));
             fields.insert("subject".into(), Value::String(subject.clone()));
             fields.insert("message".into(), Value::String(message.clone()));
-            let s = parse_submission(fields, RULES).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+            let s = parse_submission(fields, rules()).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
             prop_assert_eq!(s.inquiry.name, name.trim());
             prop_assert_eq!(s.inquiry.subject, subject.trim());
             prop_assert_eq!(s.inquiry.message, message.trim());

@@ -1,4 +1,8 @@
+use std::sync::Arc;
+
 use serde::Serialize;
+
+use super::form::Labels;
 
 /// One failing field, as listed in a 422 problem body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -9,15 +13,29 @@ pub struct FieldError {
     /// The limit a `too_long` value broke, for messages in other languages.
     #[serde(skip)]
     pub max: Option<usize>,
+    /// A custom field's labels (a built-in field's come from the catalogues).
+    #[serde(skip)]
+    pub label: Option<Arc<Labels>>,
+    /// The range an `out_of_range` value missed, as `1–10`, `≥ 1` or `≤ 10`.
+    #[serde(skip)]
+    pub range: Option<String>,
 }
 
 impl FieldError {
     pub fn new(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
-        Self { field: field.into(), code, message: message.into(), max: None }
+        Self { field: field.into(), code, message: message.into(), max: None, label: None, range: None }
     }
 
     pub fn with_max(self, max: usize) -> Self {
         Self { max: Some(max), ..self }
+    }
+
+    pub fn with_label(self, label: &Arc<Labels>) -> Self {
+        Self { label: Some(Arc::clone(label)), ..self }
+    }
+
+    pub fn with_range(self, range: String) -> Self {
+        Self { range: Some(range), ..self }
     }
 }
 

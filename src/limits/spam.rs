@@ -104,7 +104,15 @@ mod tests {
     fn submission(message: &str, email: &str) -> Submission {
         let v = json!({"name": "A", "email": email, "subject": "S", "message": message});
         let serde_json::Value::Object(map) = v else { unreachable!() };
-        parse_submission(map, SubmissionRules { honeypot_field: "_gotcha", require_consent: false }).unwrap()
+        parse_submission(
+            map,
+            SubmissionRules {
+                honeypot_field: "_gotcha",
+                require_consent: false,
+                form: crate::domain::Form::standard(),
+            },
+        )
+        .unwrap()
     }
 
     #[test]

@@ -12,7 +12,7 @@ use minijinja::Environment;
 use serde::Serialize;
 
 use crate::config::MailSettings;
-use crate::domain::{ascii_address, NotificationKind};
+use crate::domain::{ascii_address, display, Forms, NotificationKind};
 use crate::i18n::Lang;
 use crate::store::{ClaimedNotification, InquiryRecord};
 
@@ -43,6 +43,8 @@ pub struct Composer {
     env: Environment<'static>,
     from: Mailbox,
     prefix: String,
+    /// For the labels and order of each form's custom fields.
+    forms: Forms,
 }
 
 #[derive(Serialize)]
@@ -54,8 +56,58 @@ struct Context<'a> {
     /// the `receipt-*` messages of `locales/`; empty for staff email, which is
     /// never translated.
     t: BTreeMap<&'static str, String>,
+    /// The form's title (`form` is its id).
+    form_title: String,
+    /// The custom fields given, in the form's order: `name`, `label`, `value` (text).
+    fields: Vec<FieldLine>,
+    /// Every key of the inquiry object but `fields` (see above).
     #[serde(flatten)]
-    inquiry: &'a InquiryRecord,
+    inquiry: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct FieldLine {
+    name: String,
+    label: String,
+    value: String,
+}
+
+impl<'a> Context<'a> {
+    fn new(
+        prefix: &'a str,
+        lang: Lang,
+        t: BTreeMap<&'static str, String>,
+        inquiry: &InquiryRecord,
+        forms: &Forms,
+    ) -> Self {
+        let form = forms.get(&inquiry.form);
+        let fields = match form {
+            // Labels in the staff's language; staff email is never translated.
+            Some(form) => form
+                .labelled(&inquiry.fields, "en")
+                .into_iter()
+                .map(|(name, label, value)| FieldLine { name: name.to_owned(), label: label.to_owned(), value })
+                .collect(),
+            None => inquiry
+                .fields
+                .iter()
+                .map(|(name, value)| FieldLine { name: name.clone(), label: name.clone(), value: display(value) })
+                .collect(),
+        };
+        let mut object = match serde_json::to_value(inquiry) {
+            Ok(serde_json::Value::Object(object)) => object,
+            _ => serde_json::Map::new(),
+        };
+        object.remove("fields");
+        Self {
+            prefix,
+            lang: lang.tag(),
+            t,
+            form_title: form.map_or_else(|| inquiry.form.clone(), |f| f.title.clone()),
+            fields,
+            inquiry: object,
+        }
+    }
 }
 
 /// The receipt's words in `lang`, with the visitor's own values in them.
@@ -76,14 +128,14 @@ fn receipt_words(lang: Lang, inquiry: &InquiryRecord) -> BTreeMap<&'static str, 
 impl Composer {
     /// Loads each template from `mail.templates_dir` when the file exists there,
     /// else the built-in copy; a syntax error stops start-up.
-    pub fn new(settings: &MailSettings) -> Result<Self, ComposeError> {
+    pub fn new(settings: &MailSettings, forms: Forms) -> Result<Self, ComposeError> {
         let mut env = Environment::new();
         for (name, builtin) in TEMPLATES {
             let source = load(&settings.templates_dir, name)?.unwrap_or_else(|| builtin.to_owned());
             env.add_template_owned(name, source)?;
         }
         let from = settings.from.parse().map_err(|_| ComposeError::Address(settings.from.clone()))?;
-        Ok(Self { env, from, prefix: settings.subject_prefix.clone() })
+        Ok(Self { env, from, prefix: settings.subject_prefix.clone(), forms })
     }
 
     pub fn compose(&self, notification: &ClaimedNotification) -> Result<Message, ComposeError> {
@@ -92,7 +144,7 @@ impl Composer {
             NotificationKind::Receipt => (notification.lang, receipt_words(notification.lang, &inquiry)),
             NotificationKind::Staff => (Lang::En, BTreeMap::new()),
         };
-        let context = Context { prefix: &self.prefix, lang: lang.tag(), t, inquiry: &inquiry };
+        let context = Context::new(&self.prefix, lang, t, &inquiry, &self.forms);
         let kind = notification.kind.as_str();
         let subject = self.render(&format!("{kind}_subject.txt"), &context)?;
         let text = self.render(&format!("{kind}.txt"), &context)?;
@@ -234,6 +286,10 @@ mod tests {
         settings.mail
     }
 
+    fn forms() -> Forms {
+        Forms::new(vec![crate::domain::Form::standard().clone()], "contact".to_owned())
+    }
+
     fn claimed(kind: NotificationKind) -> ClaimedNotification {
         ClaimedNotification {
             id: "n1".into(),
@@ -260,13 +316,15 @@ mod tests {
                 client_ip: None,
                 spam_flags: vec![],
                 note: None,
+                form: "contact".into(),
+                fields: serde_json::Map::new(),
             },
         }
     }
 
     #[test]
     fn staff_message_has_the_contract_headers() {
-        let composer = Composer::new(&settings()).unwrap();
+        let composer = Composer::new(&settings(), forms()).unwrap();
         let message = composer.compose(&claimed(NotificationKind::Staff)).unwrap();
         let raw = String::from_utf8(message.formatted()).unwrap();
         assert!(raw.contains("X-Inquiry-Id: 0190-abc\r\n"), "{raw}");
@@ -278,9 +336,9 @@ mod tests {
 
     #[test]
     fn html_part_is_escaped() {
-        let composer = Composer::new(&settings()).unwrap();
+        let composer = Composer::new(&settings(), forms()).unwrap();
         let staff = claimed(NotificationKind::Staff);
-        let context = Context { prefix: "Inquiry", lang: "en", t: BTreeMap::new(), inquiry: &staff.inquiry };
+        let context = Context::new("Inquiry", Lang::En, BTreeMap::new(), &staff.inquiry, &forms());
         let html = composer.render("staff.html", &context).unwrap();
         assert!(html.contains("&lt;script&gt;"), "{html}");
         assert!(!html.contains("<script>"));
@@ -290,7 +348,7 @@ mod tests {
 
     #[test]
     fn receipt_goes_to_the_visitor_only() {
-        let composer = Composer::new(&settings()).unwrap();
+        let composer = Composer::new(&settings(), forms()).unwrap();
         let message = composer.compose(&claimed(NotificationKind::Receipt)).unwrap();
         let to: Vec<String> = message.envelope().to().iter().map(ToString::to_string).collect();
         assert_eq!(to, vec!["ivan@example.org"]);
@@ -302,7 +360,7 @@ mod tests {
     /// escaped in its HTML; staff email stays in the configured words.
     #[test]
     fn receipt_speaks_the_visitors_language_and_escapes_their_words() {
-        let composer = Composer::new(&settings()).unwrap();
+        let composer = Composer::new(&settings(), forms()).unwrap();
         for (lang, greeting) in
             [(Lang::En, "Dear "), (Lang::Ru, "Здравствуйте, "), (Lang::Zh, "您好"), (Lang::Kk, "Құрметті ")]
         {
@@ -311,7 +369,7 @@ mod tests {
             receipt.inquiry.name = "<b>Иван</b>".into();
             let inquiry = normalized(&receipt.inquiry);
             let t = receipt_words(lang, &inquiry);
-            let context = Context { prefix: "Inquiry", lang: lang.tag(), t, inquiry: &inquiry };
+            let context = Context::new("Inquiry", lang, t, &inquiry, &forms());
             let text = composer.render("receipt.txt", &context).unwrap();
             assert!(text.contains(greeting) && text.contains("<b>Иван</b>"), "{lang:?}: {text}");
             let html = composer.render("receipt.html", &context).unwrap();

@@ -10,15 +10,16 @@ pub use transport::Transport;
 pub use worker::MailChannel;
 
 use crate::config::MailSettings;
-use crate::domain::{NewInquiry, NotificationKind};
+use crate::domain::{Form, NewInquiry, NotificationKind};
 use crate::store::PlannedNotification;
 
-/// The notifications a non-spam inquiry queues: the staff email to its category's
-/// route (or `mail.to`), and the visitor's receipt when enabled.
-pub fn plan(settings: &MailSettings, inquiry: &NewInquiry) -> Vec<PlannedNotification> {
-    let staff = settings.routes.get(&inquiry.category).unwrap_or(&settings.to).clone();
+/// The notifications a non-spam inquiry queues: the staff email to the form's
+/// routes the inquiry matches (or its `to`), and the visitor's receipt when
+/// the form sends one.
+pub fn plan(form: &Form, inquiry: &NewInquiry) -> Vec<PlannedNotification> {
+    let staff = form.recipients(inquiry);
     let mut planned = vec![PlannedNotification { kind: NotificationKind::Staff, recipients: staff }];
-    if settings.acknowledge_submitter {
+    if form.acknowledge_submitter {
         planned
             .push(PlannedNotification { kind: NotificationKind::Receipt, recipients: vec![inquiry.email.to_string()] });
     }

@@ -237,8 +237,9 @@ pub(crate) async fn export_inquiries(req: HttpRequest, state: web::Data<AppState
     }
     let (tx, rx) = mpsc::channel::<Bytes>(4);
     let store = state.store.clone();
+    let custom = state.forms.export_columns(query.filter.form.as_deref());
     tokio::spawn(async move {
-        if let Err(error) = store.export(&query.filter, format, query.bom, tx).await {
+        if let Err(error) = store.export(&query.filter, format, query.bom, custom.as_deref(), tx).await {
             tracing::error!(%error, "export failed part-way");
         }
     });
@@ -246,13 +247,14 @@ pub(crate) async fn export_inquiries(req: HttpRequest, state: web::Data<AppState
     Ok(response.streaming(body))
 }
 
-#[utoipa::path(get, path = "/api/v1/admin/stats", security(("admin_token" = [])), tag = "admin",
+#[utoipa::path(get, path = "/api/v1/admin/stats", security(("admin_token" = [])), tag = "admin", params(crate::openapi::FormFilter),
     responses(
         (status = 200, description = "Totals by status and category, and per day for the last 30 days", body = crate::openapi::Stats),
-        crate::openapi::NoToken, crate::openapi::RateLimited, crate::openapi::Unavailable
+        crate::openapi::BadQuery, crate::openapi::NoToken, crate::openapi::Invalid, crate::openapi::RateLimited, crate::openapi::Unavailable
     ))]
-pub(crate) async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
-    Ok(HttpResponse::Ok().json(state.store.stats().await?))
+pub(crate) async fn stats(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+    let query = query(&req, Purpose::Stats)?;
+    Ok(HttpResponse::Ok().json(state.store.stats(query.filter.form.as_deref()).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/notifications/{id}/retry", security(("admin_token" = [])), tag = "admin", params(("id" = String, Path)),

@@ -1,6 +1,8 @@
-//! CORS for the public submission endpoint: exactly `server.allowed_origins`
-//! (and the service's own origin, `server.public_url`) may post from a browser.
-//! It wraps that route alone, so it runs exactly when the router matched it.
+//! CORS for the public form endpoints: exactly the form's `allowed_origins`
+//! (by default `server.allowed_origins`) and the service's own origin
+//! (`server.public_url`) may post from a browser. It wraps those routes alone,
+//! so it runs exactly when the router matched one, and reads the form from the
+//! same matched path (`{form}`, or the default form).
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -23,7 +25,10 @@ pub async fn cors(
     let Some(origin) = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned) else {
         return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
     };
-    let allowed = is_allowed(&req, &origin);
+    let Some(allowed) = is_allowed(&req, &origin) else {
+        // No such form: the handler answers 404, with no CORS headers.
+        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+    };
     let preflight =
         req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
 
@@ -62,11 +67,15 @@ fn with_origin(mut response: HttpResponse, origin: &str) -> HttpResponse {
     response
 }
 
-/// Listed in `server.allowed_origins`, or the origin of `server.public_url` (the
-/// page this service itself serves). Never judged from `Host`: the client chooses it.
-fn is_allowed(req: &ServiceRequest, origin: &str) -> bool {
-    req.app_data::<web::Data<AppState>>().is_some_and(|state| {
-        let server = &state.settings.server;
-        server.allowed_origins.iter().any(|o| o == origin) || server.own_origin().is_some_and(|own| own == origin)
-    })
+/// Listed in the form's `allowed_origins`, or the origin of `server.public_url`
+/// (the page this service itself serves). Never judged from `Host`: the client
+/// chooses it. `None` when the path names a form that does not exist.
+fn is_allowed(req: &ServiceRequest, origin: &str) -> Option<bool> {
+    let Some(state) = req.app_data::<web::Data<AppState>>() else { return Some(false) };
+    let form = match req.match_info().get("form") {
+        Some(id) => state.forms.get(id)?,
+        None => state.forms.default_form(),
+    };
+    let own = state.settings.server.own_origin();
+    Some(form.allowed_origins.iter().any(|o| o == origin) || own.is_some_and(|own| own == origin))
 }

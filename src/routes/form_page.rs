@@ -26,7 +26,10 @@ fn page(lang: Lang, title: &str, body: &str) -> String {
 pub fn error_page(problem: &Problem, lang: Lang) -> HttpResponse {
     let mut items = String::new();
     for error in problem.field_errors().unwrap_or_default() {
-        let name = lang.try_text(&format!("field-{}", error.field), &[]).unwrap_or_else(|| label(&error.field));
+        let name = match &error.label {
+            Some(_) => lang.error_label(error),
+            None => lang.try_text(&format!("field-{}", error.field), &[]).unwrap_or_else(|| label(&error.field)),
+        };
         items.push_str(&format!(
             "<li><strong>{}</strong>: {}</li>\n",
             escape(&name),

@@ -6,6 +6,7 @@ mod body;
 mod cors;
 mod endpoint;
 pub(crate) mod form_page;
+pub(crate) mod forms;
 pub(crate) mod health;
 pub(crate) mod submit;
 
@@ -39,6 +40,18 @@ pub fn configure(cfg: &mut web::ServiceConfig, demo_page: bool) {
         .service(
             Endpoint::new("/api/v1/inquiries")
                 .on(Method::POST, submit::submit)
+                .build()
+                .wrap(actix_web::middleware::from_fn(cors::cors)),
+        )
+        .service(
+            Endpoint::new("/api/v1/forms/{form}/inquiries")
+                .on(Method::POST, submit::submit_to_form)
+                .build()
+                .wrap(actix_web::middleware::from_fn(cors::cors)),
+        )
+        .service(
+            Endpoint::new("/api/v1/forms/{form}")
+                .get(forms::definition)
                 .build()
                 .wrap(actix_web::middleware::from_fn(cors::cors)),
         )

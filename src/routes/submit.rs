@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use super::body::{read_body, BodyKind};
 use super::form_page;
 use crate::config::StoreIp;
-use crate::domain::{parse_submission, FieldError, InquiryStatus, NewInquiry, SubmissionRules};
+use crate::domain::{parse_submission, FieldError, Form, InquiryStatus, NewInquiry, SubmissionRules};
 use crate::i18n::Lang;
 use crate::limits::{client_address, Allowance, Refused, Verdict, SPAM_FLAGS};
 use crate::mail;
@@ -57,7 +57,7 @@ impl Allowances {
     }
 }
 
-/// Submit an inquiry (JSON, or a plain HTML form's fields form-encoded).
+/// Submit an inquiry to the default form (JSON, or a plain HTML form's fields form-encoded).
 #[utoipa::path(
     post,
     path = "/api/v1/inquiries",
@@ -90,14 +90,74 @@ impl Allowances {
     )
 )]
 pub async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+    let form = Arc::clone(state.forms.default_form());
+    respond(req, payload, state, Some(form)).await
+}
+
+/// Submit an inquiry to one form: its built-in and custom fields (see `GET /api/v1/forms/{form}`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/forms/{form}/inquiries",
+    tag = "public",
+    request_body(content(
+        (crate::openapi::Submission = "application/json"),
+        (crate::openapi::Submission = "application/x-www-form-urlencoded")
+    )),
+    params(("form" = String, Path, pattern = r"^[a-z0-9-]{1,40}$", description = "The form's id"),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 128, pattern = r"^[!-~]+$",
+        description = "Printable ASCII, at most 128 characters; a repeat within 24 h returns the first answer")),
+    responses(
+        (status = 201, description = "Stored and its emails queued (also for spam and repeats, which return the first answer)", body = crate::openapi::Accepted),
+        (status = 303, description = "A plain form post was stored: redirect to the form's `success_url` (or `/thanks`)"),
+        (status = 400, description = "Malformed JSON or form encoding (the detail says where)", content(
+            (crate::openapi::Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 403, description = "Origin not in the form's `allowed_origins`", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such form", content(
+            (crate::openapi::Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 408, description = "The body did not arrive within `server.client_timeout_seconds`", content(
+            (crate::openapi::Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 409, description = "The first request with this Idempotency-Key is still in flight", content(
+            (crate::openapi::Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 413, description = "Body over `server.body_limit_bytes`", content(
+            (crate::openapi::Problem = "application/problem+json"), (String = "text/html"))),
+        crate::openapi::UnsupportedType,
+        (status = 422, description = "Invalid: every failing field listed (a plain form post gets an HTML page listing them)", content(
+            (crate::openapi::Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 429, description = "Rate-limited (`Retry-After`)", content(
+            (crate::openapi::Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 503, description = "Storage unavailable (`Retry-After`)", content(
+            (crate::openapi::Problem = "application/problem+json"), (String = "text/html")))
+    )
+)]
+pub async fn submit_to_form(
+    req: HttpRequest,
+    form: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let form = state.forms.get(&form).cloned();
+    respond(req, payload, state, form).await
+}
+
+/// Accepts (or refuses) a submission to `form` (`None`: a form that does not exist).
+async fn respond(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    form: Option<Arc<Form>>,
+) -> HttpResponse {
     let kind = BodyKind::of(&req);
     let html = matches!(kind, Ok(BodyKind::Form)) && !wants_json(&req);
     let mut allowances = Allowances::default();
     // Accept-Language until the body's `_lang` field says otherwise.
     let mut lang = Lang::of_request(&req, None);
-    let outcome = accept(&req, payload, &state, kind, &mut allowances, &mut lang).await;
+    let outcome = match &form {
+        Some(form) => accept(&req, payload, &state, form, kind, &mut allowances, &mut lang).await,
+        None => Err(Problem::NotFound),
+    };
     if let Err(problem) = &outcome {
         let label = match problem {
+            Problem::NotFound => "unknown_form",
             Problem::RateLimited { .. } => "rate_limited",
             Problem::Unavailable { .. } => "unavailable",
             Problem::Internal(_) => "failed",
@@ -107,7 +167,7 @@ pub async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<Ap
     }
     let mut response = match (outcome, html) {
         (Ok(receipt), false) => created(&receipt),
-        (Ok(receipt), true) => see_other(&state.settings.form.success_url, &receipt),
+        (Ok(receipt), true) => see_other(form.as_ref().map_or("", |f| f.success_url.as_str()), &receipt),
         (Err(problem), false) => problem.response_in(lang),
         (Err(problem), true) => form_page::error_page(&problem, lang),
     };
@@ -119,6 +179,7 @@ async fn accept(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
+    form: &Form,
     kind: Result<BodyKind, Problem>,
     allowances: &mut Allowances,
     lang: &mut Lang,
@@ -139,6 +200,7 @@ async fn accept(
     let rules = SubmissionRules {
         honeypot_field: &settings.spam.honeypot_field,
         require_consent: settings.privacy.require_consent,
+        form,
     };
     let submission = parse_submission(fields, rules).map_err(Problem::Validation)?;
     allowances.note(state.guard.check_email(submission.inquiry.email.normalized()).await)?;
@@ -175,7 +237,7 @@ async fn accept(
 
     let spam = flags.iter().any(|f| SPAM_FLAGS.contains(&f.as_str()));
     let status = if spam { InquiryStatus::Spam } else { InquiryStatus::New };
-    let notifications = if spam { Vec::new() } else { mail::plan(&settings.mail, &submission.inquiry) };
+    let notifications = if spam { Vec::new() } else { mail::plan(form, &submission.inquiry) };
     let email_norm = submission.inquiry.email.normalized().to_owned();
     let record = NewRecord {
         dedupe_hash: dedupe_hash(&email_norm, &submission.inquiry),
@@ -241,10 +303,11 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, Problem> {
     Ok(Some(key.to_owned()))
 }
 
-/// Identifies a double click: the same (normalized) email, subject and message.
+/// Identifies a double click: the same (normalized) email, subject and message
+/// to the same form.
 fn dedupe_hash(email_norm: &str, inquiry: &NewInquiry) -> [u8; 32] {
     let mut hash = Sha256::new();
-    for part in [email_norm, &inquiry.subject, &inquiry.message] {
+    for part in [email_norm, &inquiry.subject, &inquiry.message, &inquiry.form] {
         hash.update(part.as_bytes());
         hash.update([0]);
     }

@@ -217,19 +217,23 @@ impl Store {
 
     /// Streams every matching inquiry to `out`, newest first (a CSV after a
     /// byte-order mark with `bom`); returns how many. Stops early (without
-    /// error) when the receiver goes away.
+    /// error) when the receiver goes away. A CSV has one column per custom
+    /// field named in `custom` (the filtered form's), or without, one `fields`
+    /// column holding the JSON object.
     pub async fn export(
         &self,
         filter: &InquiryFilter,
         format: ExportFormat,
         bom: bool,
+        custom: Option<&[String]>,
         out: mpsc::Sender<Bytes>,
     ) -> Result<u64, StoreError> {
-        on_backend!(self, db => db.export(filter, format, bom, out).await)
+        on_backend!(self, db => db.export(filter, format, bom, custom, out).await)
     }
 
-    pub async fn stats(&self) -> Result<Stats, StoreError> {
-        on_backend!(self, db => db.stats().await)
+    /// Totals of every inquiry, or of one form's.
+    pub async fn stats(&self, form: Option<&str>) -> Result<Stats, StoreError> {
+        on_backend!(self, db => db.stats(form).await)
     }
 
     /// How many inquiries were received before `cutoff` (for `purge --dry-run`).

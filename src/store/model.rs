@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::domain::{Category, InquiryStatus, NewInquiry, NotificationKind};
 use crate::i18n::Lang;
@@ -97,6 +97,10 @@ pub struct InquiryRecord {
     pub client_ip: Option<String>,
     pub spam_flags: Vec<String>,
     pub note: Option<String>,
+    /// The id of the form it was sent with.
+    pub form: String,
+    /// The form's custom fields that were given, by name.
+    pub fields: Map<String, Value>,
 }
 
 impl InquiryRecord {
@@ -121,6 +125,8 @@ impl InquiryRecord {
             client_ip: record.client_ip.clone(),
             spam_flags: record.spam_flags.clone(),
             note: None,
+            form: inquiry.form.clone(),
+            fields: inquiry.fields.clone(),
         }
     }
 }
@@ -315,7 +321,7 @@ pub struct TokenInfo {
 /// The columns every inquiry query selects, in [`InquiryRecord`]'s order.
 /// The columns of a CSV export and the keys of an NDJSON one, in the order of
 /// the API's inquiry object (each backend renders them; a test holds both to it).
-pub(super) const EXPORT_COLUMNS: [&str; 16] = [
+pub(super) const EXPORT_COLUMNS: [&str; 18] = [
     "id",
     "received_at",
     "status",
@@ -332,23 +338,50 @@ pub(super) const EXPORT_COLUMNS: [&str; 16] = [
     "client_ip",
     "spam_flags",
     "note",
+    "form",
+    "fields",
 ];
+
+/// A CSV export's columns: the built-in ones and `form`, then one per custom
+/// field of the filtered form (`custom`), or, without one, `fields` (the JSON object).
+pub(super) fn csv_columns(custom: Option<&[String]>) -> Vec<String> {
+    let built_in = EXPORT_COLUMNS.iter().take_while(|c| **c != "fields").map(|c| (*c).to_owned());
+    match custom {
+        Some(names) => built_in.chain(names.iter().cloned()).collect(),
+        None => built_in.chain(["fields".to_owned()]).collect(),
+    }
+}
+
+/// A custom value in a CSV cell: text as it is, anything else as JSON
+/// (`true`, `3`, `2.5`); absent, nothing.
+pub(super) fn csv_value(value: Option<&Value>) -> String {
+    match value {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
 
 pub(super) const INQUIRY_COLUMNS: &str =
     "i.seq, i.id, i.received_at, i.status, i.category, i.name, i.email, i.subject, \
-     i.message, i.organization, i.country, i.phone, i.consent, i.page, i.client_ip, i.spam_flags, i.note";
+     i.message, i.organization, i.country, i.phone, i.consent, i.page, i.client_ip, i.spam_flags, i.note, i.form, i.fields";
+
+/// Status, category, spam flags and custom values, as [`typed`] reads them.
+pub(super) type TypedColumns = (InquiryStatus, Category, Vec<String>, Map<String, Value>);
 
 /// The stored text columns that come back typed: a value this build does not
 /// know is an error, never a default.
-pub(super) fn typed(
-    status: &str,
-    category: &str,
-    flags: &str,
-) -> Result<(InquiryStatus, Category, Vec<String>), String> {
+pub(super) fn typed(status: &str, category: &str, flags: &str, fields: &str) -> Result<TypedColumns, String> {
     let status = status.parse().map_err(|why| format!("stored status {status:?} {why}"))?;
     let category = category.parse().map_err(|why| format!("stored category {category:?} {why}"))?;
     let flags = serde_json::from_str(flags).map_err(|e| format!("stored spam_flags are not a JSON list: {e}"))?;
-    Ok((status, category, flags))
+    let fields = serde_json::from_str(fields).map_err(|e| format!("stored fields are not a JSON object: {e}"))?;
+    Ok((status, category, flags, fields))
+}
+
+/// The custom values as stored: a JSON object by field name.
+pub(super) fn fields_json(inquiry: &NewInquiry) -> String {
+    Value::Object(inquiry.fields.clone()).to_string()
 }
 
 /// Reads an inquiry from a row whose [`INQUIRY_COLUMNS`] start at `$first`
@@ -357,9 +390,9 @@ pub(super) fn typed(
 macro_rules! inquiry_from_row {
     ($row:expr, $get:ident, $first:expr, $invalid:expr) => {{
         let (row, first) = ($row, $first);
-        let (status, category, flags): (String, String, String) =
-            (row.$get(first + 3)?, row.$get(first + 4)?, row.$get(first + 15)?);
-        let (status, category, spam_flags) = typed(&status, &category, &flags).map_err($invalid)?;
+        let (status, category, flags, fields): (String, String, String, String) =
+            (row.$get(first + 3)?, row.$get(first + 4)?, row.$get(first + 15)?, row.$get(first + 18)?);
+        let (status, category, spam_flags, fields) = typed(&status, &category, &flags, &fields).map_err($invalid)?;
         InquiryRecord {
             seq: row.$get(first)?,
             id: row.$get(first + 1)?,
@@ -378,6 +411,8 @@ macro_rules! inquiry_from_row {
             client_ip: row.$get(first + 14)?,
             spam_flags,
             note: row.$get(first + 16)?,
+            form: row.$get(first + 17)?,
+            fields,
         }
     }};
 }

@@ -4,6 +4,8 @@
 //! character by character: both the indexed text and the query space out every
 //! such character, so that a two-character word is found inside a sentence.
 
+use serde_json::{Map, Value};
+
 use super::InquiryRecord;
 use crate::domain::NewInquiry;
 
@@ -59,6 +61,8 @@ pub struct Searchable<'a> {
     pub message: &'a str,
     pub organization: Option<&'a str>,
     pub country: Option<&'a str>,
+    /// The custom values, by field name: their text is searchable too.
+    pub fields: &'a Map<String, Value>,
 }
 
 impl<'a> Searchable<'a> {
@@ -71,6 +75,7 @@ impl<'a> Searchable<'a> {
             message: &inquiry.message,
             organization: inquiry.organization.as_deref(),
             country: inquiry.country.as_deref(),
+            fields: &inquiry.fields,
         }
     }
 
@@ -84,7 +89,8 @@ impl<'a> Searchable<'a> {
             self.organization,
             self.country,
         ];
-        spaced(&parts.into_iter().flatten().collect::<Vec<_>>().join("\n"))
+        let custom = self.fields.values().filter_map(Value::as_str).map(Some);
+        spaced(&parts.into_iter().chain(custom).flatten().collect::<Vec<_>>().join("\n"))
     }
 }
 
@@ -96,6 +102,7 @@ pub fn document_of(inquiry: &InquiryRecord) -> String {
         message: &inquiry.message,
         organization: inquiry.organization.as_deref(),
         country: inquiry.country.as_deref(),
+        fields: &inquiry.fields,
     }
     .document()
 }

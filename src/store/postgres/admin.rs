@@ -40,6 +40,9 @@ pub fn select_filtered(columns: &str, filter: &InquiryFilter, before: Option<i64
     if let Some(category) = filter.category {
         query.push(" AND i.category = ").push_bind(category.as_str());
     }
+    if let Some(form) = &filter.form {
+        query.push(" AND i.form = ").push_bind(form.clone());
+    }
     if let Some(email) = &filter.email {
         query.push(" AND i.email_norm = ").push_bind(email.clone());
     }
@@ -196,14 +199,25 @@ pub async fn claim_retention_run(pool: &PgPool, now: i64, interval_ms: i64) -> R
     Ok(claimed.rows_affected() == 1)
 }
 
-pub async fn stats(pool: &PgPool) -> Result<Stats, sqlx::Error> {
-    let statuses = sqlx::query_as("SELECT status, COUNT(*) FROM inquiries GROUP BY status").fetch_all(pool).await?;
-    let categories =
-        sqlx::query_as("SELECT category, COUNT(*) FROM inquiries GROUP BY category").fetch_all(pool).await?;
+/// The statistics of every inquiry, or of one form's (`form`).
+pub async fn stats(pool: &PgPool, form: Option<&str>) -> Result<Stats, sqlx::Error> {
+    let statuses =
+        sqlx::query_as("SELECT status, COUNT(*) FROM inquiries WHERE $1::text IS NULL OR form = $1 GROUP BY status")
+            .bind(form)
+            .fetch_all(pool)
+            .await?;
+    let categories = sqlx::query_as(
+        "SELECT category, COUNT(*) FROM inquiries WHERE $1::text IS NULL OR form = $1 GROUP BY category",
+    )
+    .bind(form)
+    .fetch_all(pool)
+    .await?;
     let days = sqlx::query_as(
-        "SELECT received_at / 86400000 AS day, COUNT(*) FROM inquiries WHERE received_at >= $1 GROUP BY day",
+        "SELECT received_at / 86400000 AS day, COUNT(*) FROM inquiries WHERE received_at >= $1 \
+         AND ($2::text IS NULL OR form = $2) GROUP BY day",
     )
     .bind(Stats::first_day() * 86_400_000)
+    .bind(form)
     .fetch_all(pool)
     .await?;
     Ok(Stats::assemble(statuses, categories, days))

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use super::admin::select_filtered;
 use crate::domain::{ExportFormat, InquiryFilter};
-use crate::store::model::{EXPORT_COLUMNS, INQUIRY_COLUMNS};
+use crate::store::model::{csv_columns, csv_value, INQUIRY_COLUMNS};
 use crate::store::InquiryRecord;
 use crate::timestamp::to_rfc3339;
 
@@ -17,9 +17,13 @@ const ROWS_PER_CHUNK: i64 = 200;
 
 /// One RFC 4180 record, every cell quoted; a cell a spreadsheet would evaluate
 /// (starting with `= + - @`, tab or CR) gets a leading `'`.
-fn csv_record(out: &mut String, inquiry: &InquiryRecord) {
+fn csv_record(out: &mut String, inquiry: &InquiryRecord, custom: Option<&[String]>) {
     let consent = inquiry.consent.map(|c| if c { "true" } else { "false" });
-    let cells: [&str; 16] = [
+    let custom: Vec<String> = match custom {
+        Some(names) => names.iter().map(|name| csv_value(inquiry.fields.get(name))).collect(),
+        None => vec![serde_json::Value::Object(inquiry.fields.clone()).to_string()],
+    };
+    let built_in: [&str; 17] = [
         &inquiry.id,
         &to_rfc3339(inquiry.received_at),
         inquiry.status.as_str(),
@@ -36,8 +40,10 @@ fn csv_record(out: &mut String, inquiry: &InquiryRecord) {
         inquiry.client_ip.as_deref().unwrap_or(""),
         &inquiry.spam_flags.join(" "),
         inquiry.note.as_deref().unwrap_or(""),
+        &inquiry.form,
     ];
-    for (n, cell) in cells.iter().enumerate() {
+    let cells = built_in.into_iter().chain(custom.iter().map(String::as_str));
+    for (n, cell) in cells.enumerate() {
         if n > 0 {
             out.push(',');
         }
@@ -52,17 +58,19 @@ fn csv_record(out: &mut String, inquiry: &InquiryRecord) {
 }
 
 /// Writes every matching inquiry to `out`, newest first; returns how many.
-/// Stops early (without error) when the receiver goes away.
+/// Stops early (without error) when the receiver goes away. CSV has one column
+/// per name in `custom`, or (`None`) one `fields` column.
 pub async fn export(
     pool: &PgPool,
     filter: &InquiryFilter,
     format: ExportFormat,
     bom: bool,
+    custom: Option<&[String]>,
     out: mpsc::Sender<Bytes>,
 ) -> Result<u64, sqlx::Error> {
     if format == ExportFormat::Csv {
         let bom = if bom { "\u{feff}" } else { "" };
-        if out.send(Bytes::from(format!("{bom}{}\r\n", EXPORT_COLUMNS.join(",")))).await.is_err() {
+        if out.send(Bytes::from(format!("{bom}{}\r\n", csv_columns(custom).join(",")))).await.is_err() {
             return Ok(0);
         }
     }
@@ -76,7 +84,7 @@ pub async fn export(
         let mut chunk = String::with_capacity(rows.len() * 2048);
         for inquiry in &rows {
             match format {
-                ExportFormat::Csv => csv_record(&mut chunk, inquiry),
+                ExportFormat::Csv => csv_record(&mut chunk, inquiry, custom),
                 ExportFormat::Ndjson => {
                     chunk.push_str(&serde_json::to_string(inquiry).map_err(|e| sqlx::Error::Decode(Box::new(e)))?);
                     chunk.push('\n');

@@ -11,6 +11,7 @@ use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 use super::Tx;
+use crate::store::model::fields_json;
 use crate::store::search::words;
 use crate::store::{NewRecord, Receipt, StoreOptions, WriteOutcome};
 use crate::timestamp::now_ms;
@@ -114,17 +115,18 @@ pub async fn insert_inquiries(tx: &mut Tx, rows: &[(&NewRecord, &str)], now: i64
     // With indexing off the document is NULL, and so is the row's index entry.
     let documents: Vec<Option<String>> = rows.iter().map(|(r, _)| r.search_document.as_deref().map(words)).collect();
     let langs: Vec<&str> = rows.iter().map(|(r, _)| r.lang.tag()).collect();
+    let fields: Vec<String> = rows.iter().map(|(r, _)| fields_json(&r.inquiry)).collect();
     sqlx::query(
         "INSERT INTO inquiries (id, received_at, status, category, name, email, email_norm, subject, message, \
-         organization, country, phone, consent, page, client_ip, spam_flags, dedupe_hash, updated_at, search, lang) \
+         organization, country, phone, consent, page, client_ip, spam_flags, dedupe_hash, updated_at, search, lang, form, fields) \
          SELECT u.id, u.received_at, u.status, u.category, u.name, u.email, u.email_norm, u.subject, u.message, \
              u.organization, u.country, u.phone, u.consent, u.page, u.client_ip, u.spam_flags, u.dedupe_hash, $18, \
-             to_tsvector('simple', inquiryd_fold(u.document)), u.lang \
+             to_tsvector('simple', inquiryd_fold(u.document)), u.lang, u.form, u.fields \
          FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
              $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::bool[], $14::text[], $15::text[], \
-             $16::text[], $17::bytea[], $19::text[], $20::text[]) \
+             $16::text[], $17::bytea[], $19::text[], $20::text[], $21::text[], $22::text[]) \
          AS u (id, received_at, status, category, name, email, email_norm, subject, message, organization, \
-             country, phone, consent, page, client_ip, spam_flags, dedupe_hash, document, lang)",
+             country, phone, consent, page, client_ip, spam_flags, dedupe_hash, document, lang, form, fields)",
     )
     .bind(&ids)
     .bind(&received)
@@ -146,6 +148,8 @@ pub async fn insert_inquiries(tx: &mut Tx, rows: &[(&NewRecord, &str)], now: i64
     .bind(now)
     .bind(&documents)
     .bind(&langs)
+    .bind(text(|r| &r.inquiry.form))
+    .bind(&fields)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -10,12 +10,13 @@ use tokio::sync::mpsc;
 
 use super::admin::select_filtered;
 use crate::domain::{ExportFormat, InquiryFilter};
+use crate::store::model::csv_columns;
 
 /// Rows per query (and per chunk sent to the client).
 const ROWS_PER_CHUNK: i64 = 200;
 
 /// `(name, SQL expression)` in the order of the API's inquiry object.
-const FIELDS: [(&str, &str); 16] = [
+const FIELDS: [(&str, &str); 18] = [
     ("id", "i.id"),
     (
         "received_at",
@@ -35,6 +36,8 @@ const FIELDS: [(&str, &str); 16] = [
     ("client_ip", "i.client_ip"),
     ("spam_flags", "json(i.spam_flags)"),
     ("note", "i.note"),
+    ("form", "i.form"),
+    ("fields", "json(i.fields)"),
 ];
 
 fn ndjson_column() -> String {
@@ -45,11 +48,29 @@ fn ndjson_column() -> String {
 /// One RFC 4180 record, every cell quoted, and neutralised against formula
 /// injection: a cell a spreadsheet would evaluate (starting with `= + - @`, tab
 /// or CR) gets a leading `'`.
-fn csv_column() -> String {
-    let cells: Vec<String> = FIELDS
+fn csv_column(custom: Option<&[String]>) -> String {
+    // Text as it is, anything else as its JSON (`true`, `3`), absent as nothing:
+    // what `model::csv_value` renders. Names are `[a-z][a-z0-9_]*` (checked at start-up).
+    let custom_cells = custom.map(|names| {
+        names.iter().map(|name| {
+            let path = format!("'$.{name}'");
+            let expr = format!(
+                "CASE json_type(i.fields, {path}) WHEN 'text' THEN json_extract(i.fields, {path}) \
+                 ELSE coalesce(i.fields -> {path}, '') END"
+            );
+            ((*name).clone(), expr)
+        })
+    });
+    let columns: Vec<(String, String)> = FIELDS
+        .iter()
+        .filter(|(name, _)| custom.is_none() || *name != "fields")
+        .map(|(name, expr)| ((*name).to_owned(), (*expr).to_owned()))
+        .chain(custom_cells.into_iter().flatten())
+        .collect();
+    let cells: Vec<String> = columns
         .iter()
         .map(|(name, expr)| {
-            let value = match *name {
+            let value = match name.as_str() {
                 // An inquiry without flags has none to concatenate: NULL, which would
                 // turn the whole record NULL (and drop it) without the coalesce.
                 "spam_flags" => "coalesce((SELECT group_concat(value, ' ') FROM json_each(i.spam_flags)), '')".to_owned(),
@@ -67,22 +88,23 @@ fn csv_column() -> String {
 
 /// Writes every matching inquiry to `out`, newest first; returns how many.
 /// Stops early (without error) when the receiver goes away.
-/// With `bom`, CSV starts with a UTF-8 byte-order mark.
+/// With `bom`, CSV starts with a UTF-8 byte-order mark; it has one column per
+/// name in `custom`, or (`None`) one `fields` column.
 pub async fn export(
     reads: &SqlitePool,
     filter: &InquiryFilter,
     format: ExportFormat,
     bom: bool,
+    custom: Option<&[String]>,
     out: mpsc::Sender<Bytes>,
 ) -> Result<u64, sqlx::Error> {
     let (column, separator) = match format {
         ExportFormat::Csv => {
-            let header: Vec<&str> = FIELDS.iter().map(|(name, _)| *name).collect();
             let bom = if bom { "\u{feff}" } else { "" };
-            if out.send(Bytes::from(format!("{bom}{}\r\n", header.join(",")))).await.is_err() {
+            if out.send(Bytes::from(format!("{bom}{}\r\n", csv_columns(custom).join(",")))).await.is_err() {
                 return Ok(0);
             }
-            (csv_column(), "char(13, 10)")
+            (csv_column(custom), "char(13, 10)")
         }
         ExportFormat::Ndjson => (ndjson_column(), "char(10)"),
     };

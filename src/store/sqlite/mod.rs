@@ -293,13 +293,14 @@ impl Sqlite {
         filter: &InquiryFilter,
         format: ExportFormat,
         bom: bool,
+        custom: Option<&[String]>,
         out: mpsc::Sender<Bytes>,
     ) -> Result<u64, StoreError> {
-        Ok(export::export(&self.reads, filter, format, bom, out).await?)
+        Ok(export::export(&self.reads, filter, format, bom, custom, out).await?)
     }
 
-    pub async fn stats(&self) -> Result<Stats, StoreError> {
-        Ok(admin::stats(&self.reads).await?)
+    pub async fn stats(&self, form: Option<&str>) -> Result<Stats, StoreError> {
+        Ok(admin::stats(&self.reads, form).await?)
     }
 
     pub async fn count_before(&self, cutoff: i64) -> Result<i64, StoreError> {

@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use super::{outbox, search};
-use crate::store::model::{resolve, KnownKeys};
+use crate::store::model::{fields_json, resolve, KnownKeys};
 use crate::store::webhooks;
 use crate::store::{ClaimedNotification, NewRecord, Receipt, Settlement, StoreOptions, WriteOutcome};
 use crate::timestamp::now_ms;
@@ -316,7 +316,8 @@ async fn truncate_wal(conn: &mut SqliteConnection) {
 
 const INSERT_INQUIRY: &str = "INSERT INTO inquiries (id, received_at, status, category, name, email, email_norm, \
      subject, message, organization, country, phone, consent, page, client_ip, spam_flags, dedupe_hash, updated_at, \
-     lang) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
+     lang, form, fields) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, \
+     ?20, ?21)";
 const INSERT_NOTIFICATION: &str = "INSERT INTO notifications \
      (id, inquiry_id, kind, recipients, message_id, next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)";
 const INSERT_IDEMPOTENCY_KEY: &str = "INSERT OR REPLACE INTO idempotency_keys \
@@ -362,6 +363,8 @@ fn write_batch(
             &record.dedupe_hash[..],
             now,
             record.lang.tag(),
+            inquiry.form,
+            fields_json(inquiry),
         ])?;
         if let Some(document) = &record.search_document {
             db.prepare_cached(search::INSERT)?.execute(params![seq, document])?;
