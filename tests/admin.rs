@@ -697,3 +697,117 @@ fn unreadable_stored_spam_flags_are_an_error_not_an_empty_list() {
     assert_eq!(broken.header("content-type"), Some("application/problem+json"));
     assert!(!broken.body.contains("not json"), "stored data stays out of the answer: {}", broken.body);
 }
+
+const EVENT: &str = "/api/v1/forms/event/inquiries";
+
+/// The `form` filter in list, export (CSV: a column per custom field of the
+/// filtered form, after the built-in ones) and stats; custom values are in the
+/// inquiry object, searchable, and exported exactly as the API shows them.
+#[test]
+fn the_form_filter_in_list_export_and_stats_and_a_csv_column_per_custom_field() {
+    let app = TestApp::spawn(common::TWO_FORMS);
+    let token = app.create_token("read");
+    let contact: Vec<String> = (0..2).map(|n| submit(&app, &unique_submission(n))).collect();
+    let mut event = Vec::new();
+    for (n, badge) in ["Zhanar", "=Aida", "Ерлан"].iter().enumerate() {
+        let mut body = common::event_registration();
+        body["message"] = json!(format!("Registration {n}"));
+        body["badge_name"] = json!(badge);
+        if n == 1 {
+            body["department"] = json!("press");
+            body.as_object_mut().unwrap().remove("website");
+        }
+        let reply = app.post_json(EVENT, &body);
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        event.push(reply.json()["id"].as_str().unwrap().to_owned());
+    }
+    event.reverse();
+
+    // The inquiry object carries `form` and `fields`.
+    let one = app.admin("GET", &format!("/inquiries/{}", event[2]), Some(&token), None).json();
+    assert_eq!(one["form"], "event");
+    assert_eq!(one["fields"]["guests"], 2);
+    assert_eq!(one["fields"]["badge_name"], "Zhanar");
+    let other = app.admin("GET", &format!("/inquiries/{}", contact[0]), Some(&token), None).json();
+    assert_eq!((other["form"].clone(), other["fields"].clone()), (json!("contact"), json!({})));
+
+    assert_eq!(listed(&app, &token, "form=event"), event);
+    assert_eq!(listed(&app, &token, "form=contact"), contact.iter().rev().cloned().collect::<Vec<_>>());
+    assert!(listed(&app, &token, "form=media").is_empty());
+    let bad = app.admin("GET", "/inquiries?form=Event!", Some(&token), None);
+    assert_eq!((bad.status, bad.error_codes()), (422, vec![("form".to_owned(), "invalid_choice".to_owned())]));
+    // Custom values are searched like the rest.
+    assert_eq!(listed(&app, &token, &format!("q={}", urlencode("Ерлан"))), [event[0].clone()]);
+    assert_eq!(listed(&app, &token, "q=press&form=event"), [event[1].clone()]);
+    assert!(listed(&app, &token, "q=press&form=contact").is_empty());
+
+    let stats = app.admin("GET", "/stats?form=event", Some(&token), None).json();
+    assert_eq!(stats["total"], 3);
+    assert_eq!(stats["by_category"], json!({"inquiry": 0, "question": 3, "commendation": 0, "other": 0}));
+    assert_eq!(app.admin("GET", "/stats", Some(&token), None).json()["total"], 5);
+    assert_eq!(app.admin("GET", "/stats?form=media", Some(&token), None).json()["total"], 0);
+    assert_eq!(app.admin("GET", "/stats?status=new", Some(&token), None).status, 422);
+
+    let csv = app.admin("GET", "/inquiries/export?format=csv&form=event", Some(&token), None);
+    assert_eq!(csv.status, 200);
+    let records = csv_records(&csv.body);
+    let header: Vec<&str> = records[0].iter().map(String::as_str).collect();
+    assert_eq!(
+        header[15..],
+        [
+            "note",
+            "form",
+            "event",
+            "department",
+            "guests",
+            "arrival",
+            "website",
+            "assistant_email",
+            "dietary",
+            "badge_name",
+            "photo_consent"
+        ]
+    );
+    assert_eq!(records.len(), 4);
+    let row = |id: &str| records.iter().find(|r| r[0] == id).unwrap().clone();
+    let first = row(&event[2]);
+    assert_eq!(
+        first[16..],
+        [
+            "event",
+            "Fintech workshop",
+            "",
+            "2",
+            "2026-06-01",
+            "https://alatau.example.kz",
+            "office@alatau.example.kz",
+            "Vegetarian\nNo nuts",
+            "Zhanar",
+            "true"
+        ]
+    );
+    let press = row(&event[1]);
+    assert_eq!((press[18].as_str(), press[21].as_str(), press[24].as_str()), ("press", "", "'=Aida"));
+    // Without the filter: one `fields` column with the JSON object.
+    let all = csv_records(&app.admin("GET", "/inquiries/export?format=csv", Some(&token), None).body);
+    assert_eq!(all[0][16..], ["form", "fields"]);
+    assert_eq!(all.len(), 6);
+    let contact_row = all.iter().find(|r| r[0] == contact[0]).unwrap();
+    assert_eq!(contact_row[17], "{}");
+    let event_row = all.iter().find(|r| r[0] == event[2]).unwrap();
+    let fields: Value = serde_json::from_str(&event_row[17]).unwrap();
+    assert_eq!(fields, one["fields"]);
+
+    let ndjson = app.admin("GET", "/inquiries/export?format=ndjson&form=event", Some(&token), None);
+    let lines: Vec<Value> = ndjson.body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3);
+    let mut api = one.clone();
+    api.as_object_mut().unwrap().remove("notifications");
+    api.as_object_mut().unwrap().remove("deliveries");
+    assert_eq!(lines[2], api, "each exported object is the API's");
+
+    let out = app.dir.path().join("event.csv");
+    let cli = app.cli(&["inquiries", "export", "--format", "csv", "--form", "event", "-o", out.to_str().unwrap()]);
+    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), csv.body, "the CLI exports the same columns");
+}

@@ -401,3 +401,41 @@ fn staff_edited_templates_replace_the_built_in_ones() {
     assert!(!out.status.success(), "a broken template is refused, not sent");
     assert!(String::from_utf8_lossy(&out.stderr).contains("template"));
 }
+
+/// Two forms, each mailing its own inbox (and the event form routing by its
+/// `department` select); the staff email lists the custom fields in form order
+/// with their labels.
+#[test]
+fn each_form_mails_its_own_inbox_with_its_custom_fields() {
+    let sink = SmtpSink::start();
+    let app = TestApp::spawn(&format!("{}{}", sink.config(), common::TWO_FORMS));
+    let contact = submit(&app, &valid_submission());
+    let event = common::event_registration();
+    let registration = app.post_json("/api/v1/forms/event/inquiries", &event).json()["id"].as_str().unwrap().to_owned();
+    let mut press = event.clone();
+    press["message"] = json!("A journalist's registration.");
+    press["department"] = json!("press");
+    let press = app.post_json("/api/v1/forms/event/inquiries", &press).json()["id"].as_str().unwrap().to_owned();
+
+    let messages = sink.wait_for(3, PROMPTLY);
+    assert_eq!(messages.len(), 3);
+    let to = |id: &str| {
+        let message = messages.iter().find(|m| m.header("X-Inquiry-Id").as_deref() == Some(id)).expect("mail for id");
+        (message.to.clone(), message)
+    };
+    assert_eq!(to(&contact).0, ["inbox@localhost"]);
+    assert_eq!(to(&registration).0, ["events@example.org"]);
+    assert_eq!(to(&press).0, ["press@example.org"], "routed by the department select");
+
+    let email = to(&registration).1.parsed();
+    let text = email.body_text(0).unwrap().replace("\r\n", "\n");
+    let expected = "Form:          Event registration (event)\nEvent: Fintech workshop\nGuests: 2\n\
+                    Arrival: 2026-06-01\nWebsite: https://alatau.example.kz\n\
+                    Assistant's email: office@alatau.example.kz\nDietary needs: Vegetarian\nNo nuts\n\
+                    Badge name: Zhanar\nPhotos allowed: yes\n";
+    assert!(text.contains(expected), "custom fields in form order:\n{text}");
+    let html = email.body_html(0).unwrap();
+    assert!(html.contains("<th align=\"left\">Assistant&#x27;s email</th>"), "{html}");
+    let plain = to(&contact).1.parsed().body_text(0).unwrap().into_owned();
+    assert!(!plain.contains("Form:"), "the contact form's email is as before:\n{plain}");
+}

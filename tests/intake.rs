@@ -573,3 +573,246 @@ fn a_new_database_gets_8k_pages() {
     assert_eq!(app.post_json(SUBMIT, &valid_submission()).status, 201);
     assert_eq!(app.db().scalar("PRAGMA page_size", ""), 8192);
 }
+
+const EVENT: &str = "/api/v1/forms/event/inquiries";
+
+fn from_origin(app: &TestApp, path: &str, origin: &str, body: &Value) -> common::Reply {
+    app.post(path, "application/json", &body.to_string(), &[("Origin", origin)])
+}
+
+/// Two forms with different fields and origins: each takes its own fields from
+/// its own origins, stores which form it was, and the old endpoint stays the
+/// contact form.
+#[test]
+fn a_second_form_takes_its_own_fields_from_its_own_origins() {
+    let app = TestApp::spawn(common::TWO_FORMS);
+    let reply = from_origin(&app, EVENT, "https://events.example.org", &common::event_registration());
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(reply.header("access-control-allow-origin"), Some("https://events.example.org"));
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    let row = app.db().row("SELECT form, fields, category, organization FROM inquiries WHERE id = ?", &id).unwrap();
+    assert_eq!(row["form"].as_deref(), Some("event"));
+    assert_eq!(row["organization"].as_deref(), Some("Алатау университеті"));
+    let fields: Value = serde_json::from_str(row["fields"].as_deref().unwrap()).unwrap();
+    assert_eq!(fields["event"], "Fintech workshop");
+    assert_eq!(fields["guests"], 2, "numbers are stored as numbers");
+    assert_eq!(fields["photo_consent"], true);
+    assert_eq!(fields["dietary"], "Vegetarian\nNo nuts");
+    assert!(fields.get("department").is_none(), "a field not given is not stored");
+
+    // Each form's origins are its own.
+    let contact = valid_submission();
+    assert_problem(&from_origin(&app, EVENT, "https://www.example.org", &common::event_registration()), 403);
+    assert_problem(&from_origin(&app, SUBMIT, "https://events.example.org", &contact), 403);
+    let reply = from_origin(&app, SUBMIT, "https://www.example.org", &contact);
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    let row = app.db().row("SELECT form, fields FROM inquiries WHERE id = ?", &id).unwrap();
+    assert_eq!((row["form"].as_deref(), row["fields"].as_deref()), (Some("contact"), Some("{}")));
+    let reply = app.post_json("/api/v1/forms/contact/inquiries", &unique_submission(1));
+    assert_eq!(reply.status, 201, "the default form by its own name: {}", reply.body);
+
+    // Another form's field, or a built-in field this form hides, is unknown.
+    let mut with_event = unique_submission(2);
+    with_event["event"] = json!("Fintech workshop");
+    let reply = app.post_json(SUBMIT, &with_event);
+    assert_problem(&reply, 422);
+    assert_eq!(reply.error_codes(), [("event".to_owned(), "unknown_field".to_owned())]);
+    let mut with_phone = common::event_registration();
+    with_phone["phone"] = json!("+7 701 555 0123");
+    with_phone["category"] = json!("commendation");
+    let reply = app.post_json(EVENT, &with_phone);
+    assert_problem(&reply, 422);
+    let codes = reply.error_codes();
+    assert!(codes.contains(&("phone".to_owned(), "unknown_field".to_owned())), "{codes:?}");
+    assert!(codes.contains(&("category".to_owned(), "invalid_choice".to_owned())), "{codes:?}");
+
+    // A form that does not exist.
+    let missing = app.post_json("/api/v1/forms/nope/inquiries", &contact);
+    assert_eq!(assert_problem(&missing, 404)["title"], "Not found");
+    let missing = from_origin(&app, "/api/v1/forms/nope/inquiries", "https://www.example.org", &contact);
+    assert_problem(&missing, 404);
+    assert_problem(&app.get("/api/v1/forms/nope"), 404);
+}
+
+/// Every custom field type is checked, and every failing field is listed at once.
+#[test]
+fn custom_fields_of_every_type_are_checked_and_listed_at_once() {
+    let app = TestApp::spawn(common::TWO_FORMS);
+    let mut body = common::event_registration();
+    body.as_object_mut().unwrap().remove("organization");
+    for (field, value) in [
+        ("event", json!("Gala dinner")),
+        ("department", json!("sales")),
+        ("guests", json!(9)),
+        ("arrival", json!("2026-02-30")),
+        ("website", json!("ftp://alatau.example.kz")),
+        ("assistant_email", json!("office at alatau")),
+        ("dietary", json!("x".repeat(51))),
+        ("badge_name", json!("Zhanar\nS.")),
+        ("photo_consent", json!(false)),
+    ] {
+        body[field] = value;
+    }
+    let reply = app.post_json(EVENT, &body);
+    assert_problem(&reply, 422);
+    let expected = [
+        ("organization", "required"),
+        ("event", "invalid_choice"),
+        ("department", "invalid_choice"),
+        ("guests", "out_of_range"),
+        ("arrival", "invalid_date"),
+        ("website", "invalid_url"),
+        ("assistant_email", "invalid_email"),
+        ("dietary", "too_long"),
+        ("badge_name", "multiline"),
+        ("photo_consent", "required"),
+    ];
+    let expected: Vec<(String, String)> = expected.iter().map(|(f, c)| (f.to_string(), c.to_string())).collect();
+    assert_eq!(reply.error_codes(), expected);
+
+    let mut types = common::event_registration();
+    for (field, value) in [("guests", json!("many")), ("event", json!(1)), ("photo_consent", json!("perhaps"))] {
+        types[field] = value;
+    }
+    types["arrival"] = json!("2025-12-31");
+    let codes = app.post_json(EVENT, &types).error_codes();
+    let codes: Vec<(&str, &str)> = codes.iter().map(|(f, c)| (f.as_str(), c.as_str())).collect();
+    assert_eq!(
+        codes,
+        [
+            ("event", "invalid_type"),
+            ("guests", "invalid_type"),
+            ("arrival", "out_of_range"),
+            ("photo_consent", "invalid_type")
+        ]
+    );
+
+    // Form-encoded values are strings: a number, a date and a checkbox as a plain form sends them.
+    let mut form = String::new();
+    for (key, value) in common::event_registration().as_object().unwrap() {
+        let value = match value {
+            Value::String(s) => s.clone(),
+            Value::Bool(_) => "on".to_owned(),
+            other => other.to_string(),
+        };
+        form.push_str(&format!("{}={}&", common::urlencode(key), common::urlencode(&value)));
+    }
+    let headers = [("Content-Type", "application/x-www-form-urlencoded")];
+    let reply = common::request_from("127.0.0.1", &app.base, "POST", EVENT, &headers, &form);
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    assert_eq!(reply.header("location"), Some("https://events.example.org/thanks"), "the form's own success_url");
+}
+
+/// The same invalid submission in English, Russian and Chinese: the same codes
+/// and fields, with messages (and custom fields' labels) in each language.
+#[test]
+fn the_same_invalid_submission_gets_the_same_codes_in_every_language() {
+    let app = TestApp::spawn(common::TWO_FORMS);
+    let mut body = common::event_registration();
+    body["guests"] = json!(7);
+    body["website"] = json!("alatau.example.kz");
+    body["arrival"] = json!("01.06.2026");
+    let mut answers = Vec::new();
+    for (lang, guests, website, arrival) in [
+        ("en", "Guests must be in the range 0–5.", "Website must be a web address", "Arrival must be a date like"),
+        (
+            "ru",
+            "Значение поля «Гости» должно быть в пределах 0–5.",
+            "Поле «Сайт» должно быть веб-адресом",
+            "Поле «Дата приезда»",
+        ),
+        (
+            "zh",
+            "“来宾人数”的值必须在 0–5 范围内。",
+            "“网站”必须是以 http:// 或 https:// 开头的网址",
+            "“到达日期”必须是日期",
+        ),
+    ] {
+        body["_lang"] = json!(lang);
+        let reply = app.post_json(EVENT, &body);
+        let problem = assert_problem(&reply, 422);
+        assert_eq!(reply.header("content-language"), Some(lang));
+        let messages: Vec<&str> =
+            problem["errors"].as_array().unwrap().iter().map(|e| e["message"].as_str().unwrap()).collect();
+        assert_eq!(messages[0], guests, "{lang}");
+        assert!(messages[1].starts_with(arrival), "{lang}: {}", messages[1]);
+        assert!(messages[2].starts_with(website), "{lang}: {}", messages[2]);
+        answers.push(reply.error_codes());
+    }
+    assert_eq!(
+        answers[0],
+        [("guests", "out_of_range"), ("arrival", "invalid_date"), ("website", "invalid_url")]
+            .map(|(f, c)| (f.to_owned(), c.to_owned()))
+    );
+    assert!(answers.iter().all(|codes| *codes == answers[0]), "{answers:?}");
+
+    // A plain form post gets its error page in the language, with the labels.
+    let form = "name=A&email=a%40example.org&subject=S&message=M&organization=O&event=Gala&photo_consent=on&_lang=ru";
+    let page = app.post(EVENT, "application/x-www-form-urlencoded", form, &[]);
+    assert_eq!(page.status, 422);
+    assert!(page.body.contains("<strong>Мероприятие</strong>"), "{}", page.body);
+}
+
+/// `GET /api/v1/forms/{form}`: the public definition in the visitor's language,
+/// without recipients or origins.
+#[test]
+fn a_forms_public_definition_is_in_the_visitors_language() {
+    let app = TestApp::spawn(common::TWO_FORMS);
+    let reply = app.get("/api/v1/forms/event?_lang=ru");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("content-language"), Some("ru"));
+    let form = reply.json();
+    assert_eq!(form["id"], "event");
+    assert_eq!(form["title"], "Event registration");
+    assert_eq!(
+        form["categories"],
+        json!([{"value": "question", "label": "Вопрос"}, {"value": "other", "label": "Другое"}])
+    );
+    assert_eq!(form["optional"], json!(["organization"]));
+    assert_eq!(form["required"], json!(["organization"]));
+    let fields = form["fields"].as_array().unwrap();
+    let names: Vec<&str> = fields.iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "name",
+            "email",
+            "subject",
+            "message",
+            "organization",
+            "consent",
+            "event",
+            "department",
+            "guests",
+            "arrival",
+            "website",
+            "assistant_email",
+            "dietary",
+            "badge_name",
+            "photo_consent"
+        ]
+    );
+    let field = |name: &str| fields.iter().find(|f| f["name"] == name).unwrap().clone();
+    assert_eq!(field("name")["label"], "Имя");
+    assert_eq!(field("organization")["required"], true);
+    assert_eq!(
+        field("event"),
+        json!({"name": "event", "label": "Мероприятие", "type": "select", "required": true, "built_in": false,
+               "choices": ["Annual conference", "Fintech workshop"]})
+    );
+    assert_eq!(field("guests")["min"], 0.0);
+    assert_eq!(field("guests")["max"], 5.0);
+    assert_eq!(field("arrival")["min"], "2026-01-01");
+    assert_eq!(field("dietary")["max_length"], 50);
+    assert_eq!(field("photo_consent")["type"], "checkbox");
+    assert!(!reply.body.contains("example.org"), "no recipient or origin: {}", reply.body);
+
+    let chinese =
+        common::Reply::from(ureq::get(&app.url("/api/v1/forms/event")).set("Accept-Language", "zh-CN").call());
+    assert_eq!(chinese.header("content-language"), Some("zh"));
+    assert!(chinese.body.contains("来宾人数"), "{}", chinese.body);
+    let contact = app.get("/api/v1/forms/contact").json();
+    assert_eq!(contact["fields"].as_array().unwrap().len(), 9, "the built-in fields: {contact}");
+    assert_eq!(contact["lang"], "en");
+}

@@ -369,6 +369,109 @@ pub fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// Two forms (SPEC "Forms"): the contact form from the global keys, for
+/// `https://www.example.org`, and an event registration with a custom field of
+/// every type, its own origin, inbox and a route by its `department` select.
+pub const TWO_FORMS: &str = r#"
+[server]
+allowed_origins = ["https://www.example.org"]
+[forms.contact]
+title = "Contact us"
+[forms.event]
+title = "Event registration"
+allowed_origins = ["https://events.example.org"]
+to = ["events@example.org"]
+success_url = "https://events.example.org/thanks"
+categories = ["question", "other"]
+optional = ["organization"]
+required = ["organization"]
+[forms.event.routes]
+department = { press = ["press@example.org"] }
+[[forms.event.fields]]
+name = "event"
+label = "Event"
+labels = { ru = "Мероприятие", zh = "活动", kk = "Іс-шара" }
+type = "select"
+choices = ["Annual conference", "Fintech workshop"]
+required = true
+[[forms.event.fields]]
+name = "department"
+label = "Department"
+label_ru = "Отдел"
+label_zh = "部门"
+type = "select"
+choices = ["press", "research"]
+[[forms.event.fields]]
+name = "guests"
+label = "Guests"
+label_ru = "Гости"
+label_zh = "来宾人数"
+type = "number"
+min = 0
+max = 5
+[[forms.event.fields]]
+name = "arrival"
+label = "Arrival"
+label_ru = "Дата приезда"
+label_zh = "到达日期"
+type = "date"
+min = "2026-01-01"
+max = "2026-12-31"
+[[forms.event.fields]]
+name = "website"
+label = "Website"
+label_ru = "Сайт"
+label_zh = "网站"
+type = "url"
+[[forms.event.fields]]
+name = "assistant_email"
+label = "Assistant's email"
+label_ru = "Почта ассистента"
+label_zh = "助理邮箱"
+type = "email"
+[[forms.event.fields]]
+name = "dietary"
+label = "Dietary needs"
+label_ru = "Питание"
+label_zh = "饮食要求"
+type = "textarea"
+max_length = 50
+[[forms.event.fields]]
+name = "badge_name"
+label = "Badge name"
+label_ru = "Имя на бейдже"
+label_zh = "胸牌姓名"
+type = "text"
+max_length = 12
+[[forms.event.fields]]
+name = "photo_consent"
+label = "Photos allowed"
+label_ru = "Согласие на фото"
+label_zh = "同意拍照"
+type = "checkbox"
+required = true
+"#;
+
+/// A valid registration for the `event` form of [`TWO_FORMS`].
+pub fn event_registration() -> Value {
+    serde_json::json!({
+        "name": "Жанар Сейткали",
+        "email": "zhanar@example.org",
+        "subject": "Registration",
+        "message": "Two of us will come.",
+        "category": "question",
+        "organization": "Алатау университеті",
+        "event": "Fintech workshop",
+        "guests": 2,
+        "arrival": "2026-06-01",
+        "website": "https://alatau.example.kz",
+        "assistant_email": "office@alatau.example.kz",
+        "dietary": "Vegetarian\nNo nuts",
+        "badge_name": "Zhanar",
+        "photo_consent": true,
+    })
+}
+
 /// A valid submission with every kind of script the visitors write.
 pub fn valid_submission() -> Value {
     serde_json::json!({
