@@ -416,7 +416,7 @@ struct FormSubmission;
 
 impl Modify for FormSubmission {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::schema::{AdditionalProperties, AnyOfBuilder, ObjectBuilder, Schema, SchemaType, Type};
+        use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, SchemaType, Type};
         use utoipa::openapi::{Ref, RefOr};
 
         let Some(components) = openapi.components.as_mut() else { return };
@@ -453,36 +453,17 @@ impl Modify for FormSubmission {
                 *property = replacement;
             }
         }
-        // A form's own fields: any other property, a custom value (the form's
-        // definition, `GET /api/v1/forms/{form}`, says which).
-        let mut custom = json.clone();
-        let values = AnyOfBuilder::new()
-            .item(ObjectBuilder::new().schema_type(Type::String))
-            .item(ObjectBuilder::new().schema_type(Type::Number))
-            .item(ObjectBuilder::new().schema_type(Type::Boolean))
-            .item(ObjectBuilder::new().schema_type(Type::Null));
-        custom.additional_properties = Some(Box::new(AdditionalProperties::RefOr(values.into())));
-        let mut custom_form = form.clone();
-        custom_form.additional_properties =
-            Some(Box::new(AdditionalProperties::RefOr(ObjectBuilder::new().schema_type(Type::String).into())));
         components.schemas.insert("FormSubmission".to_owned(), RefOr::T(Schema::Object(form)));
-        components.schemas.insert("CustomSubmission".to_owned(), RefOr::T(Schema::Object(custom)));
-        components.schemas.insert("CustomFormSubmission".to_owned(), RefOr::T(Schema::Object(custom_form)));
-        let bodies = [
-            ("/api/v1/inquiries", "application/x-www-form-urlencoded", "FormSubmission"),
-            ("/api/v1/forms/{form}/inquiries", "application/json", "CustomSubmission"),
-            ("/api/v1/forms/{form}/inquiries", "application/x-www-form-urlencoded", "CustomFormSubmission"),
-        ];
-        for (path, content_type, schema) in bodies {
+        for path in ["/api/v1/inquiries", "/api/v1/forms/{form}/inquiries"] {
             let body = openapi
                 .paths
                 .paths
                 .get_mut(path)
                 .and_then(|item| item.post.as_mut())
                 .and_then(|post| post.request_body.as_mut())
-                .and_then(|body| body.content.get_mut(content_type));
+                .and_then(|body| body.content.get_mut("application/x-www-form-urlencoded"));
             if let Some(content) = body {
-                content.schema = Some(RefOr::Ref(Ref::from_schema_name(schema)));
+                content.schema = Some(RefOr::Ref(Ref::from_schema_name("FormSubmission")));
             }
         }
     }

@@ -140,7 +140,7 @@ impl FormDefinition {
 /// A form's public definition, in the language of `_lang` or `Accept-Language`.
 #[utoipa::path(get, path = "/api/v1/forms/{form}", tag = "public",
     params(
-        ("form" = String, Path, pattern = r"^[a-z0-9-]{1,40}$", description = "The form's id"),
+        ("form" = String, Path, pattern = r"^[a-z0-9-]{1,40}$", example = "contact", description = "The form's id"),
         ("_lang" = Option<String>, Query, description = "The labels' language (`en`, `ru`, `zh`, `kk`); else `Accept-Language`, else English")
     ),
     responses(

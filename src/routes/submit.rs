@@ -94,7 +94,10 @@ pub async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<Ap
     respond(req, payload, state, Some(form)).await
 }
 
-/// Submit an inquiry to one form: its built-in and custom fields (see `GET /api/v1/forms/{form}`).
+/// Submit an inquiry to one form. The body documented here is the built-in
+/// fields; a form with custom fields (or hidden built-in ones) takes exactly
+/// what its definition, `GET /api/v1/forms/{form}`, lists, and answers any
+/// other field with a 422 naming it.
 #[utoipa::path(
     post,
     path = "/api/v1/forms/{form}/inquiries",
@@ -103,7 +106,7 @@ pub async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<Ap
         (crate::openapi::Submission = "application/json"),
         (crate::openapi::Submission = "application/x-www-form-urlencoded")
     )),
-    params(("form" = String, Path, pattern = r"^[a-z0-9-]{1,40}$", description = "The form's id"),
+    params(("form" = String, Path, pattern = r"^[a-z0-9-]{1,40}$", example = "contact", description = "The form's id"),
         ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 128, pattern = r"^[!-~]+$",
         description = "Printable ASCII, at most 128 characters; a repeat within 24 h returns the first answer")),
     responses(
