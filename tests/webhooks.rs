@@ -575,3 +575,32 @@ fn a_receivers_retry_after_is_waited_for_before_the_next_attempt() {
     let waited = calls[1] - calls[0];
     assert!(waited >= Duration::from_millis(2900), "retried after {waited:?}, before the receiver's 3 s");
 }
+
+/// Each form's webhooks get that form's inquiries (with `form` and `fields` in
+/// the event), never another form's.
+#[test]
+fn each_forms_webhooks_get_that_forms_inquiries() {
+    let receiver = Receiver::start(Answer::status(204));
+    let event_hook = hook("crm", &receiver.url("/event"), r#""inquiry.created""#, "")
+        .replace("[[forms.contact.webhooks]]", "[[forms.event.webhooks]]");
+    let config = format!(
+        "{QUICK}\n{}\n{}{event_hook}",
+        common::TWO_FORMS,
+        hook("crm", &receiver.url("/contact"), r#""inquiry.created""#, "")
+    );
+    let app = TestApp::spawn(&config);
+    let contact = submit(&app, &unique_submission(1));
+    let reply = app.post_json("/api/v1/forms/event/inquiries", &common::event_registration());
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let event = reply.json()["id"].as_str().unwrap().to_owned();
+    within(10, "two events", || (receiver.requests().len() >= 2).then_some(()));
+    std::thread::sleep(Duration::from_millis(300));
+    let seen: Vec<(String, Value)> =
+        receiver.requests().iter().map(|r| (r.path.clone(), verified(r)["data"].clone())).collect();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    let at = |path: &str| seen.iter().find(|(p, _)| p == path).map(|(_, data)| data.clone()).unwrap();
+    assert_eq!(at("/contact")["id"], contact.as_str());
+    assert_eq!(at("/event")["id"], event.as_str());
+    assert_eq!(at("/event")["form"], "event");
+    assert_eq!(at("/event")["fields"]["event"], "Fintech workshop");
+}

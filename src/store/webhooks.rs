@@ -21,8 +21,6 @@ use crate::webhooks::EventType;
 #[derive(Debug, Default)]
 pub struct WebhookPlan {
     targets: Vec<PlannedTarget>,
-    /// The form an inquiry belongs to until inquiries name their form.
-    default_form: String,
     /// Rung after every commit that queued a delivery: wakes the webhook worker.
     pub wake: std::sync::Arc<tokio::sync::Notify>,
 }
@@ -59,18 +57,19 @@ impl WebhookPlan {
                 include_spam: target.include_spam,
             })
             .collect();
-        Self { targets, default_form: settings.default_form().to_owned(), wake: Default::default() }
+        Self { targets, wake: Default::default() }
     }
 
     pub fn is_empty(&self) -> bool {
         self.targets.is_empty()
     }
 
-    /// The events `kind` creates for an inquiry of the default form; `data`
-    /// is asked for only when some webhook wants the event.
+    /// The events `kind` creates for an inquiry of `form` (for that form's
+    /// webhooks); `data` is asked for only when some webhook wants the event.
     fn events(
         &self,
         kind: EventType,
+        form: &str,
         inquiry_id: &str,
         spam: bool,
         at: i64,
@@ -79,7 +78,7 @@ impl WebhookPlan {
         let mut wanting = self
             .targets
             .iter()
-            .filter(|t| t.form == self.default_form && t.events.contains(&kind) && (t.include_spam || !spam))
+            .filter(|t| t.form == form && t.events.contains(&kind) && (t.include_spam || !spam))
             .peekable();
         if wanting.peek().is_none() {
             return Vec::new();
@@ -100,19 +99,23 @@ impl WebhookPlan {
     /// `inquiry.created` for a record just stored as `id`.
     pub fn created(&self, record: &NewRecord, id: &str, at: i64) -> Vec<NewEvent> {
         let spam = record.status == InquiryStatus::Spam;
-        self.events(EventType::Created, id, spam, at, || to_json(&InquiryRecord::from_new(record, id)))
+        self.events(EventType::Created, &record.inquiry.form, id, spam, at, || {
+            to_json(&InquiryRecord::from_new(record, id))
+        })
     }
 
     /// `inquiry.updated` with the inquiry as it now is.
     pub fn updated(&self, inquiry: &InquiryRecord, at: i64) -> Vec<NewEvent> {
         let spam = inquiry.status == InquiryStatus::Spam;
-        self.events(EventType::Updated, &inquiry.id, spam, at, || to_json(inquiry))
+        self.events(EventType::Updated, &inquiry.form, &inquiry.id, spam, at, || to_json(inquiry))
     }
 
     /// `inquiry.erased`, naming the inquiry by its id alone.
     pub fn erased(&self, inquiry: &InquiryRecord, at: i64) -> Vec<NewEvent> {
         let spam = inquiry.status == InquiryStatus::Spam;
-        self.events(EventType::Erased, &inquiry.id, spam, at, || serde_json::json!({ "id": inquiry.id }).to_string())
+        self.events(EventType::Erased, &inquiry.form, &inquiry.id, spam, at, || {
+            serde_json::json!({ "id": inquiry.id }).to_string()
+        })
     }
 }
 
