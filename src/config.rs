@@ -523,8 +523,12 @@ fn write_table(out: &mut String, name: &str, body: &serde_json::Value) {
     out.push_str(&format!("[{name}]\n"));
     let mut nested = Vec::new();
     let mut arrays = Vec::new();
+    // Inside an array of tables (`[[…]]`), a table is written inline: a header
+    // cannot name a table of one entry of the array.
+    let in_array = name.starts_with('[');
     for (key, value) in map {
         match value {
+            serde_json::Value::Object(_) if in_array => out.push_str(&format!("{key} = {}\n", inline_table(value))),
             serde_json::Value::Object(_) => nested.push((key, value)),
             serde_json::Value::Array(items) if items.first().is_some_and(serde_json::Value::is_object) => {
                 arrays.push((key, items));
@@ -542,6 +546,14 @@ fn write_table(out: &mut String, name: &str, body: &serde_json::Value) {
     for (key, value) in nested {
         write_table(out, &format!("{name}.{key}"), value);
     }
+}
+
+/// `{ key = value, … }`; values as JSON, which TOML reads alike for strings,
+/// numbers, booleans and lists of them.
+fn inline_table(value: &serde_json::Value) -> String {
+    let serde_json::Value::Object(map) = value else { return value.to_string() };
+    let pairs: Vec<String> = map.iter().map(|(key, value)| format!("{key} = {}", inline_table(value))).collect();
+    format!("{{ {} }}", pairs.join(", "))
 }
 
 fn describe(error: figment::Error) -> ConfigError {

@@ -10,8 +10,8 @@ use super::{is_http_url, is_origin, ConfigError, PerFormSettings, Settings};
 use crate::domain::{Bound, Category, CustomField, FieldKind, Form, Forms, Labels, OPTIONAL_FIELDS, RESERVED_NAMES};
 use crate::i18n::Lang;
 
-/// The id of the default form when one by that name exists (or none, or several, do).
-pub const DEFAULT_FORM: &str = "contact";
+/// The form made of the global keys when none by that name is defined.
+const DEFAULT_FORM: &str = "contact";
 
 /// Recipients for a category (`commendation = ["…"]`), or for each choice of a
 /// `select` field (`department = { press = ["…"] }`).
@@ -31,7 +31,7 @@ pub struct FieldSettings {
     #[serde(default)]
     pub label: String,
     /// Labels by language tag: `labels = { ru = "…", zh = "…" }`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label_en: Option<String>,
@@ -70,21 +70,17 @@ fn fail<T>(key: &str, why: impl std::fmt::Display) -> Checked<T> {
 }
 
 impl Settings {
-    /// Every form, defaults applied. The default form (`POST /api/v1/inquiries`)
-    /// is `contact`; when no section has that name, it is the only form defined,
-    /// or, with none or several, a `contact` form made of the global keys.
+    /// Every form, defaults applied. The default form (`POST /api/v1/inquiries`,
+    /// [`Settings::default_form`]) is `contact` or the only form defined; with
+    /// none or several and no `contact` among them, a `contact` form made of the
+    /// global keys is added.
     pub fn forms(&self) -> Checked<Forms> {
         let mut forms =
             self.forms.iter().map(|(id, section)| resolve(self, id, section)).collect::<Checked<Vec<_>>>()?;
-        let default_id = match self.forms.keys().next() {
-            Some(only) if self.forms.len() == 1 => only.clone(),
-            _ => {
-                if !self.forms.contains_key(DEFAULT_FORM) {
-                    forms.push(resolve(self, DEFAULT_FORM, &PerFormSettings::default())?);
-                }
-                DEFAULT_FORM.to_owned()
-            }
-        };
+        let default_id = self.default_form().to_owned();
+        if !self.forms.contains_key(&default_id) {
+            forms.push(resolve(self, &default_id, &PerFormSettings::default())?);
+        }
         Ok(Forms::new(forms, default_id))
     }
 }
@@ -398,6 +394,10 @@ max = 5
         assert_eq!(department.labels.get("kk"), "Department");
         assert_eq!(event.field("guests").unwrap().labels.get("en"), "guests");
         assert_eq!(event.choice_routes[0].1["press"], ["press@example.org"]);
+        // `config check` shows it as TOML that reads back.
+        let shown = settings.redacted_toml();
+        assert!(shown.contains("[[forms.event.fields]]\nchoices = [\"press\",\"research\"]"), "{shown}");
+        assert!(shown.contains("labels = { ru = \"Отдел\" }\n"), "{shown}");
         // The only form defined is the default one.
         let only = load_with(EVENT).unwrap().forms().unwrap();
         assert_eq!(only.default_form().id, "event");
