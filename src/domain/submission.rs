@@ -3,13 +3,30 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::email::EmailAddress;
-use super::form::Form;
+use super::form::{FieldKind, Form};
 use super::inquiry::{Category, NewInquiry};
 use super::text::{checked_text, is_blank, FieldError, Lines};
 
 const CAPTCHA_FIELDS: [&str; 3] = ["cf-turnstile-response", "h-captcha-response", "g-recaptcha-response"];
 /// The field naming the language the visitor wants answers in.
 pub const LANG_FIELD: &str = "_lang";
+
+/// The built-in text fields: name, the type a page shows, the most characters.
+/// The parser checks these limits and `GET /api/v1/forms/{form}` shows them.
+pub const BUILT_IN_TEXT: [(&str, FieldKind, usize); 8] = [
+    ("name", FieldKind::Text, 100),
+    ("email", FieldKind::Email, EmailAddress::MAX_CHARS),
+    ("subject", FieldKind::Text, 200),
+    ("message", FieldKind::Textarea, 10_000),
+    ("organization", FieldKind::Text, 200),
+    ("country", FieldKind::Text, 100),
+    ("phone", FieldKind::Text, 40),
+    ("page", FieldKind::Text, 2000),
+];
+
+fn max_chars(name: &str) -> usize {
+    BUILT_IN_TEXT.iter().find(|(field, ..)| *field == name).map_or(0, |(_, _, max)| *max)
+}
 
 /// The built-in fields (a form may hide the optional ones).
 const KNOWN_FIELDS: [&str; 11] = [
@@ -87,11 +104,11 @@ pub fn parse_submission(
         None
     };
 
-    let name = text("name", true, 100, Lines::Single, &mut errors);
-    let email = text("email", true, EmailAddress::MAX_CHARS, Lines::Single, &mut errors)
+    let name = text("name", true, max_chars("name"), Lines::Single, &mut errors);
+    let email = text("email", true, max_chars("email"), Lines::Single, &mut errors)
         .and_then(|raw| EmailAddress::parse("email", &raw).map_err(|e| errors.push(e)).ok());
-    let subject = text("subject", true, 200, Lines::Single, &mut errors);
-    let message = text("message", true, 10_000, Lines::Multi, &mut errors);
+    let subject = text("subject", true, max_chars("subject"), Lines::Single, &mut errors);
+    let message = text("message", true, max_chars("message"), Lines::Multi, &mut errors);
     let offered = &rules.form.categories;
     let category = text("category", false, 40, Lines::Single, &mut errors)
         .map(|c| match c.parse::<Category>() {
@@ -106,16 +123,16 @@ pub fn parse_submission(
         .and_then(Result::ok)
         .unwrap_or_else(|| rules.form.default_category());
     // A hidden optional field is an unknown one (reported above) and never read.
-    let mut optional = |name: &str, max: usize, errors: &mut Vec<FieldError>| {
+    let mut optional = |name: &str, errors: &mut Vec<FieldError>| {
         if rules.form.shows(name) {
-            text(name, rules.form.requires(name), max, Lines::Single, errors)
+            text(name, rules.form.requires(name), max_chars(name), Lines::Single, errors)
         } else {
             None
         }
     };
-    let organization = optional("organization", 200, &mut errors);
-    let country = optional("country", 100, &mut errors);
-    let phone = optional("phone", 40, &mut errors);
+    let organization = optional("organization", &mut errors);
+    let country = optional("country", &mut errors);
+    let phone = optional("phone", &mut errors);
     if phone.as_deref().is_some_and(|p| !p.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c))) {
         errors.push(FieldError::new(
             "phone",
@@ -123,7 +140,7 @@ pub fn parse_submission(
             "phone may contain only digits, spaces and + - ( ) .",
         ));
     }
-    let page = optional("page", 2000, &mut errors);
+    let page = optional("page", &mut errors);
     let honeypot_filled = match take(rules.honeypot_field) {
         None => false,
         Some(Value::String(s)) => !s.trim().is_empty(),

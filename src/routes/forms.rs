@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::{Bound, Category, FieldKind, Form, LANG_FIELD};
+use crate::domain::{Bound, Category, FieldKind, Form, BUILT_IN_TEXT, LANG_FIELD};
 use crate::i18n::Lang;
 use crate::problem::Problem;
 use crate::startup::AppState;
@@ -73,31 +73,20 @@ enum BoundSchema {
     Date(String),
 }
 
-/// The built-in fields as the parser checks them: name, type, most characters.
-const BUILT_IN: [(&str, FieldKind, usize); 8] = [
-    ("name", FieldKind::Text, 100),
-    ("email", FieldKind::Email, 254),
-    ("subject", FieldKind::Text, 200),
-    ("message", FieldKind::Textarea, 10_000),
-    ("organization", FieldKind::Text, 200),
-    ("country", FieldKind::Text, 100),
-    ("phone", FieldKind::Text, 40),
-    ("page", FieldKind::Text, 2000),
-];
-
 impl FormDefinition {
     fn of(form: &Form, lang: Lang, require_consent: bool) -> Self {
-        let built_in = BUILT_IN.iter().filter(|(name, ..)| form.shows(name)).map(|(name, kind, max)| FieldDefinition {
-            name: (*name).to_owned(),
-            label: lang.label(name),
-            kind: *kind,
-            required: !crate::domain::OPTIONAL_FIELDS.contains(name) || form.requires(name),
-            built_in: true,
-            max_length: Some(*max),
-            min: None,
-            max: None,
-            choices: None,
-        });
+        let built_in =
+            BUILT_IN_TEXT.iter().filter(|(name, ..)| form.shows(name)).map(|(name, kind, max)| FieldDefinition {
+                name: (*name).to_owned(),
+                label: lang.label(name),
+                kind: *kind,
+                required: !crate::domain::OPTIONAL_FIELDS.contains(name) || form.requires(name),
+                built_in: true,
+                max_length: Some(*max),
+                min: None,
+                max: None,
+                choices: None,
+            });
         let consent = FieldDefinition {
             name: "consent".to_owned(),
             label: lang.label("consent"),
