@@ -439,3 +439,34 @@ fn each_form_mails_its_own_inbox_with_its_custom_fields() {
     let plain = to(&contact).1.parsed().body_text(0).unwrap().into_owned();
     assert!(!plain.contains("Form:"), "the contact form's email is as before:\n{plain}");
 }
+
+/// `acknowledge_submitter` is a form's own (here set from the environment):
+/// the event form's visitors get a receipt, the contact form's do not.
+#[test]
+fn a_forms_own_acknowledge_submitter_sends_its_visitors_a_receipt() {
+    let sink = SmtpSink::start();
+    let env = [("INQUIRYD_FORMS__EVENT__ACKNOWLEDGE_SUBMITTER", "true")];
+    let app = TestApp::spawn_with_env(&format!("{}{}", sink.config(), common::TWO_FORMS), &env);
+    let contact = submit(&app, &valid_submission());
+    let mut event = common::event_registration();
+    event["_lang"] = json!("ru");
+    let reply = app.post_json("/api/v1/forms/event/inquiries", &event);
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let registration = reply.json()["id"].as_str().unwrap().to_owned();
+    let messages = sink.wait_for(3, PROMPTLY);
+    std::thread::sleep(Duration::from_millis(300));
+    let messages = if messages.len() == 3 { sink.messages() } else { messages };
+    let mut seen: Vec<(String, Vec<String>)> =
+        messages.iter().map(|m| (m.header("X-Inquiry-Id").unwrap_or_default(), m.to.clone())).collect();
+    seen.sort();
+    let mut expected = vec![
+        (contact.clone(), vec!["inbox@localhost".to_owned()]),
+        (registration.clone(), vec!["events@example.org".to_owned()]),
+        (registration.clone(), vec!["zhanar@example.org".to_owned()]),
+    ];
+    expected.sort();
+    assert_eq!(seen, expected);
+    let receipt = messages.iter().find(|m| m.to == ["zhanar@example.org"]).unwrap();
+    assert_eq!(receipt.header("Content-Language").as_deref(), Some("ru"));
+    assert_eq!(receipt.header("Auto-Submitted").as_deref(), Some("auto-replied"));
+}
