@@ -114,8 +114,9 @@ fn every_spelling_of_an_admin_path_needs_the_token() {
 }
 
 /// Every route and the methods it serves (admin calls with a write token).
-const ROUTES: [(&str, &[&str]); 15] = [
+const ROUTES: [(&str, &[&str]); 16] = [
     ("/", &["GET", "HEAD"]),
+    ("/event-registration", &["GET", "HEAD"]),
     ("/healthz", &["GET", "HEAD"]),
     ("/readyz", &["GET", "HEAD"]),
     ("/metrics", &["GET", "HEAD"]),

@@ -20,6 +20,9 @@ use endpoint::Endpoint;
 
 /// The example contact form, served at `/` when `server.demo_page` is on.
 const DEMO_PAGE: &str = include_str!("../../examples/contact-form.html");
+/// The example registration form (it renders `GET /api/v1/forms/conference`),
+/// served at `/event-registration` when `server.demo_page` is on.
+const EVENT_PAGE: &str = include_str!("../../examples/event-registration.html");
 
 pub fn configure(cfg: &mut web::ServiceConfig, demo_page: bool) {
     extractor_errors(cfg);
@@ -27,6 +30,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, demo_page: bool) {
         cfg.service(
             Endpoint::new("/")
                 .get(|| async { HttpResponse::Ok().content_type("text/html; charset=utf-8").body(DEMO_PAGE) })
+                .build(),
+        )
+        .service(
+            Endpoint::new("/event-registration")
+                .get(|| async { HttpResponse::Ok().content_type("text/html; charset=utf-8").body(EVENT_PAGE) })
                 .build(),
         );
     }

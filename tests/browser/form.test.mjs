@@ -46,7 +46,7 @@ function freePort() {
   });
 }
 
-async function startServer(label, { allowedOrigins = [], public: isPublic = false } = {}) {
+async function startServer(label, { allowedOrigins = [], public: isPublic = false, extra = '' } = {}) {
   const dir = mkdtempSync(join(tmpdir(), `inquiryd-browser-${label}-`));
   const port = isPublic ? await freePort() : 0;
   const publicUrl = isPublic ? `http://127.0.0.1:${port}` : '';
@@ -74,7 +74,7 @@ per_email_per_hour = 100000
 
 [log]
 level = "info"
-`,
+${extra}`,
   );
   const child = spawn(BIN, ['--config', config, 'serve'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   const server = { label, dir, config, child, db: join(dir, 'inquiries.db'), mail: join(dir, 'mail'), log: '' };
@@ -324,6 +324,119 @@ async function chineseWordsScenario({ P, A }) {
   return `page, thanks and stored language in Chinese (${id})`;
 }
 
+// A second form on A, beside the contact form: what examples/event-registration.html renders.
+const CONFERENCE = `
+[forms.contact]
+title = "Contact us"
+
+[forms.conference]
+title = "Annual conference: registration"
+to = ["events@example.org"]
+optional = ["organization"]
+categories = ["inquiry"]
+
+[[forms.conference.fields]]
+name = "session"
+label = "Session"
+labels = { ru = "Секция", zh = "分会场" }
+type = "select"
+choices = ["Opening plenary", "Fintech workshop"]
+required = true
+
+[[forms.conference.fields]]
+name = "guests"
+label = "Guests"
+labels = { ru = "Гости", zh = "随行人数" }
+type = "number"
+min = 0
+max = 3
+
+[[forms.conference.fields]]
+name = "arrival"
+label = "Arrival date"
+labels = { ru = "Дата приезда", zh = "到达日期" }
+type = "date"
+min = "2026-01-01"
+
+[[forms.conference.fields]]
+name = "website"
+label = "Website"
+type = "url"
+
+[[forms.conference.fields]]
+name = "vegetarian"
+label = "Vegetarian meals"
+labels = { ru = "Вегетарианское питание" }
+type = "checkbox"
+`;
+
+// The registration page renders the fields GET /api/v1/forms/conference gives it,
+// in the browser's language (Russian here): labels, choices, the server's errors
+// next to the custom fields, and a stored registration with its typed values.
+async function eventRegistrationScenario({ P, A }) {
+  const page = await newPage('ru-RU');
+  await page.goto(`${P.origin}/event-registration?api=${A.origin}`);
+  await page.waitForSelector('#registration:not([hidden])');
+  const shown = await page.evaluate(() => ({
+    title: document.getElementById('title').textContent,
+    session: document.querySelector('label[for=field-session]').textContent,
+    choices: Array.from(document.querySelectorAll('#field-session option')).map((o) => o.textContent),
+    guests: document.getElementById('field-guests').type + ' ' + document.getElementById('field-guests').max,
+    arrival: document.getElementById('field-arrival').type,
+    vegetarian: document.querySelector('label[for=field-vegetarian]').textContent,
+    name: document.querySelector('label[for=field-name]').textContent,
+    phone: !!document.getElementById('field-phone'),
+    button: document.getElementById('submit').textContent,
+  }));
+  check(shown.title === 'Annual conference: registration', `title: ${shown.title}`);
+  check(shown.session === 'Секция' && shown.vegetarian === 'Вегетарианское питание',
+        `custom labels should be Russian: ${JSON.stringify(shown)}`);
+  check(shown.name.startsWith('Имя'), `built-in labels should be Russian: ${shown.name}`);
+  check(JSON.stringify(shown.choices) === JSON.stringify(['Выберите…', 'Opening plenary', 'Fintech workshop']),
+        `choices: ${JSON.stringify(shown.choices)}`);
+  check(shown.guests === 'number 3' && shown.arrival === 'date', `input types: ${JSON.stringify(shown)}`);
+  check(!shown.phone, 'a built-in field the form does not show is not rendered');
+  check(shown.button === 'Зарегистрироваться', `button: ${shown.button}`);
+  await page.screenshot({ path: join(SHOTS, 'event-registration-ru.png'), fullPage: true });
+
+  // Invalid values: the server's Russian messages appear next to the custom fields.
+  const before = countInquiries(A);
+  await page.fill('#field-name', 'Алия Нурланова');
+  await page.fill('#field-email', 'aliya@example.org');
+  await page.fill('#field-subject', 'Регистрация');
+  await page.fill('#field-message', 'Буду на конференции. 我会参加。');
+  await page.fill('#field-guests', '7');
+  await page.fill('#field-website', 'ftp://example.org');
+  await page.click('#submit');
+  await page.waitForFunction(() => document.getElementById('error-guests').textContent.trim() !== '');
+  const errors = await page.evaluate(() => ['session', 'guests', 'website'].map((n) => document.getElementById(`error-${n}`).textContent));
+  check(errors[0].includes('Секция') && errors[1].includes('Гости') && errors[2] !== '',
+        `errors next to the fields, with the Russian labels: ${JSON.stringify(errors)}`);
+  check(countInquiries(A) === before, 'a 422 stores nothing');
+  await page.screenshot({ path: join(SHOTS, 'event-registration-errors-ru.png'), fullPage: true });
+
+  await page.selectOption('#field-session', 'Fintech workshop');
+  await page.fill('#field-guests', '2');
+  await page.fill('#field-website', 'https://aliya.example.org');
+  await page.fill('#field-arrival', '2026-05-31');
+  await page.check('#field-vegetarian');
+  await page.check('#field-consent');
+  await page.click('#submit');
+  await page.waitForSelector('#success:not([hidden])');
+  const id = (await page.textContent('#success-id')).trim();
+  const rows = sql(A, `SELECT form, fields, lang FROM inquiries WHERE id = '${id}'`);
+  check(rows.length === 1, `registration ${id} should be stored`);
+  const fields = JSON.parse(rows[0].fields);
+  check(rows[0].form === 'conference' && rows[0].lang === 'ru', `stored form and language: ${JSON.stringify(rows[0])}`);
+  check(fields.session === 'Fintech workshop' && fields.guests === 2 && fields.arrival === '2026-05-31' &&
+        fields.website === 'https://aliya.example.org' && fields.vegetarian === true,
+        `stored custom values, typed: ${rows[0].fields}`);
+  check(page.jsErrors.length === 0, `JavaScript errors: ${page.jsErrors.join('; ')}`);
+  await page.screenshot({ path: join(SHOTS, 'event-registration-done.png'), fullPage: true });
+  await page.context().close();
+  return `rendered from the definition in Russian; errors by field; stored ${id} with ${rows[0].fields}`;
+}
+
 async function fieldErrorScenario({ P, A }) {
   const page = await newPage();
   const url = `${P.origin}/?api=${A.origin}`;
@@ -429,7 +542,7 @@ async function main() {
 
   // P posts its own page's form to itself: its origin is its public_url.
   const P = await startServer('P', { public: true });
-  const A = await startServer('A', { allowedOrigins: [P.origin] });
+  const A = await startServer('A', { allowedOrigins: [P.origin], extra: CONFERENCE });
   const X = await startServer('X');
   console.log(`servers: page P ${P.origin}, API A ${A.origin} (allows P), other page X ${X.origin}`);
   // The page is compiled into the binary: make sure it is the one in examples/.
@@ -448,6 +561,7 @@ async function main() {
     ['field errors from a 422', fieldErrorScenario],
     ['field errors in the browser\'s language (ru-RU)', russianFieldErrorScenario],
     ['the page in the browser\'s language (zh-CN)', chineseWordsScenario],
+    ['the event registration page renders its form (ru-RU)', eventRegistrationScenario],
     ['origin not allowed by the API', disallowedOriginScenario],
     ['plain form post without JavaScript', noJavaScriptScenario],
   ];
