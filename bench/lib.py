@@ -64,7 +64,8 @@ def start(cmd, prefix, **kw):
 class Server:
     """inquiryd serving a fresh database in a temp dir; `config` is a dict of sections."""
 
-    def __init__(self, config=None, keep_dir=None):
+    def __init__(self, config=None, keep_dir=None, raw="", binary=None):
+        """`raw`: TOML appended as it is (arrays of tables); `binary`: another build to run."""
         self.tmp = None if keep_dir else tempfile.TemporaryDirectory()
         self.dir = pathlib.Path(keep_dir or self.tmp.name)
         base = {
@@ -73,9 +74,9 @@ class Server:
             "mail": {"file_dir": f"{self.dir}/mail", "transport": "log"},
             "log": {"level": "warn"},
         }
-        (self.dir / "inquiryd.toml").write_text(toml(merged(base, config or {})))
+        (self.dir / "inquiryd.toml").write_text(toml(merged(base, config or {})) + raw)
         self.proc, address = start(
-            [str(TARGET / "inquiryd"), "--config", str(self.dir / "inquiryd.toml"), "serve"],
+            [str(binary or TARGET / "inquiryd"), "--config", str(self.dir / "inquiryd.toml"), "serve"],
             "inquiryd listening on http://",
         )
         self.base = "http://" + address

@@ -11,6 +11,7 @@ end
 local thread_id = 0
 local counter = 0
 local empty = os.getenv("BODY") == "empty"
+local form = os.getenv("FORM")
 local threads = {}
 
 function setup(thread)
@@ -45,7 +46,16 @@ function request()
     return wrk.format("POST", "/api/v1/inquiries", headers, "{}")
   end
   local body = string.format(
-    '{"name":"Посетитель %d","email":"visitor%d@example.org","subject":"关于合作 %d","message":"%s %d","category":"question"}',
+    '{"name":"Посетитель %d","email":"visitor%d@example.org","subject":"关于合作 %d","message":"%s %d","category":"question"',
     n, n, n, bodies[counter % 32 + 1], n)
-  return wrk.format("POST", "/api/v1/inquiries", headers, body)
+  if form then
+    -- FORM=<id>: the form of bench/forms, with its ten custom fields of every type.
+    body = body .. string.format(
+      ',"affiliation":"Университет %d","topic":"Финтех и 数据 %d","contact_email":"office%d@example.org",' ..
+      '"website":"https://example.org/%d","guests":%d,"arrival":"2026-06-%02d","session":"Fintech workshop",' ..
+      '"vegetarian":true,"notes":"%s","city":"Алматы"}',
+      n, n, n, n, n % 4, n % 28 + 1, phrases[counter % #phrases + 1])
+    return wrk.format("POST", "/api/v1/forms/" .. form .. "/inquiries", headers, body)
+  end
+  return wrk.format("POST", "/api/v1/inquiries", headers, body .. "}")
 end
