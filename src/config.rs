@@ -39,6 +39,7 @@ pub struct Settings {
     pub privacy: PrivacySettings,
     pub log: LogSettings,
     pub webhooks: WebhookSettings,
+    pub admin: AdminSettings,
     /// Per-form sections, `[forms.<id>]`; for now only their webhooks.
     #[serde(default)]
     pub forms: BTreeMap<String, PerFormSettings>,
@@ -257,6 +258,24 @@ pub struct WebhookSettings {
     pub timeout_seconds: u64,
 }
 
+/// The web console at `/admin` and its accounts' sessions and logins.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    /// Serve the console at `/admin`.
+    pub console: bool,
+    /// A session unused this long ends.
+    pub session_idle_seconds: u64,
+    /// A session ends this long after its login, however busy.
+    pub session_absolute_seconds: u64,
+    /// Login attempts per minute from one client address (a burst of as many).
+    pub login_attempts_per_minute: u32,
+    /// Consecutive wrong passwords that lock an account…
+    pub lockout_failures: u32,
+    /// …for this many minutes.
+    pub lockout_minutes: u32,
+}
+
 /// One form's own section, `[forms.<id>]`. A key left out takes the global
 /// value (`server.allowed_origins`, `mail.to`, `mail.routes`, `form.success_url`,
 /// `mail.acknowledge_submitter`); see [`forms`] for how they resolve.
@@ -417,6 +436,13 @@ impl Settings {
             .contains(&0)
         {
             return fail("limits", "every limit must be at least 1");
+        }
+        let admin = &self.admin;
+        if admin.session_idle_seconds == 0 || admin.session_absolute_seconds < admin.session_idle_seconds {
+            return fail("admin.session_idle_seconds", "must be at least 1 and at most admin.session_absolute_seconds");
+        }
+        if admin.login_attempts_per_minute == 0 || admin.lockout_failures == 0 || admin.lockout_minutes == 0 {
+            return fail("admin", "login_attempts_per_minute, lockout_failures and lockout_minutes must be at least 1");
         }
         if self.spam.honeypot_field.trim().is_empty() {
             return fail("spam.honeypot_field", "must not be empty");

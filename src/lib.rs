@@ -3,6 +3,7 @@
 mod cli;
 mod config;
 mod connection;
+mod console;
 mod domain;
 mod i18n;
 mod limits;

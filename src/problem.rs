@@ -67,6 +67,10 @@ pub enum Problem {
     Unauthorized { token_given: bool },
     #[error("token scope too narrow")]
     ReadOnlyToken,
+    /// A console request refused: no session, a missing or foreign CSRF token
+    /// or Origin, or a role that may not do this. The detail says which.
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("internal error")]
@@ -110,6 +114,7 @@ impl Problem {
             Self::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
             Self::Unauthorized { .. } => ("unauthorized", "Authentication required"),
             Self::ReadOnlyToken => ("read-only-token", "Token may only read"),
+            Self::Forbidden(_) => ("forbidden", "Forbidden"),
             Self::Conflict(_) => ("conflict", "Conflict"),
             Self::Internal(_) => ("internal", "Internal error"),
         }
@@ -153,6 +158,7 @@ impl Problem {
             }
             Self::Unauthorized { token_given: true } => "The token is not valid or was revoked.".to_owned(),
             Self::ReadOnlyToken => "This token has the read scope; changes need a write token.".to_owned(),
+            Self::Forbidden(why) => (*why).to_owned(),
             Self::Conflict(why) => why.clone(),
             Self::Internal(_) => "Something went wrong on our side; nothing about it is your fault.".to_owned(),
         }
@@ -192,7 +198,7 @@ impl ResponseError for Problem {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            Self::ReadOnlyToken => StatusCode::FORBIDDEN,
+            Self::ReadOnlyToken | Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -55,6 +55,8 @@ pub struct AppState {
     pub rate_limit_policy: String,
     /// Idempotency keys whose first request is still being processed.
     pub in_flight: Mutex<HashSet<String>>,
+    /// The web console's templates, cookie and origins.
+    pub console: routes::console::Console,
 }
 
 pub struct Application {
@@ -159,6 +161,8 @@ impl Application {
             store,
             metrics,
             in_flight: Mutex::new(HashSet::new()),
+            console: routes::console::Console::new(&settings, address)
+                .context("cannot load the console's templates")?,
         });
         let server = http_server(listener, state, &settings)?;
         let shutdown_timeout = Duration::from_secs(settings.server.shutdown_timeout_seconds);
@@ -229,6 +233,7 @@ fn shutdown_signals() -> std::io::Result<impl Future<Output = ()>> {
 /// problem for a request head actix-http cannot parse (see [`Connection`]).
 fn http_server(listener: TcpListener, state: web::Data<AppState>, settings: &Settings) -> std::io::Result<Server> {
     let demo_page = settings.server.demo_page;
+    let console = settings.admin.console;
     let body_limit = settings.server.body_limit_bytes;
     let client_timeout = settings.server.client_timeout();
     let local = listener.local_addr()?;
@@ -247,7 +252,7 @@ fn http_server(listener: TcpListener, state: web::Data<AppState>, settings: &Set
             let app = App::new()
                 .app_data(state.clone())
                 .wrap(from_fn(telemetry::request_span))
-                .configure(|cfg| routes::configure(cfg, demo_page))
+                .configure(|cfg| routes::configure(cfg, demo_page, console))
                 .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(Problem::NotFound) }));
             let shutdown = shutdown.clone();
             let http = HttpService::build()

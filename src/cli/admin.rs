@@ -101,7 +101,7 @@ impl Filters {
 
 /// The database, migrated. Its writer stops once the returned handle (and
 /// every clone) is dropped, which the commands do before they return.
-async fn open(settings: &Settings) -> anyhow::Result<Store> {
+pub(super) async fn open(settings: &Settings) -> anyhow::Result<Store> {
     let plan = std::sync::Arc::new(crate::store::webhooks::WebhookPlan::new(settings));
     let (store, _writer) = open_store(settings, Default::default(), plan).await?;
     Ok(store)

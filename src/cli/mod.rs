@@ -1,6 +1,7 @@
 //! The command line: parse, load configuration, dispatch.
 
 mod admin;
+mod users;
 
 use std::path::PathBuf;
 
@@ -32,6 +33,11 @@ pub enum Command {
     Token {
         #[command(subcommand)]
         action: admin::TokenAction,
+    },
+    /// Manage console users.
+    User {
+        #[command(subcommand)]
+        action: users::UserAction,
     },
     /// The inquiry log in the terminal.
     Inquiries {
@@ -92,6 +98,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token { action } => admin::token(&settings, action).await,
+        Command::User { action } => users::user(&settings, action).await,
         Command::Inquiries { action } => admin::inquiries(&settings, action).await,
         Command::Purge { dry_run } => admin::purge(&settings, dry_run).await,
         Command::Mail { action: MailAction::Test { to } } => mail_test(&settings, &to).await,

@@ -29,6 +29,7 @@ pub struct Guard {
     per_ip: KeyedLimit<u128>,
     per_email: KeyedLimit<u64>,
     admin_failures: KeyedLimit<u128>,
+    console_logins: KeyedLimit<u128>,
     email_seed: RandomState,
     /// With `limits.backend = "redis"`: the limits every replica shares. The
     /// memory limiters above then answer only the checks Redis does not.
@@ -54,7 +55,9 @@ impl Guard {
         let per_email =
             Rule::new("email", limits.per_email_per_hour, Duration::from_secs(3600), limits.per_email_per_hour);
         let admin = Rule::new("admin", limits.admin_failures_per_minute, minute, limits.admin_failures_per_minute);
+        let logins = settings.admin.login_attempts_per_minute;
         Ok(Self {
+            console_logins: KeyedLimit::new(Rule::new("console_login", logins, minute, logins), cap),
             enabled: limits.enabled,
             per_ip: KeyedLimit::new(Rule::new("ip", limits.per_ip_per_minute, minute, limits.per_ip_burst), cap),
             per_email: KeyedLimit::new(per_email, cap),
@@ -82,6 +85,12 @@ impl Guard {
     pub async fn admin_failure(&self, ip: IpAddr) -> Result<(), Refused> {
         let key = rate_key(ip);
         self.check(&self.admin_failures, &key, || shared::address_key(key)).await.map(|_| ())
+    }
+
+    /// Counts one console login attempt from `ip`, before its password is checked.
+    pub async fn login_attempt(&self, ip: IpAddr) -> Result<(), Refused> {
+        let key = rate_key(ip);
+        self.check(&self.console_logins, &key, || shared::address_key(key)).await.map(|_| ())
     }
 
     /// Asks Redis when it is the backend, and this process's own limiter when
@@ -123,6 +132,7 @@ impl Guard {
                         guard.per_ip.retain_recent();
                         guard.per_email.retain_recent();
                         guard.admin_failures.retain_recent();
+                        guard.console_logins.retain_recent();
                         metrics::gauge!("inquiryd_rate_limiter_keys").set(guard.per_ip.len() as f64);
                     }
                     _ = reconnect.tick(), if shared => {

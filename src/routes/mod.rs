@@ -3,6 +3,7 @@
 pub(crate) mod admin;
 mod auth;
 mod body;
+pub(crate) mod console;
 mod cors;
 mod endpoint;
 pub(crate) mod form_page;
@@ -24,8 +25,11 @@ const DEMO_PAGE: &str = include_str!("../../examples/contact-form.html");
 /// served at `/event-registration` when `server.demo_page` is on.
 const EVENT_PAGE: &str = include_str!("../../examples/event-registration.html");
 
-pub fn configure(cfg: &mut web::ServiceConfig, demo_page: bool) {
+pub fn configure(cfg: &mut web::ServiceConfig, demo_page: bool, console: bool) {
     extractor_errors(cfg);
+    if console {
+        console::configure(cfg);
+    }
     if demo_page {
         cfg.service(
             Endpoint::new("/")
@@ -163,7 +167,7 @@ mod tests {
             let target = spell(SUBMIT, &spellings);
             prop_assume!(target.starts_with('/'));
             let status = actix_web::rt::System::new().block_on(async {
-                let app = actix_test::init_service(App::new().configure(|cfg| super::configure(cfg, false))).await;
+                let app = actix_test::init_service(App::new().configure(|cfg| super::configure(cfg, false, false))).await;
                 let request = actix_test::TestRequest::post()
                     .uri(&target)
                     .insert_header(("Origin", "https://evil.example"))

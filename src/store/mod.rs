@@ -8,6 +8,7 @@
 //! PostgreSQL ([`postgres`], for several replicas on one database). The URL's
 //! scheme chooses.
 
+pub mod console;
 #[macro_use]
 mod model;
 mod postgres;
@@ -25,6 +26,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::DatabaseSettings;
 use crate::domain::{ExportFormat, InquiryFilter, InquiryStatus, Page};
+use console::{Credentials, Failure, Lockout, Role, SessionRecord, UserInfo};
 
 pub use model::{
     AuditEntry, ClaimedNotification, Erase, IdempotencyClaim, InquiryRecord, NewRecord, NotificationStatus,
@@ -346,6 +348,80 @@ impl Store {
     /// Records that the token was just used.
     pub async fn touch_token(&self, id: &str) -> Result<(), StoreError> {
         on_backend!(self, db => db.touch_token(id).await)
+    }
+
+    /// Creates a console user (audited); `None` when the address is taken.
+    pub async fn create_user(
+        &self,
+        actor: &str,
+        email: &str,
+        email_norm: &str,
+        role: Role,
+        password_hash: &str,
+    ) -> Result<Option<UserInfo>, StoreError> {
+        on_backend!(self, db => db.create_user(actor, email, email_norm, role, password_hash).await)
+    }
+
+    pub async fn list_users(&self) -> Result<Vec<UserInfo>, StoreError> {
+        on_backend!(self, db => db.list_users().await)
+    }
+
+    /// Disables a user and ends their sessions (audited); `false` when there
+    /// is no such enabled user.
+    pub async fn disable_user(&self, actor: &str, id: &str) -> Result<bool, StoreError> {
+        on_backend!(self, db => db.disable_user(actor, id).await)
+    }
+
+    /// Replaces a user's password hash, lifts a lockout and ends their
+    /// sessions (audited); `false` when there is no such user.
+    pub async fn set_password(&self, actor: &str, id: &str, password_hash: &str) -> Result<bool, StoreError> {
+        on_backend!(self, db => db.set_password(actor, id, password_hash).await)
+    }
+
+    /// What a login by this (normalized) address checks.
+    pub async fn credentials(&self, email_norm: &str) -> Result<Option<Credentials>, StoreError> {
+        on_backend!(self, db => db.credentials(email_norm).await)
+    }
+
+    /// Counts (and audits) a wrong password against an open account.
+    pub async fn login_failed(&self, user_id: &str, lockout: Lockout) -> Result<Failure, StoreError> {
+        on_backend!(self, db => db.login_failed(user_id, lockout).await)
+    }
+
+    /// Writes one audit entry that goes with no other change.
+    pub async fn audit_event(
+        &self,
+        actor: &str,
+        action: &'static str,
+        target: Option<&str>,
+        detail: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        on_backend!(self, db => db.audit_event(actor, action, target, detail).await)
+    }
+
+    /// Stores a new console session by the hash of its id (ending the one it
+    /// `replaces`), after a successful login; audited.
+    pub async fn start_session(
+        &self,
+        user_id: &str,
+        id_hash: [u8; 32],
+        replaces: Option<[u8; 32]>,
+    ) -> Result<(), StoreError> {
+        on_backend!(self, db => db.start_session(user_id, id_hash, replaces).await)
+    }
+
+    /// The session with this id hash, if it exists and its user is enabled.
+    pub async fn session(&self, id_hash: [u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
+        on_backend!(self, db => db.session(id_hash).await)
+    }
+
+    pub async fn touch_session(&self, id_hash: [u8; 32]) -> Result<(), StoreError> {
+        on_backend!(self, db => db.touch_session(id_hash).await)
+    }
+
+    /// Ends a session on the server; with `actor`, audits it as a logout.
+    pub async fn end_session(&self, id_hash: [u8; 32], actor: Option<String>) -> Result<(), StoreError> {
+        on_backend!(self, db => db.end_session(id_hash, actor).await)
     }
 }
 

@@ -7,6 +7,7 @@
 
 mod admin;
 mod batch;
+mod console;
 mod export;
 mod outbox;
 mod submit;
@@ -409,6 +410,25 @@ impl Postgres {
 
     pub async fn touch_token(&self, id: &str) -> Result<(), StoreError> {
         Ok(tokens::touch(&self.pool, id).await?)
+    }
+
+    /// Runs `write` in a transaction of its own.
+    async fn write<T, F>(&self, write: F) -> Result<T, StoreError>
+    where
+        F: for<'c> FnOnce(&'c mut sqlx::PgConnection) -> futures_util::future::BoxFuture<'c, Result<T, sqlx::Error>>,
+    {
+        let mut tx = self.pool.begin().await?;
+        let out = write(&mut tx).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn read<T, F>(&self, read: F) -> Result<T, StoreError>
+    where
+        F: for<'c> FnOnce(&'c mut sqlx::PgConnection) -> futures_util::future::BoxFuture<'c, Result<T, sqlx::Error>>,
+    {
+        let mut conn = self.pool.acquire().await?;
+        Ok(read(&mut conn).await?)
     }
 }
 

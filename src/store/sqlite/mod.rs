@@ -3,6 +3,7 @@
 //! through sqlx, between batches); reads use a pool over the same file.
 
 mod admin;
+mod console;
 mod export;
 mod inquiries;
 mod outbox;
@@ -493,6 +494,26 @@ impl Sqlite {
             })
             .await?;
         Ok(revoked)
+    }
+
+    /// Runs `write` in its own transaction on the writer.
+    async fn write<T, F>(&self, write: F) -> Result<T, StoreError>
+    where
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> futures_util::future::BoxFuture<'c, Result<T, sqlx::Error>>
+            + Send
+            + 'static,
+        T: Send + 'static,
+    {
+        Ok(self.writer.exec(false, write).await?)
+    }
+
+    /// Runs `read` on a connection of the read pool.
+    async fn read<T, F>(&self, read: F) -> Result<T, StoreError>
+    where
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> futures_util::future::BoxFuture<'c, Result<T, sqlx::Error>>,
+    {
+        let mut conn = self.reads.acquire().await?;
+        Ok(read(&mut conn).await?)
     }
 
     pub async fn touch_token(&self, id: &str) -> Result<(), StoreError> {

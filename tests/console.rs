@@ -1,0 +1,386 @@
+//! The web console without a browser: accounts from the command line,
+//! sessions, CSRF and Origin checks, roles, logout, idle timeout, and the one
+//! answer every kind of bad login gets (audited, lockout included).
+
+mod common;
+
+use std::io::Write;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{valid_submission, Reply, TestApp};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn spawn(extra: &str) -> TestApp {
+    TestApp::spawn(&format!("[admin]\nconsole = true\n{extra}"))
+}
+
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new().redirects(0).build()
+}
+
+/// `inquiryd user ARGS` with `stdin` piped in; returns (stdout, stderr).
+fn user_cli(app: &TestApp, args: &[&str], stdin: &str) -> (String, String) {
+    let mut child = std::process::Command::new(common::BIN)
+        .current_dir(app.dir.path())
+        .env("INQUIRYD_CONFIG", app.dir.path().join("inquiryd.toml"))
+        .env_remove(common::DATABASE_URL_VAR)
+        .arg("user")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap());
+    assert!(out.status.success(), "user {args:?}: {stderr}");
+    (stdout, stderr)
+}
+
+/// Creates a user with [`PASSWORD`]; returns their id.
+fn create_user(app: &TestApp, email: &str, role: &str) -> String {
+    let (stdout, stderr) = user_cli(app, &["create", "--email", email, "--role", role], &format!("{PASSWORD}\n"));
+    assert_eq!(stdout, "", "a given password is not printed");
+    stderr.split_whitespace().nth(2).expect("created user ID").to_owned()
+}
+
+fn get(app: &TestApp, path: &str, cookie: Option<&str>) -> Reply {
+    let mut req = agent().get(&app.url(path));
+    if let Some(cookie) = cookie {
+        req = req.set("Cookie", cookie);
+    }
+    Reply::from(req.call())
+}
+
+/// A form POST with the session `cookie` and `origin` (`None`: no header).
+fn post(app: &TestApp, path: &str, cookie: Option<&str>, origin: Option<&str>, form: &[(&str, &str)]) -> Reply {
+    let mut req = agent().post(&app.url(path));
+    if let Some(cookie) = cookie {
+        req = req.set("Cookie", cookie);
+    }
+    if let Some(origin) = origin {
+        req = req.set("Origin", origin);
+    }
+    Reply::from(req.send_form(form))
+}
+
+fn login(app: &TestApp, email: &str, password: &str) -> Reply {
+    post(app, "/admin/login", None, Some(&app.base), &[("email", email), ("password", password)])
+}
+
+/// The `name=value` of the session cookie a successful login sets.
+fn signed_in(app: &TestApp, email: &str) -> String {
+    let reply = login(app, email, PASSWORD);
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    assert_eq!(reply.header("location"), Some("/admin"));
+    let set = reply.header("set-cookie").expect("a session cookie");
+    set.split(';').next().unwrap().to_owned()
+}
+
+/// The CSRF token in a page's forms.
+fn csrf(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
+    page[at..at + page[at..].find('"').unwrap()].to_owned()
+}
+
+fn submit(app: &TestApp) -> String {
+    let reply = app.post_json("/api/v1/inquiries", &valid_submission());
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    reply.json()["id"].as_str().unwrap().to_owned()
+}
+
+fn status_of(app: &TestApp, id: &str) -> Option<String> {
+    app.db().row("SELECT status FROM inquiries WHERE id = ?", id).map(|row| row["status"].clone().unwrap())
+}
+
+#[test]
+fn a_login_sets_a_strict_http_only_cookie_and_pages_carry_the_security_headers() {
+    let app = spawn("");
+    create_user(&app, "Staff@Example.org", "viewer");
+    assert_eq!(get(&app, "/admin", None).header("location"), Some("/admin/login"), "signed out: to the login page");
+    let reply = login(&app, "staff@EXAMPLE.org", PASSWORD);
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    let set = reply.header("set-cookie").unwrap().to_owned();
+    assert!(set.starts_with("inquiryd_session="), "{set}");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(attribute), "{attribute} in {set}");
+    }
+    assert!(!set.contains("Secure"), "not Secure on plain http: {set}");
+    let cookie = set.split(';').next().unwrap().to_owned();
+    let id = cookie.split_once('=').unwrap().1;
+    assert_eq!(id.len(), 43, "256 bits, base64url");
+    assert_eq!(app.db().find_stored(id), None, "only the id's hash is stored");
+
+    for path in ["/admin", "/admin/login", "/admin/console.css"] {
+        let page = get(&app, path, Some(&cookie));
+        assert_eq!(page.status, 200, "{path}");
+        let csp = page.header("content-security-policy").unwrap();
+        assert!(csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert!(!csp.contains("script-src") || !csp.contains("'unsafe"), "{path}: {csp}");
+        assert_eq!(page.header("x-content-type-options"), Some("nosniff"), "{path}");
+        assert_eq!(page.header("referrer-policy"), Some("same-origin"), "{path}");
+        assert_eq!(page.header("cache-control"), Some("no-store"), "{path}");
+    }
+    assert!(!get(&app, "/admin", Some(&cookie)).body.contains("<script"), "no script in the console");
+
+    let again = signed_in(&app, "staff@example.org");
+    assert_ne!(again, cookie, "every login gets a new session id");
+}
+
+#[test]
+fn the_cookie_is_secure_with_the_host_prefix_behind_an_https_public_url() {
+    let app = spawn("[server]\npublic_url = \"https://forms.example.org\"\n");
+    create_user(&app, "staff@example.org", "viewer");
+    let reply = post(
+        &app,
+        "/admin/login",
+        None,
+        Some("https://forms.example.org"),
+        &[("email", "staff@example.org"), ("password", PASSWORD)],
+    );
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    let set = reply.header("set-cookie").unwrap();
+    assert!(set.starts_with("__Host-inquiryd_session=") && set.contains("; Secure"), "{set}");
+    let local = login(&app, "staff@example.org", PASSWORD);
+    assert_eq!(local.status, 403, "with public_url, only its origin may post");
+}
+
+#[test]
+fn a_change_needs_the_sessions_csrf_token_and_the_consoles_origin() {
+    let app = spawn("");
+    let triager = create_user(&app, "triager@example.org", "triager");
+    let id = submit(&app);
+    let cookie = signed_in(&app, "triager@example.org");
+    let other = signed_in(&app, "triager@example.org");
+    let page = get(&app, &format!("/admin/inquiries/{id}"), Some(&cookie));
+    assert_eq!(page.status, 200);
+    let token = csrf(&page.body);
+    let other_token = csrf(&get(&app, "/admin", Some(&other)).body);
+    let path = format!("/admin/inquiries/{id}/status");
+    let origin = app.base.clone();
+    type Form<'a> = Vec<(&'a str, &'a str)>;
+    let refused: [(&str, Option<&str>, Form); 5] = [
+        ("no token", Some(&origin), vec![("status", "resolved")]),
+        ("another session's token", Some(&origin), vec![("csrf", &other_token), ("status", "resolved")]),
+        ("a foreign origin", Some("https://evil.example"), vec![("csrf", &token), ("status", "resolved")]),
+        ("no origin", None, vec![("csrf", &token), ("status", "resolved")]),
+        ("the null origin", Some("null"), vec![("csrf", &token), ("status", "resolved")]),
+    ];
+    for (what, origin, form) in refused {
+        let reply = post(&app, &path, Some(&cookie), origin, &form);
+        assert_eq!(reply.status, 403, "{what}: {}", reply.body);
+        assert_eq!(reply.header("content-type"), Some("application/problem+json"), "{what}");
+        assert_eq!(status_of(&app, &id).as_deref(), Some("new"), "{what}: nothing changed");
+    }
+    let no_session = post(&app, &path, None, Some(&origin), &[("csrf", &token), ("status", "resolved")]);
+    assert_eq!(no_session.status, 403, "no session");
+    let login_elsewhere = post(
+        &app,
+        "/admin/login",
+        None,
+        Some("https://evil.example"),
+        &[("email", "triager@example.org"), ("password", PASSWORD)],
+    );
+    assert_eq!(login_elsewhere.status, 403, "a login posted from another origin");
+
+    let done = post(
+        &app,
+        &path,
+        Some(&cookie),
+        Some(&origin),
+        &[("csrf", &token), ("status", "resolved"), ("note", "Called back")],
+    );
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(status_of(&app, &id).as_deref(), Some("resolved"));
+    let audit =
+        app.db().row("SELECT actor FROM audit_log WHERE action = 'inquiry.update' AND target = ?", &id).unwrap();
+    assert_eq!(audit["actor"].as_deref(), Some(format!("user:{triager}").as_str()));
+    let shown = get(&app, done.header("location").unwrap(), Some(&cookie)).body;
+    assert!(shown.contains("Called back") && shown.contains("Saved."), "the note and the confirmation are shown");
+}
+
+#[test]
+fn a_viewer_sees_no_change_controls_and_a_forged_post_from_a_viewer_is_403() {
+    let app = spawn("");
+    create_user(&app, "viewer@example.org", "viewer");
+    let admin = create_user(&app, "admin@example.org", "admin");
+    let id = submit(&app);
+    let viewer = signed_in(&app, "viewer@example.org");
+    let page = get(&app, &format!("/admin/inquiries/{id}"), Some(&viewer));
+    assert_eq!(page.status, 200);
+    for control in ["/erase", "/status", "/retry", "<select"] {
+        assert!(!page.body.contains(control), "a viewer sees no {control} control");
+    }
+    let token = csrf(&page.body); // the sign-out form's
+    let origin = app.base.clone();
+    let forged = [
+        (format!("/admin/inquiries/{id}/erase"), vec![("csrf", token.as_str())]),
+        (format!("/admin/inquiries/{id}/status"), vec![("csrf", token.as_str()), ("status", "spam")]),
+    ];
+    for (path, form) in &forged {
+        let reply = post(&app, path, Some(&viewer), Some(&origin), form);
+        assert_eq!(reply.status, 403, "{path}: {}", reply.body);
+    }
+    assert_eq!(get(&app, &format!("/admin/inquiries/{id}/erase"), Some(&viewer)).status, 403);
+    assert_eq!(status_of(&app, &id).as_deref(), Some("new"), "the viewer changed nothing");
+
+    let cookie = signed_in(&app, "admin@example.org");
+    let confirm = get(&app, &format!("/admin/inquiries/{id}/erase"), Some(&cookie));
+    assert_eq!(confirm.status, 200, "an admin gets the confirmation step");
+    let erased = post(
+        &app,
+        &format!("/admin/inquiries/{id}/erase"),
+        Some(&cookie),
+        Some(&origin),
+        &[("csrf", &csrf(&confirm.body))],
+    );
+    assert_eq!(erased.status, 303, "{}", erased.body);
+    assert_eq!(status_of(&app, &id), None, "erased");
+    let audit =
+        app.db().row("SELECT actor FROM audit_log WHERE action = 'inquiry.delete' AND target = ?", &id).unwrap();
+    assert_eq!(audit["actor"].as_deref(), Some(format!("user:{admin}").as_str()));
+    assert_eq!(get(&app, &format!("/admin/inquiries/{id}"), Some(&cookie)).status, 404);
+}
+
+#[test]
+fn logout_ends_the_session_on_the_server() {
+    let app = spawn("");
+    create_user(&app, "staff@example.org", "viewer");
+    let cookie = signed_in(&app, "staff@example.org");
+    let token = csrf(&get(&app, "/admin", Some(&cookie)).body);
+    let out = post(&app, "/admin/logout", Some(&cookie), Some(&app.base), &[("csrf", &token)]);
+    assert_eq!(out.status, 303);
+    assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"), "the browser forgets the cookie");
+    assert_eq!(app.db().scalar("SELECT count(*) FROM console_sessions", ""), 0, "gone from the server");
+    let replayed = get(&app, "/admin", Some(&cookie));
+    assert_eq!(
+        (replayed.status, replayed.header("location")),
+        (303, Some("/admin/login")),
+        "the old cookie opens nothing"
+    );
+}
+
+#[test]
+fn an_idle_session_ends_and_an_active_one_does_not() {
+    let app = spawn("session_idle_seconds = 3\n");
+    create_user(&app, "staff@example.org", "viewer");
+    let cookie = signed_in(&app, "staff@example.org");
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(1500));
+        assert_eq!(get(&app, "/admin", Some(&cookie)).status, 200, "in use: still signed in");
+    }
+    std::thread::sleep(Duration::from_millis(3500));
+    assert_eq!(get(&app, "/admin", Some(&cookie)).header("location"), Some("/admin/login"), "idle: signed out");
+    assert_eq!(app.db().scalar("SELECT count(*) FROM console_sessions", ""), 0, "ended on the server");
+}
+
+#[test]
+fn every_kind_of_bad_login_gets_the_same_answer_in_the_same_time_and_is_audited() {
+    let app = spawn("lockout_failures = 4\nlogin_attempts_per_minute = 1000\n");
+    create_user(&app, "open@example.org", "triager");
+    let disabled = create_user(&app, "disabled@example.org", "triager");
+    let locked = create_user(&app, "locked@example.org", "triager");
+    user_cli(&app, &["disable", &disabled], "");
+    for _ in 0..4 {
+        assert_eq!(login(&app, "locked@example.org", "wrong password").status, 401);
+    }
+    let lockouts =
+        app.db().scalar("SELECT count(*) FROM audit_log WHERE action = 'console.lockout' AND target = ?", &locked);
+    assert_eq!(lockouts, 1, "the lockout is audited");
+
+    // The email field is echoed back; everything else must be the same.
+    let answer = |email: &str, password: &str| {
+        let started = Instant::now();
+        let reply = login(&app, email, password);
+        (reply.status, reply.body.replace(email, "EMAIL"), reply.header("set-cookie").is_some(), started.elapsed())
+    };
+    let kinds = [
+        ("wrong password", "open@example.org", "not the password"),
+        ("unknown user", "nobody@example.org", PASSWORD),
+        ("disabled", "disabled@example.org", PASSWORD),
+        ("locked out", "locked@example.org", PASSWORD),
+    ];
+    let answers: Vec<_> = kinds.iter().map(|(what, email, password)| (what, answer(email, password))).collect();
+    let (_, reference) = &answers[0];
+    assert_eq!(reference.0, 401);
+    assert!(reference.1.contains("Wrong email or password"), "{}", reference.1);
+    // Every kind pays for one Argon2id verification: none answers in a
+    // fraction of the time a wrong password takes (measured twice, the faster kept).
+    let fastest = |email: &str, password: &str| (0..2).map(|_| answer(email, password).3).min().unwrap();
+    let wrong = fastest(kinds[0].1, kinds[0].2);
+    for (what, reply) in &answers {
+        assert_eq!((reply.0, &reply.1, reply.2), (reference.0, &reference.1, false), "{what}");
+    }
+    for (what, email, password) in &kinds[1..] {
+        let took = fastest(email, password);
+        assert!(took * 4 > wrong, "{what} took {took:?}, a wrong password {wrong:?}");
+    }
+    assert_eq!(login(&app, "open@example.org", PASSWORD).status, 303, "the open account still signs in");
+
+    let db = app.db();
+    for reason in ["wrong_password", "unknown_user", "disabled", "locked"] {
+        let audited = db.scalar(
+            "SELECT count(*) FROM audit_log WHERE action = 'console.login_failed' AND detail LIKE ?",
+            &format!("%\"{reason}\"%"),
+        );
+        assert!(audited >= 1, "{reason} is audited");
+    }
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM audit_log WHERE detail LIKE ?", &format!("%{PASSWORD}%")),
+        0,
+        "no password in the audit log"
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM audit_log WHERE detail LIKE ?", "%nobody@example.org%"),
+        0,
+        "no unknown address in the audit log"
+    );
+}
+
+#[test]
+fn logins_from_one_address_are_throttled_even_with_the_right_password() {
+    let app = spawn("login_attempts_per_minute = 3\n");
+    create_user(&app, "staff@example.org", "viewer");
+    for _ in 0..3 {
+        assert_eq!(login(&app, "staff@example.org", "wrong password").status, 401);
+    }
+    let throttled = login(&app, "staff@example.org", PASSWORD);
+    assert_eq!(throttled.status, 429, "{}", throttled.body);
+    assert!(throttled.header("retry-after").is_some());
+    assert!(throttled.header("set-cookie").is_none());
+    let audited = app.db().scalar("SELECT count(*) FROM audit_log WHERE detail LIKE ?", "%throttled%");
+    assert_eq!(audited, 1);
+}
+
+#[test]
+fn the_command_line_creates_lists_disables_and_resets_users() {
+    let app = spawn("");
+    let (password, stderr) = user_cli(&app, &["create", "--email", "first@example.org", "--role", "admin"], "");
+    assert_eq!(password.lines().count(), 1, "a generated password alone on stdout: {password:?}");
+    let id = stderr.split_whitespace().nth(2).unwrap().to_owned();
+    assert_eq!(login(&app, "first@example.org", password.trim()).status, 303);
+    assert_eq!(app.db().find_stored(password.trim()), None, "only its Argon2id hash is stored");
+    let stored = app.db().row("SELECT password_hash FROM console_users WHERE id = ?", &id).unwrap();
+    assert!(stored["password_hash"].as_deref().unwrap().starts_with("$argon2id$"));
+
+    let (list, _) = user_cli(&app, &["list"], "");
+    assert!(list.contains(&id) && list.contains("first@example.org") && list.contains("admin"), "{list}");
+
+    let cookie = signed_in_with(&app, "first@example.org", password.trim());
+    let (new_password, _) = user_cli(&app, &["reset-password", &id], "");
+    assert_eq!(get(&app, "/admin", Some(&cookie)).status, 303, "a password reset ends the sessions");
+    assert_eq!(login(&app, "first@example.org", password.trim()).status, 401, "the old password is gone");
+    let cookie = signed_in_with(&app, "first@example.org", new_password.trim());
+    user_cli(&app, &["disable", &id], "");
+    assert_eq!(get(&app, "/admin", Some(&cookie)).status, 303, "disabling ends the sessions");
+    assert_eq!(login(&app, "first@example.org", new_password.trim()).status, 401);
+}
+
+fn signed_in_with(app: &TestApp, email: &str, password: &str) -> String {
+    let reply = login(app, email, password);
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    reply.header("set-cookie").unwrap().split(';').next().unwrap().to_owned()
+}
