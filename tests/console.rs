@@ -97,6 +97,16 @@ fn status_of(app: &TestApp, id: &str) -> Option<String> {
 }
 
 #[test]
+fn without_console_on_there_is_no_admin_path() {
+    let app = TestApp::spawn("");
+    for path in ["/admin", "/admin/login", "/admin/console.css"] {
+        let reply = get(&app, path, None);
+        assert_eq!(reply.status, 404, "{path}");
+        assert_eq!(reply.header("content-type"), Some("application/problem+json"), "{path}");
+    }
+}
+
+#[test]
 fn a_login_sets_a_strict_http_only_cookie_and_pages_carry_the_security_headers() {
     let app = spawn("");
     create_user(&app, "Staff@Example.org", "viewer");

@@ -113,8 +113,9 @@ fn every_spelling_of_an_admin_path_needs_the_token() {
     }
 }
 
-/// Every route and the methods it serves (admin calls with a write token).
-const ROUTES: [(&str, &[&str]); 16] = [
+/// Every route and the methods it serves (admin calls with a write token; the
+/// console on).
+const ROUTES: [(&str, &[&str]); 24] = [
     ("/", &["GET", "HEAD"]),
     ("/event-registration", &["GET", "HEAD"]),
     ("/healthz", &["GET", "HEAD"]),
@@ -131,13 +132,21 @@ const ROUTES: [(&str, &[&str]); 16] = [
     ("/api/v1/admin/erasures", &["POST"]),
     ("/api/v1/admin/webhooks/contact.0/replay", &["POST"]),
     ("/api/v1/admin/audit", &["GET", "HEAD"]),
+    ("/admin", &["GET", "HEAD"]),
+    ("/admin/login", &["GET", "HEAD", "POST"]),
+    ("/admin/logout", &["POST"]),
+    ("/admin/inquiries/01ARZ3NDEKTSV4RRFFQ69G5FAV", &["GET", "HEAD"]),
+    ("/admin/inquiries/01ARZ3NDEKTSV4RRFFQ69G5FAV/status", &["POST"]),
+    ("/admin/inquiries/01ARZ3NDEKTSV4RRFFQ69G5FAV/erase", &["GET", "HEAD", "POST"]),
+    ("/admin/deliveries/01ARZ3NDEKTSV4RRFFQ69G5FAV/retry", &["POST"]),
+    ("/admin/console.css", &["GET", "HEAD"]),
 ];
 
 const METHODS: [&str; 8] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"];
 
 #[test]
 fn a_method_a_path_does_not_serve_is_405_with_allow() {
-    let app = TestApp::spawn("");
+    let app = TestApp::spawn("[admin]\nconsole = true\n");
     let token = app.create_token("write");
     for (path, served) in ROUTES {
         for method in METHODS {
