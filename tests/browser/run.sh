@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Headless-browser test of examples/contact-form.html against the real inquiryd binary.
+# Headless-browser tests against the real inquiryd binary: examples/contact-form.html
+# (form.test.mjs) and the admin console (console.test.mjs).
 # Installs what is missing (Debian's Chromium, sqlite3, playwright-core from the npm
 # registry -- never a browser download), builds the binary when needed, runs the test.
 #
 #   bash tests/browser/run.sh                 # builds target/debug/inquiryd when missing or stale
 #   INQUIRYD_BIN=path/to/inquiryd bash tests/browser/run.sh
 #
-# Screenshots: target/browser/*.png. The last line is "N passed, M failed".
+# Screenshots: target/browser/*.png. The last line is "N passed, M failed", summed
+# over both test files; the exit status is non-zero when any failed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -35,4 +37,22 @@ if [[ -z "${INQUIRYD_BIN:-}" ]]; then
     fi
 fi
 
-exec node tests/browser/form.test.mjs
+passed=0
+failed=0
+status=0
+for test in form console; do
+    log=$(mktemp)
+    node "tests/browser/$test.test.mjs" 2>&1 | tee "$log" || status=1
+    summary=$(tail -n 1 "$log")
+    rm -f "$log"
+    if [[ $summary =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+        passed=$((passed + BASH_REMATCH[1]))
+        failed=$((failed + BASH_REMATCH[2]))
+    else
+        echo "$test.test.mjs ended without a summary line"
+        failed=$((failed + 1))
+    fi
+done
+((failed == 0)) || status=1
+echo "$passed passed, $failed failed"
+exit $status

@@ -1,0 +1,381 @@
+// Headless-browser test of the admin console (/admin) against the real inquiryd binary.
+//
+//   node tests/browser/console.test.mjs     (or tests/browser/run.sh, which installs what is missing)
+//
+// One server with [admin] console = true and its public_url set; an admin and a viewer
+// made with `inquiryd user create`; inquiries in Russian, Chinese and one whose every
+// text field is a script, attribute or URL payload. Drives Debian's Chromium with
+// playwright-core: log in, a wrong password, search a Russian word and a two-character
+// Chinese word, open an inquiry, change its status and note, what a viewer sees, the
+// XSS payloads on every page (a canary global stays unset, CSP violations fail the
+// test), erase with the confirmation step. Screenshots (desktop and a 390 px phone) go
+// to target/browser/console-*.png. Prints "N passed, M failed" last.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const BIN = resolve(ROOT, process.env.INQUIRYD_BIN || 'target/debug/inquiryd');
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const SHOTS = join(ROOT, 'target', 'browser');
+const OVERALL_TIMEOUT_MS = 120_000;
+const PASSWORD = 'correct horse battery staple';
+
+let server = null;
+let browser = null;
+
+// ---------------------------------------------------------------- server
+
+function freePort() {
+  return new Promise((done, fail) => {
+    const probe = createServer();
+    probe.once('error', fail);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => done(port));
+    });
+  });
+}
+
+async function startServer() {
+  const dir = mkdtempSync(join(tmpdir(), 'inquiryd-browser-console-'));
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  const config = join(dir, 'inquiryd.toml');
+  writeFileSync(config, `[server]
+host = "127.0.0.1"
+port = ${port}
+public_url = ${JSON.stringify(origin)}
+allowed_origins = [${JSON.stringify(origin)}]
+demo_page = false
+
+[database]
+url = ${JSON.stringify(`sqlite://${dir}/inquiries.db`)}
+
+[mail]
+transport = "file"
+file_dir = ${JSON.stringify(`${dir}/mail`)}
+
+[limits]
+per_ip_per_minute = 100000
+per_ip_burst = 100000
+per_email_per_hour = 100000
+
+[admin]
+console = true
+
+[log]
+level = "info"
+`);
+  const child = spawn(BIN, ['--config', config, 'serve'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const s = { dir, config, child, origin, db: join(dir, 'inquiries.db'), log: '' };
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d) => { s.log = (s.log + d).slice(-20_000); });
+  child.stdout.setEncoding('utf8');
+  await new Promise((ready, reject) => {
+    const timer = setTimeout(() => reject(new Error('the server printed no listen address within 20 s')), 20_000);
+    child.stdout.on('data', (d) => { if (d.includes('inquiryd listening on')) { clearTimeout(timer); ready(); } });
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`the server exited (${code}):\n${s.log}`)); });
+  });
+  return s;
+}
+
+function stop() {
+  if (server && server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL');
+}
+process.on('exit', stop);
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { stop(); process.exit(130); });
+
+function createUser(email, role) {
+  const r = spawnSync(BIN, ['--config', server.config, 'user', 'create', '--email', email, '--role', role],
+    { cwd: server.dir, input: `${PASSWORD}\n`, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`user create ${email}: ${r.stderr}`);
+}
+
+function sql(query) {
+  const r = spawnSync('sqlite3', ['-json', '-cmd', '.timeout 5000', server.db, query], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`sqlite3: ${r.stderr.trim()}`);
+  return r.stdout.trim() ? JSON.parse(r.stdout) : [];
+}
+
+async function submit(fields) {
+  const res = await fetch(`${server.origin}/api/v1/inquiries`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Origin: server.origin },
+    body: JSON.stringify(fields),
+  });
+  if (res.status !== 201) throw new Error(`submission answered ${res.status}: ${await res.text()}`);
+  return (await res.json()).id;
+}
+
+// ---------------------------------------------------------------- helpers
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+/** A fresh browser context that records script errors, dialogs and CSP violations. */
+async function newPage(width = 1100) {
+  const context = await browser.newContext({ viewport: { width, height: 900 } });
+  // Runs before any page script (DevTools injection, not subject to the page's CSP).
+  await context.addInitScript(() => {
+    window.__violations = [];
+    document.addEventListener('securitypolicyviolation', (e) => {
+      window.__violations.push(`${e.violatedDirective} blocked ${e.blockedURI || 'inline'} (${e.sample || ''})`);
+    });
+  });
+  const page = await context.newPage();
+  page.setDefaultTimeout(10_000);
+  page.problems = [];
+  page.on('pageerror', (e) => page.problems.push(`script error: ${e.message}`));
+  page.on('dialog', (d) => { page.problems.push(`dialog: ${d.message()}`); d.dismiss(); });
+  return page;
+}
+
+async function signIn(page, email, password = PASSWORD) {
+  await page.goto(`${server.origin}/admin`);
+  check(page.url().endsWith('/admin/login'), `signed out, /admin should lead to the login page, not ${page.url()}`);
+  await page.fill('#email', email);
+  await page.fill('#password', password);
+  await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(SHOTS, `console-${name}.png`), fullPage: true });
+  const phone = await newPage(390);
+  await phone.context().addCookies(await page.context().cookies());
+  await phone.goto(page.url());
+  await phone.screenshot({ path: join(SHOTS, `console-${name}-phone.png`), fullPage: true });
+  await phone.context().close();
+}
+
+/** Fails on any script that ran, dialog that opened or CSP violation on the page. */
+async function assertNothingRan(page, where) {
+  const state = await page.evaluate(() => ({
+    pwned: window.__pwned,
+    violations: window.__violations,
+    images: document.querySelectorAll('img').length,
+    scripts: document.querySelectorAll('script').length,
+    jsLinks: [...document.querySelectorAll('a[href]')].filter((a) => a.href.trim().toLowerCase().startsWith('javascript:')).length,
+  }));
+  check(state.pwned === undefined, `${where}: a payload ran (window.__pwned = ${state.pwned})`);
+  check(state.violations.length === 0, `${where}: CSP violations: ${state.violations.join('; ')}`);
+  check(page.problems.length === 0, `${where}: ${page.problems.join('; ')}`);
+  check(state.images === 0 && state.scripts === 0, `${where}: ${state.images} img and ${state.scripts} script elements`);
+  check(state.jsLinks === 0, `${where}: a javascript: link`);
+}
+
+const RUSSIAN = {
+  name: 'Мария Иванова',
+  email: 'maria@example.org',
+  subject: 'Вопрос о магистратуре',
+  message: 'Здравствуйте!\nМеня интересует стипендия для магистрантов.\nСпасибо.',
+  category: 'question',
+};
+const CHINESE = {
+  name: '李华',
+  email: 'li.hua@example.org',
+  subject: '合作研究',
+  message: '您好，我想了解联合项目的申请截止日期。',
+};
+const SCRIPT = '<script>window.__pwned = 1</script>';
+const ATTRIBUTE = '"><img src=x onerror="window.__pwned = 2">';
+const XSS = {
+  name: `${SCRIPT}${ATTRIBUTE}`.slice(0, 100),
+  email: 'xss@example.org',
+  subject: `${ATTRIBUTE} ${SCRIPT}`,
+  message: `${SCRIPT}\n${ATTRIBUTE}\n<a href="javascript:window.__pwned=4">click</a>`,
+  organization: `${ATTRIBUTE}${SCRIPT}`,
+  country: `${SCRIPT}`,
+  page: 'javascript:window.__pwned = 3',
+};
+
+// ---------------------------------------------------------------- scenarios
+
+const ids = {};
+
+async function logIn() {
+  const page = await newPage();
+  await page.goto(`${server.origin}/admin/login`);
+  await shot(page, 'login');
+  await signIn(page, 'admin@example.org');
+  check(page.url() === `${server.origin}/admin`, `after login: ${page.url()}`);
+  check(await page.isVisible('h1:text("Inbox")'), 'the inbox heading');
+  check((await page.textContent('table.inbox')).includes(RUSSIAN.subject), 'the Russian inquiry is listed');
+  const cookie = (await page.context().cookies()).find((c) => c.name === 'inquiryd_session');
+  check(cookie && cookie.httpOnly && cookie.sameSite === 'Strict', `cookie: ${JSON.stringify(cookie)}`);
+  await shot(page, 'inbox');
+  await page.context().close();
+  return 'signed in; the inbox lists the inquiries';
+}
+
+async function wrongPassword() {
+  const page = await newPage();
+  await signIn(page, 'admin@example.org', 'not the password at all');
+  check(page.url().endsWith('/admin/login'), `still on the login page: ${page.url()}`);
+  check((await page.textContent('.notice')).includes('Wrong email or password'), 'the generic message');
+  check((await page.context().cookies()).length === 0, 'no cookie');
+  await page.goto(`${server.origin}/admin`);
+  check(page.url().endsWith('/admin/login'), 'still signed out');
+  await page.context().close();
+  return 'refused with the generic message, no session';
+}
+
+async function search(word, expected, unexpected) {
+  const page = await newPage();
+  await signIn(page, 'admin@example.org');
+  await page.fill('#q', word);
+  await Promise.all([page.waitForNavigation(), page.click('form.filters button[type=submit]')]);
+  const table = (await page.textContent('table.inbox').catch(() => '')) || '';
+  check(table.includes(expected.subject), `searching ${word} finds "${expected.subject}"`);
+  check(!table.includes(unexpected.subject), `searching ${word} does not find "${unexpected.subject}"`);
+  check(await page.inputValue('#q') === word, 'the search box keeps the word');
+  await shot(page, `search-${expected === RUSSIAN ? 'ru' : 'zh'}`);
+  await page.context().close();
+  return `"${word}" finds exactly the ${expected === RUSSIAN ? 'Russian' : 'Chinese'} inquiry`;
+}
+
+async function openAndTriage() {
+  const page = await newPage();
+  await signIn(page, 'admin@example.org');
+  await Promise.all([page.waitForNavigation(), page.click(`a:text("${RUSSIAN.subject}")`)]);
+  check(page.url().endsWith(`/admin/inquiries/${ids.russian}`), page.url());
+  const message = await page.innerText('.message');
+  check(message === RUSSIAN.message, `the message with its line breaks: ${JSON.stringify(message)}`);
+  const mailto = await page.getAttribute('a:text("Reply by email")', 'href');
+  check(mailto.startsWith('mailto:maria%40example.org?subject=Re%3A%20'), mailto);
+  await page.selectOption('#status', 'resolved');
+  await page.fill('#note', 'Answered by phone.\nSent the brochure.');
+  await Promise.all([page.waitForNavigation(), page.click('form.status button[type=submit]')]);
+  check((await page.textContent('.notice')).includes('Saved'), 'saved');
+  check(await page.inputValue('#status') === 'resolved', 'the status shows resolved');
+  const [row] = sql(`SELECT status, note FROM inquiries WHERE id = '${ids.russian}'`);
+  check(row.status === 'resolved' && row.note === 'Answered by phone.\nSent the brochure.', JSON.stringify(row));
+  await shot(page, 'inquiry');
+  await page.context().close();
+  return 'opened; status resolved and a two-line note stored';
+}
+
+async function viewer() {
+  const page = await newPage();
+  await signIn(page, 'viewer@example.org');
+  await page.goto(`${server.origin}/admin/inquiries/${ids.chinese}`);
+  check((await page.innerText('.message')) === CHINESE.message, 'a viewer reads the inquiry');
+  check(await page.locator('text=Erase').count() === 0, 'no erase control');
+  check(await page.locator('#status').count() === 0, 'no status control');
+  await page.context().close();
+  return 'reads, sees no erase or status control';
+}
+
+async function xss() {
+  const page = await newPage();
+  await signIn(page, 'admin@example.org');
+  await assertNothingRan(page, 'inbox');
+  check((await page.textContent('table.inbox')).includes(SCRIPT), 'the payload is shown as text in the inbox');
+  await page.goto(`${server.origin}/admin?q=${encodeURIComponent('pwned')}`);
+  await assertNothingRan(page, 'search');
+  await page.goto(`${server.origin}/admin/inquiries/${ids.xss}`);
+  await assertNothingRan(page, 'inquiry');
+  const text = await page.innerText('main');
+  for (const payload of [SCRIPT, 'onerror=', 'javascript:window.__pwned = 3']) {
+    check(text.includes(payload), `the inquiry page shows ${payload} as text`);
+  }
+  await shot(page, 'xss');
+  await page.goto(`${server.origin}/admin/inquiries/${ids.xss}/erase`);
+  await assertNothingRan(page, 'erase confirmation');
+  await page.context().close();
+  return 'every payload shown as text on the inbox, search, inquiry and erase pages; nothing ran, no CSP violation';
+}
+
+async function erase() {
+  const page = await newPage();
+  await signIn(page, 'admin@example.org');
+  await page.goto(`${server.origin}/admin/inquiries/${ids.chinese}`);
+  await Promise.all([page.waitForNavigation(), page.click('a:text("Erase this inquiry")')]);
+  check(page.url().endsWith(`/admin/inquiries/${ids.chinese}/erase`), 'a confirmation step');
+  check(sql(`SELECT count(*) AS n FROM inquiries WHERE id = '${ids.chinese}'`)[0].n === 1, 'not erased before confirming');
+  await shot(page, 'erase');
+  await Promise.all([page.waitForNavigation(), page.click('button:text("Erase for good")')]);
+  check((await page.textContent('.notice')).includes('erased'), 'told it is erased');
+  check(!(await page.textContent('main')).includes(CHINESE.subject), 'gone from the inbox');
+  check(sql(`SELECT count(*) AS n FROM inquiries WHERE id = '${ids.chinese}'`)[0].n === 0, 'gone from the database');
+  const response = await page.goto(`${server.origin}/admin/inquiries/${ids.chinese}`);
+  check(response.status() === 404, `its page is 404, not ${response.status()}`);
+  await page.context().close();
+  return 'confirmed, erased, gone from the inbox and the database';
+}
+
+// ---------------------------------------------------------------- main
+
+async function main() {
+  const guard = setTimeout(() => {
+    console.error(`FAIL: the console browser test did not finish within ${OVERALL_TIMEOUT_MS / 1000} s`);
+    stop();
+    process.exit(1);
+  }, OVERALL_TIMEOUT_MS);
+  guard.unref();
+  check(existsSync(BIN), `no server binary at ${BIN}`);
+  check(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}`);
+  mkdirSync(SHOTS, { recursive: true });
+
+  server = await startServer();
+  createUser('admin@example.org', 'admin');
+  createUser('viewer@example.org', 'viewer');
+  ids.russian = await submit(RUSSIAN);
+  ids.chinese = await submit(CHINESE);
+  ids.xss = await submit(XSS);
+  console.log(`console server ${server.origin}`);
+
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const scenarios = [
+    ['console: log in', logIn],
+    ['console: a wrong password', wrongPassword],
+    ['console: search a Russian word', () => search('стипендия', RUSSIAN, CHINESE)],
+    ['console: search a two-character Chinese word', () => search('申请', CHINESE, RUSSIAN)],
+    ['console: open an inquiry, change status and note', openAndTriage],
+    ['console: a viewer', viewer],
+    ['console: script, attribute and URL payloads never run', xss],
+    ['console: erase with confirmation', erase],
+  ];
+  let passed = 0;
+  let failed = 0;
+  for (const [name, run] of scenarios) {
+    const t0 = Date.now();
+    try {
+      const note = await run();
+      passed++;
+      console.log(`ok   ${name} (${Date.now() - t0} ms): ${note}`);
+    } catch (e) {
+      failed++;
+      console.log(`FAIL ${name} (${Date.now() - t0} ms): ${e.message}`);
+    }
+  }
+  await browser.close();
+  stop();
+  if (failed) console.log(`--- server (${server.dir}) log tail:\n${server.log.slice(-3_000)}`);
+  else rmSync(server.dir, { recursive: true, force: true });
+  console.log(`screenshots in ${SHOTS}`);
+  console.log(`${passed} passed, ${failed} failed`);
+  return failed === 0;
+}
+
+main().then(
+  (ok) => process.exit(ok ? 0 : 1),
+  async (e) => {
+    console.error(`FAIL: ${e.message}`);
+    try { if (browser) await browser.close(); } catch { /* ignore */ }
+    stop();
+    if (server) console.error(`--- server log tail:\n${server.log.slice(-3_000)}`);
+    console.log('0 passed, 8 failed');
+    process.exit(1);
+  },
+);
