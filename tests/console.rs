@@ -255,6 +255,85 @@ fn a_viewer_sees_no_change_controls_and_a_forged_post_from_a_viewer_is_403() {
     assert_eq!(get(&app, &format!("/admin/inquiries/{id}"), Some(&cookie)).status, 404);
 }
 
+/// The text of the secret a page shows once.
+fn shown_secret(page: &str) -> String {
+    let marker = "id=\"shown-secret\">";
+    let at = page.find(marker).expect("a secret shown") + marker.len();
+    page[at..at + page[at..].find('<').unwrap()].to_owned()
+}
+
+#[test]
+fn export_follows_the_filters_and_the_admin_pages_are_for_admins() {
+    let app = spawn("");
+    for role in ["viewer", "triager", "admin"] {
+        create_user(&app, &format!("{role}@example.org"), role);
+    }
+    let first = submit(&app);
+    let mut other = valid_submission();
+    other["category"] = "commendation".into();
+    other["subject"] = "Thank you".into();
+    let second = app.post_json("/api/v1/inquiries", &other).json()["id"].as_str().unwrap().to_owned();
+
+    let viewer = signed_in(&app, "viewer@example.org");
+    assert!(!get(&app, "/admin", Some(&viewer)).body.contains("export?"), "no export control for a viewer");
+    for path in ["/admin/export?format=csv", "/admin/users", "/admin/tokens", "/admin/audit"] {
+        assert_eq!(get(&app, path, Some(&viewer)).status, 403, "viewer: {path}");
+    }
+    let triager = signed_in(&app, "triager@example.org");
+    let inbox = get(&app, "/admin?category=commendation", Some(&triager)).body;
+    assert!(inbox.contains("export?category=commendation&amp;format=csv"), "the export keeps the filters");
+    for path in ["/admin/users", "/admin/tokens", "/admin/audit"] {
+        assert_eq!(get(&app, path, Some(&triager)).status, 403, "triager: {path}");
+    }
+    let csv = get(&app, "/admin/export?category=commendation&format=csv", Some(&triager));
+    assert_eq!(csv.status, 200, "{}", csv.body);
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
+    let token = app.create_token("read");
+    let api = app.admin("GET", "/inquiries/export?category=commendation&format=csv", Some(&token), None);
+    assert_eq!(csv.body, api.body, "the console's export is the API's");
+    assert!(csv.body.contains(&second) && !csv.body.contains(&first), "only the filtered rows");
+
+    let admin = signed_in(&app, "admin@example.org");
+    let audit = get(&app, "/admin/audit", Some(&admin));
+    assert!(
+        audit.body.contains("console.login") && audit.body.contains("user:"),
+        "the audit page lists console actions"
+    );
+    let origin = app.base.clone();
+    let token_page = get(&app, "/admin/tokens", Some(&admin)).body;
+    let created = post(
+        &app,
+        "/admin/tokens",
+        Some(&admin),
+        Some(&origin),
+        &[("csrf", &csrf(&token_page)), ("name", "CRM sync"), ("scope", "read")],
+    );
+    assert_eq!(created.status, 200, "{}", created.body);
+    let new_token = shown_secret(&created.body);
+    assert_eq!(app.admin("GET", "/stats", Some(&new_token), None).status, 200, "the token works with the API");
+    assert!(!get(&app, "/admin/tokens", Some(&admin)).body.contains(&new_token), "shown only once");
+
+    let users_page = get(&app, "/admin/users", Some(&admin)).body;
+    let added = post(
+        &app,
+        "/admin/users",
+        Some(&admin),
+        Some(&origin),
+        &[("csrf", &csrf(&users_page)), ("email", "new@example.org"), ("role", "viewer")],
+    );
+    assert_eq!(added.status, 200, "{}", added.body);
+    let password = shown_secret(&added.body);
+    assert_eq!(login(&app, "new@example.org", &password).status, 303, "the new user signs in with the password shown");
+    let forged = post(
+        &app,
+        "/admin/users",
+        Some(&triager),
+        Some(&origin),
+        &[("csrf", &csrf(&inbox)), ("email", "x@example.org"), ("role", "admin")],
+    );
+    assert_eq!(forged.status, 403, "a triager cannot add users");
+}
+
 #[test]
 fn logout_ends_the_session_on_the_server() {
     let app = spawn("");

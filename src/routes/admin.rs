@@ -222,6 +222,12 @@ async fn erase(req: &HttpRequest, state: &AppState, action: &'static str, which:
     ))]
 pub(crate) async fn export_inquiries(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     let query = query(&req, Purpose::Export)?;
+    Ok(export_response(&req, &state, query))
+}
+
+/// The streamed export of `query`: the API's, the console's (and, through the
+/// store, the CLI's) one code path.
+pub(crate) fn export_response(req: &HttpRequest, state: &AppState, query: ListQuery) -> HttpResponse {
     let format = query.format.unwrap_or(ExportFormat::Ndjson);
     let (content_type, extension) = match format {
         ExportFormat::Csv => ("text/csv; charset=utf-8", "csv"),
@@ -233,7 +239,7 @@ pub(crate) async fn export_inquiries(req: HttpRequest, state: web::Data<AppState
         .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"inquiries.{extension}\"")));
     if req.method() == actix_web::http::Method::HEAD {
         // The headers a GET would have; no export is run for a body nobody reads.
-        return Ok(response.finish());
+        return response.finish();
     }
     let (tx, rx) = mpsc::channel::<Bytes>(4);
     let store = state.store.clone();
@@ -244,7 +250,7 @@ pub(crate) async fn export_inquiries(req: HttpRequest, state: web::Data<AppState
         }
     });
     let body = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|chunk| (Ok::<_, Problem>(chunk), rx)) });
-    Ok(response.streaming(body))
+    response.streaming(body)
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/stats", security(("admin_token" = [])), tag = "admin", params(crate::openapi::FormFilter),

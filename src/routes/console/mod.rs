@@ -5,6 +5,7 @@
 //! [`security_headers`]); every state change is a POST that passes
 //! [`session::authorize`] (Origin, session, CSRF token, role) first.
 
+mod manage;
 mod pages;
 mod session;
 mod views;
@@ -72,6 +73,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 Endpoint::new("/inquiries/{id}/erase").get(pages::confirm_erase).on(Method::POST, pages::erase).build(),
             )
             .service(Endpoint::new("/deliveries/{id}/retry").on(Method::POST, pages::retry).build())
+            .service(Endpoint::new("/export").get(pages::export).build())
+            .service(Endpoint::new("/audit").get(manage::audit).build())
+            .service(Endpoint::new("/users").get(manage::users).on(Method::POST, manage::create_user).build())
+            .service(Endpoint::new("/users/{id}/disable").on(Method::POST, manage::disable_user).build())
+            .service(Endpoint::new("/users/{id}/reset-password").on(Method::POST, manage::reset_password).build())
+            .service(Endpoint::new("/tokens").get(manage::tokens).on(Method::POST, manage::create_token).build())
+            .service(Endpoint::new("/tokens/{id}/revoke").on(Method::POST, manage::revoke_token).build())
             .service(Endpoint::new("/console.css").get(css).build())
             .default_service(web::to(|| async { Err::<HttpResponse, _>(Problem::NotFound) })),
     );

@@ -19,7 +19,7 @@ const PAGE_SIZE: &str = "50";
 const NOTE_MAX: usize = 2000;
 const LOGIN_REFUSED: &str = "Wrong email or password, or this account cannot sign in right now.";
 
-fn render(state: &AppState, name: &str, ctx: minijinja::Value) -> Result<String, Problem> {
+pub(super) fn render(state: &AppState, name: &str, ctx: minijinja::Value) -> Result<String, Problem> {
     state
         .console
         .templates
@@ -28,12 +28,12 @@ fn render(state: &AppState, name: &str, ctx: minijinja::Value) -> Result<String,
         .map_err(|e| Problem::Internal(anyhow::Error::new(e).context(format!("rendering {name}"))))
 }
 
-fn html(status: actix_web::http::StatusCode, body: String) -> HttpResponse {
+pub(super) fn html(status: actix_web::http::StatusCode, body: String) -> HttpResponse {
     HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body)
 }
 
 /// What every signed-in page's frame shows.
-fn frame(signed: &Signed) -> minijinja::Value {
+pub(super) fn frame(signed: &Signed) -> minijinja::Value {
     let can = signed.can();
     context! {
         user => context! { id => signed.user.id, email => signed.user.email, role => signed.user.role.as_str() },
@@ -44,7 +44,7 @@ fn frame(signed: &Signed) -> minijinja::Value {
 }
 
 /// A form body after the request passed [`authorize`].
-fn form<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Problem> {
+pub(super) fn form<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Problem> {
     serde_urlencoded::from_bytes(body).map_err(|e| Problem::Malformed(crate::problem::Malformed::Form(e.to_string())))
 }
 
@@ -55,7 +55,7 @@ struct Csrf {
 }
 
 /// The CSRF token of a form body, or empty (refused by [`authorize`]).
-fn csrf_of(body: &[u8]) -> String {
+pub(super) fn csrf_of(body: &[u8]) -> String {
     serde_urlencoded::from_bytes::<Csrf>(body).map(|c| c.csrf).unwrap_or_default()
 }
 
@@ -136,12 +136,15 @@ struct InboxQuery {
     cursor: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     done: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    format: String,
 }
 
 impl InboxQuery {
-    /// The API's filter parameters for these console fields (dates are whole UTC days).
-    fn pairs(&self) -> Vec<(String, String)> {
-        let mut pairs = vec![("limit".to_owned(), PAGE_SIZE.to_owned())];
+    /// The API's parameters for these console fields (dates are whole UTC
+    /// days): the filters, and a page (`List`) or a format (`Export`).
+    fn pairs(&self, purpose: Purpose) -> Vec<(String, String)> {
+        let mut pairs = Vec::new();
         let mut add = |k: &str, v: String| {
             if !v.is_empty() {
                 pairs.push((k.to_owned(), v));
@@ -150,14 +153,20 @@ impl InboxQuery {
         add("status", self.status.clone());
         add("category", self.category.clone());
         add("q", self.q.trim().to_owned());
-        add("cursor", self.cursor.clone());
         add("since", if self.from.is_empty() { String::new() } else { format!("{}T00:00:00Z", self.from) });
         add("until", if self.to.is_empty() { String::new() } else { format!("{}T23:59:59Z", self.to) });
+        if purpose == Purpose::Export {
+            add("format", self.format.clone());
+        } else {
+            add("limit", PAGE_SIZE.to_owned());
+            add("cursor", self.cursor.clone());
+        }
         pairs
     }
 
     fn href(&self, change: impl FnOnce(&mut InboxQuery)) -> String {
-        let mut next = InboxQuery { done: String::new(), cursor: String::new(), ..self.clone_fields() };
+        let mut next =
+            InboxQuery { done: String::new(), cursor: String::new(), format: String::new(), ..self.clone_fields() };
         change(&mut next);
         match serde_urlencoded::to_string(&next) {
             Ok(query) if !query.is_empty() => format!("/admin?{query}"),
@@ -174,6 +183,7 @@ impl InboxQuery {
             to: self.to.clone(),
             cursor: self.cursor.clone(),
             done: self.done.clone(),
+            format: self.format.clone(),
         }
     }
 }
@@ -189,7 +199,7 @@ pub async fn inbox(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
     let Some(signed) = current(&req, &state).await? else { return Ok(see_other("/admin/login")) };
     let query: InboxQuery = serde_urlencoded::from_str(req.query_string())
         .map_err(|e| Problem::BadRequest(format!("The query string is malformed: {e}.")))?;
-    let parsed = parse_query(&query.pairs(), Purpose::List).map_err(Problem::InvalidQuery)?;
+    let parsed = parse_query(&query.pairs(Purpose::List), Purpose::List).map_err(Problem::InvalidQuery)?;
     let (items, next) = state.store.list(&parsed.filter, parsed.page).await?;
     let stats = state.store.stats(None).await?;
     let mut tabs = vec![context! {
@@ -214,6 +224,10 @@ pub async fn inbox(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
         })
         .collect();
     let next_href = next.map(|seq| query.href(|q| q.cursor = encode_cursor(seq)));
+    let export_href =
+        |format: &str| query.href(|q| q.format = format.to_owned()).replacen("/admin", "/admin/export", 1);
+    let exports =
+        signed.can().triage().then(|| context! { csv => export_href("csv"), ndjson => export_href("ndjson") });
     let categories: Vec<&str> = crate::domain::Category::ALL.iter().map(|c| c.as_str()).collect();
     let body = render(
         &state,
@@ -221,7 +235,7 @@ pub async fn inbox(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
         context! {
             ..frame(&signed),
             ..context! {
-                tabs => tabs, rows => rows, next_href => next_href, categories => categories,
+                tabs => tabs, rows => rows, next_href => next_href, categories => categories, exports => exports,
                 filter => context! { status => query.status, category => query.category, q => query.q, from => query.from, to => query.to },
                 message => done_message(&query.done),
             }
@@ -393,4 +407,16 @@ pub async fn retry(
             Err(Problem::Conflict(format!("only a failed delivery can be retried; this one is {status}")))
         }
     }
+}
+
+/// CSV or NDJSON of the inbox's current filters: the API's export.
+pub async fn export(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+    let Some(signed) = current(&req, &state).await? else { return Ok(see_other("/admin/login")) };
+    if !signed.can().triage() {
+        return Err(Problem::Forbidden("Your role may not do this."));
+    }
+    let query: InboxQuery = serde_urlencoded::from_str(req.query_string())
+        .map_err(|e| Problem::BadRequest(format!("The query string is malformed: {e}.")))?;
+    let parsed = parse_query(&query.pairs(Purpose::Export), Purpose::Export).map_err(Problem::InvalidQuery)?;
+    Ok(crate::routes::admin::export_response(&req, &state, parsed))
 }

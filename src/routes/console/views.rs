@@ -5,12 +5,15 @@ use minijinja::Environment;
 
 use crate::domain::InquiryStatus;
 
-const TEMPLATES: [(&str, &str); 5] = [
+const TEMPLATES: [(&str, &str); 8] = [
     ("base.html", include_str!("templates/base.html")),
     ("login.html", include_str!("templates/login.html")),
     ("inbox.html", include_str!("templates/inbox.html")),
     ("inquiry.html", include_str!("templates/inquiry.html")),
     ("erase.html", include_str!("templates/erase.html")),
+    ("audit.html", include_str!("templates/audit.html")),
+    ("users.html", include_str!("templates/users.html")),
+    ("tokens.html", include_str!("templates/tokens.html")),
 ];
 
 /// Every template, parsed once; `.html` names autoescape every value.
