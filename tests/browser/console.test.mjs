@@ -8,11 +8,12 @@
 // playwright-core: log in, a wrong password, search a Russian word and a two-character
 // Chinese word, open an inquiry, change its status and note, what a viewer sees, the
 // XSS payloads on every page (a canary global stays unset, CSP violations fail the
-// test), erase with the confirmation step. Screenshots (desktop and a 390 px phone) go
+// test), export CSV of a filter, tokens/users/audit pages, sign out, erase with the
+// confirmation step. Screenshots (desktop and a 390 px phone) go
 // to target/browser/console-*.png. Prints "N passed, M failed" last.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -292,6 +293,65 @@ async function xss() {
   return 'every payload shown as text on the inbox, search, inquiry and erase pages; nothing ran, no CSP violation';
 }
 
+async function exportCsv() {
+  const page = await newPage();
+  await signIn(page, 'admin@example.org');
+  await page.selectOption('#category', 'question');
+  await Promise.all([page.waitForNavigation(), page.click('form.filters button[type=submit]')]);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('a:text("CSV")')]);
+  const path = join(server.dir, 'export.csv');
+  await download.saveAs(path);
+  const text = readFileSync(path, 'utf8');
+  check(text.startsWith('\uFEFF'), 'the CSV starts with a byte-order mark');
+  const lines = text.trim().split(/\r?\n/);
+  check(lines[0].replace('\uFEFF', '').startsWith('id,received_at,status,category'), `header: ${lines[0]}`);
+  const questions = sql("SELECT id FROM inquiries WHERE category = 'question'").map((r) => r.id);
+  // A record starts with its id; quoted messages may span several lines.
+  const records = lines.filter((l) => /^"?[0-9a-f]{8}-[0-9a-f]{4}-/.test(l)).length;
+  check(records === questions.length, `${records} rows, ${questions.length} questions`);
+  for (const id of questions) check(text.includes(id), `the export holds question ${id}`);
+  check(!text.includes(ids.chinese), 'not the inquiry of another category');
+  await page.context().close();
+  return `${questions.length} rows of the filtered category, BOM and header`;
+}
+
+async function adminPages() {
+  const page = await newPage();
+  await signIn(page, 'admin@example.org');
+  await page.click('nav a:text("API tokens")');
+  await page.fill('#token-name', 'CRM sync');
+  await Promise.all([page.waitForNavigation(), page.click('form.inline-form button[type=submit]')]);
+  const token = (await page.textContent('#shown-secret')).trim();
+  check(token.startsWith('iqd_'), `a token shown: ${token}`);
+  const res = await fetch(`${server.origin}/api/v1/admin/stats`, { headers: { Authorization: `Bearer ${token}` } });
+  check(res.status === 200, `the token works with the API: ${res.status}`);
+  await shot(page, 'tokens');
+  await page.goto(`${server.origin}/admin/tokens`);
+  check(!(await page.content()).includes(token), 'the token is shown only once');
+  await page.click('nav a:text("Users")');
+  check((await page.textContent('table.users')).includes('viewer@example.org'), 'the users are listed');
+  await shot(page, 'users');
+  await page.click('nav a:text("Audit log")');
+  const audit = await page.textContent('table.audit');
+  check(audit.includes('console.login') && audit.includes('token.create'), 'the audit log lists console actions');
+  await assertNothingRan(page, 'audit log');
+  await shot(page, 'audit');
+  await page.context().close();
+  return 'a token created and shown once; users and audit pages';
+}
+
+async function logOut() {
+  const page = await newPage();
+  await signIn(page, 'viewer@example.org');
+  const [cookie] = (await page.context().cookies()).filter((c) => c.name === 'inquiryd_session');
+  await Promise.all([page.waitForNavigation(), page.click('button:text("Sign out")')]);
+  check(page.url().endsWith('/admin/login'), `after sign-out: ${page.url()}`);
+  const replay = await fetch(`${server.origin}/admin`, { headers: { Cookie: `inquiryd_session=${cookie.value}` }, redirect: 'manual' });
+  check(replay.status === 303 && replay.headers.get('location') === '/admin/login', `the old cookie: ${replay.status}`);
+  await page.context().close();
+  return 'signed out; the old cookie no longer opens the console';
+}
+
 async function erase() {
   const page = await newPage();
   await signIn(page, 'admin@example.org');
@@ -344,6 +404,9 @@ async function main() {
     ['console: open an inquiry, change status and note', openAndTriage],
     ['console: a viewer', viewer],
     ['console: script, attribute and URL payloads never run', xss],
+    ['console: export CSV of a filter', exportCsv],
+    ['console: tokens, users and audit pages', adminPages],
+    ['console: sign out', logOut],
     ['console: erase with confirmation', erase],
   ];
   let passed = 0;
@@ -375,7 +438,7 @@ main().then(
     try { if (browser) await browser.close(); } catch { /* ignore */ }
     stop();
     if (server) console.error(`--- server log tail:\n${server.log.slice(-3_000)}`);
-    console.log('0 passed, 8 failed');
+    console.log('0 passed, 11 failed');
     process.exit(1);
   },
 );
