@@ -335,6 +335,24 @@ fn export_follows_the_filters_and_the_admin_pages_are_for_admins() {
 }
 
 #[test]
+fn the_dashboard_draws_the_last_30_days_and_the_totals() {
+    let app = spawn("");
+    create_user(&app, "viewer@example.org", "viewer");
+    submit(&app);
+    let mut spam = valid_submission();
+    spam["_gotcha"] = "bot".into();
+    spam["subject"] = "Cheap pills".into();
+    assert_eq!(app.post_json("/api/v1/inquiries", &spam).status, 201);
+    let cookie = signed_in(&app, "viewer@example.org");
+    let page = get(&app, "/admin/dashboard", Some(&cookie));
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.body.matches("<rect ").count(), 30, "one bar per day");
+    let last_bar = page.body.rsplit("<title>").next().unwrap();
+    assert!(last_bar.split("</title>").next().unwrap().ends_with(": 2"), "today's bar counts both: {last_bar}");
+    assert!(page.body.contains("Spam share: <strong>50.0%</strong>"), "one of two is spam");
+}
+
+#[test]
 fn logout_ends_the_session_on_the_server() {
     let app = spawn("");
     create_user(&app, "staff@example.org", "viewer");

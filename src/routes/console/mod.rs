@@ -5,6 +5,7 @@
 //! [`security_headers`]); every state change is a POST that passes
 //! [`session::authorize`] (Origin, session, CSRF token, role) first.
 
+mod dashboard;
 mod manage;
 mod pages;
 mod session;
@@ -73,6 +74,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 Endpoint::new("/inquiries/{id}/erase").get(pages::confirm_erase).on(Method::POST, pages::erase).build(),
             )
             .service(Endpoint::new("/deliveries/{id}/retry").on(Method::POST, pages::retry).build())
+            .service(Endpoint::new("/dashboard").get(dashboard::dashboard).build())
             .service(Endpoint::new("/export").get(pages::export).build())
             .service(Endpoint::new("/audit").get(manage::audit).build())
             .service(Endpoint::new("/users").get(manage::users).on(Method::POST, manage::create_user).build())

@@ -5,13 +5,14 @@ use minijinja::Environment;
 
 use crate::domain::InquiryStatus;
 
-const TEMPLATES: [(&str, &str); 8] = [
+const TEMPLATES: [(&str, &str); 9] = [
     ("base.html", include_str!("templates/base.html")),
     ("login.html", include_str!("templates/login.html")),
     ("inbox.html", include_str!("templates/inbox.html")),
     ("inquiry.html", include_str!("templates/inquiry.html")),
     ("erase.html", include_str!("templates/erase.html")),
     ("audit.html", include_str!("templates/audit.html")),
+    ("dashboard.html", include_str!("templates/dashboard.html")),
     ("users.html", include_str!("templates/users.html")),
     ("tokens.html", include_str!("templates/tokens.html")),
 ];
