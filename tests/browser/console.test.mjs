@@ -331,13 +331,17 @@ async function adminPages() {
   await page.click('nav a:text("Users")');
   check((await page.textContent('table.users')).includes('viewer@example.org'), 'the users are listed');
   await shot(page, 'users');
+  await page.click('nav a:text("Dashboard")');
+  check(await page.locator('svg.chart rect').count() === 30, 'a bar per day');
+  await assertNothingRan(page, 'dashboard');
+  await shot(page, 'dashboard');
   await page.click('nav a:text("Audit log")');
   const audit = await page.textContent('table.audit');
   check(audit.includes('console.login') && audit.includes('token.create'), 'the audit log lists console actions');
   await assertNothingRan(page, 'audit log');
   await shot(page, 'audit');
   await page.context().close();
-  return 'a token created and shown once; users and audit pages';
+  return 'a token created and shown once; users, dashboard and audit pages';
 }
 
 async function logOut() {
@@ -405,7 +409,7 @@ async function main() {
     ['console: a viewer', viewer],
     ['console: script, attribute and URL payloads never run', xss],
     ['console: export CSV of a filter', exportCsv],
-    ['console: tokens, users and audit pages', adminPages],
+    ['console: tokens, users, dashboard and audit pages', adminPages],
     ['console: sign out', logOut],
     ['console: erase with confirmation', erase],
   ];
