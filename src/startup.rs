@@ -120,7 +120,10 @@ impl Application {
         store.ensure_search_index(settings.database.search_index).await.context("cannot prepare the search index")?;
 
         let forms = settings.forms()?;
-        let composer = Composer::new(&settings.mail, forms.clone()).context("cannot load the email templates")?;
+        let mut composer = Composer::new(&settings.mail, forms.clone()).context("cannot load the email templates")?;
+        if settings.admin.console && !settings.server.public_url.is_empty() {
+            composer = composer.with_console(&settings.server.public_url);
+        }
         let transport = Transport::from_settings(&settings.mail, &settings.smtp).context("invalid mail settings")?;
         let stop = CancellationToken::new();
         let options = WorkerOptions {

@@ -353,6 +353,23 @@ fn the_dashboard_draws_the_last_30_days_and_the_totals() {
 }
 
 #[test]
+fn with_a_public_url_the_staff_email_links_to_the_inquiry_in_the_console() {
+    let app = spawn("[server]\npublic_url = \"https://forms.example.org/\"\n");
+    let id = submit(&app);
+    let link = format!("https://forms.example.org/admin/inquiries/{id}");
+    let email = common::eventually("the staff email", || {
+        let dir = std::fs::read_dir(app.dir.path().join("mail")).ok()?;
+        let path = dir.flatten().map(|e| e.path()).find(|p| p.to_string_lossy().contains("-staff-"))?;
+        std::fs::read_to_string(path).ok()
+    });
+    let decoded = email.replace("=\r\n", "").replace("=3D", "=");
+    assert!(decoded.contains(&format!("In the console: {link}")), "the text part links: {decoded}");
+    // Autoescaped in the attribute (`/` as `&#x2f;`), which a mail client decodes.
+    let escaped = link.replace('/', "&#x2f;");
+    assert!(decoded.contains(&format!("href=\"{escaped}\"")), "the HTML part links: {decoded}");
+}
+
+#[test]
 fn logout_ends_the_session_on_the_server() {
     let app = spawn("");
     create_user(&app, "staff@example.org", "viewer");

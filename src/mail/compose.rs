@@ -45,6 +45,9 @@ pub struct Composer {
     prefix: String,
     /// For the labels and order of each form's custom fields.
     forms: Forms,
+    /// `https://host/admin/inquiries/` when the console is on and
+    /// `server.public_url` is set: staff email links to the inquiry there.
+    console_base: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -60,6 +63,8 @@ struct Context<'a> {
     form_title: String,
     /// The custom fields given, in the form's order: `name`, `label`, `value` (text).
     fields: Vec<FieldLine>,
+    /// The inquiry in the console (staff email only; `None` without a console).
+    console_link: Option<String>,
     /// Every key of the inquiry object but `fields` (see above).
     #[serde(flatten)]
     inquiry: serde_json::Map<String, serde_json::Value>,
@@ -105,6 +110,7 @@ impl<'a> Context<'a> {
             t,
             form_title: form.map_or_else(|| inquiry.form.clone(), |f| f.title.clone()),
             fields,
+            console_link: None,
             inquiry: object,
         }
     }
@@ -135,7 +141,13 @@ impl Composer {
             env.add_template_owned(name, source)?;
         }
         let from = settings.from.parse().map_err(|_| ComposeError::Address(settings.from.clone()))?;
-        Ok(Self { env, from, prefix: settings.subject_prefix.clone(), forms })
+        Ok(Self { env, from, prefix: settings.subject_prefix.clone(), forms, console_base: None })
+    }
+
+    /// Staff email links to each inquiry in the console served at `public_url`.
+    pub fn with_console(mut self, public_url: &str) -> Self {
+        self.console_base = Some(format!("{}/admin/inquiries/", public_url.trim_end_matches('/')));
+        self
     }
 
     pub fn compose(&self, notification: &ClaimedNotification) -> Result<Message, ComposeError> {
@@ -144,7 +156,11 @@ impl Composer {
             NotificationKind::Receipt => (notification.lang, receipt_words(notification.lang, &inquiry)),
             NotificationKind::Staff => (Lang::En, BTreeMap::new()),
         };
-        let context = Context::new(&self.prefix, lang, t, &inquiry, &self.forms);
+        let mut context = Context::new(&self.prefix, lang, t, &inquiry, &self.forms);
+        context.console_link = match notification.kind {
+            NotificationKind::Staff => self.console_base.as_ref().map(|base| format!("{base}{}", inquiry.id)),
+            NotificationKind::Receipt => None,
+        };
         let kind = notification.kind.as_str();
         let subject = self.render(&format!("{kind}_subject.txt"), &context)?;
         let text = self.render(&format!("{kind}.txt"), &context)?;
