@@ -26,6 +26,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const SHOTS = join(ROOT, 'target', 'browser');
 const OVERALL_TIMEOUT_MS = 120_000;
 const PASSWORD = 'correct horse battery staple';
+const AXE = readFileSync(join(ROOT, 'tests', 'browser', 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
 
 let server = null;
 let browser = null;
@@ -169,6 +170,18 @@ async function assertNothingRan(page, where) {
   check(page.problems.length === 0, `${where}: ${page.problems.join('; ')}`);
   check(state.images === 0 && state.scripts === 0, `${where}: ${state.images} img and ${state.scripts} script elements`);
   check(state.jsLinks === 0, `${where}: a javascript: link`);
+}
+
+/** Runs axe-core in the page (evaluated through DevTools, so the page's CSP allows it). */
+async function accessible(page, where) {
+  await page.evaluate(AXE);
+  const found = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { resultTypes: ['violations'] });
+    return result.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id} (${v.impact}) at ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`);
+  });
+  check(found.length === 0, `${where}: ${found.join('; ')}`);
 }
 
 const RUSSIAN = {
@@ -356,6 +369,24 @@ async function logOut() {
   return 'signed out; the old cookie no longer opens the console';
 }
 
+async function accessibility() {
+  const page = await newPage();
+  await page.goto(`${server.origin}/admin/login`);
+  await accessible(page, 'login');
+  await signIn(page, 'admin@example.org');
+  const pages = ['/admin', `/admin/inquiries/${ids.russian}`, `/admin/inquiries/${ids.xss}`, `/admin/inquiries/${ids.xss}/erase`,
+    '/admin/dashboard', '/admin/users', '/admin/tokens', '/admin/audit'];
+  for (const path of pages) {
+    await page.goto(`${server.origin}${path}`);
+    await accessible(page, path);
+  }
+  await page.keyboard.press('Tab');
+  const focused = await page.evaluate(() => document.activeElement && document.activeElement.textContent);
+  check(focused === 'Skip to content', `the first Tab reaches the skip link, not ${focused}`);
+  await page.context().close();
+  return `axe-core finds no serious or critical violation on ${pages.length + 1} pages; Tab starts at the skip link`;
+}
+
 async function erase() {
   const page = await newPage();
   await signIn(page, 'admin@example.org');
@@ -411,6 +442,7 @@ async function main() {
     ['console: export CSV of a filter', exportCsv],
     ['console: tokens, users, dashboard and audit pages', adminPages],
     ['console: sign out', logOut],
+    ['console: accessibility (axe-core)', accessibility],
     ['console: erase with confirmation', erase],
   ];
   let passed = 0;
@@ -442,7 +474,7 @@ main().then(
     try { if (browser) await browser.close(); } catch { /* ignore */ }
     stop();
     if (server) console.error(`--- server log tail:\n${server.log.slice(-3_000)}`);
-    console.log('0 passed, 11 failed');
+    console.log('0 passed, 12 failed');
     process.exit(1);
   },
 );

@@ -23,8 +23,9 @@ if ((${#need[@]})); then
     apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 
-if [[ ! -d tests/browser/node_modules/playwright-core ]]; then
-    # playwright-core has no install script and downloads no browser.
+if [[ ! -d tests/browser/node_modules/playwright-core || ! -d tests/browser/node_modules/axe-core ]]; then
+    # playwright-core has no install script and downloads no browser; axe-core is
+    # the accessibility engine the console test runs in each page.
     (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
 fi
 
