@@ -370,6 +370,43 @@ fn with_a_public_url_the_staff_email_links_to_the_inquiry_in_the_console() {
 }
 
 #[test]
+fn an_inquiry_is_unread_until_opened_and_can_be_assigned_and_marked_replied() {
+    let app = spawn("");
+    let triager = create_user(&app, "triager@example.org", "triager");
+    create_user(&app, "viewer@example.org", "viewer");
+    let id = submit(&app);
+    let cookie = signed_in(&app, "triager@example.org");
+    let inbox = get(&app, "/admin", Some(&cookie)).body;
+    assert!(inbox.contains("1 unread") && inbox.contains("class=\"unread\""), "unread and bold before opening");
+    let page = get(&app, &format!("/admin/inquiries/{id}"), Some(&cookie)).body;
+    let inbox = get(&app, "/admin", Some(&cookie)).body;
+    assert!(inbox.contains("0 unread") && !inbox.contains("class=\"unread\""), "read once opened");
+    assert!(!get(&app, "/admin?mine=1", Some(&cookie)).body.contains(&id), "nothing assigned yet");
+
+    let path = format!("/admin/inquiries/{id}/triage");
+    let form = [("csrf", csrf(&page)), ("assignee", triager.clone()), ("replied", "on".to_owned())];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let viewer = signed_in(&app, "viewer@example.org");
+    let viewer_token = csrf(&get(&app, "/admin", Some(&viewer)).body);
+    let forged = post(&app, &path, Some(&viewer), Some(&app.base), &[("csrf", &viewer_token), ("assignee", &triager)]);
+    assert_eq!(forged.status, 403, "a viewer cannot assign");
+    let saved = post(&app, &path, Some(&cookie), Some(&app.base), &form);
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let mine = get(&app, "/admin?mine=1", Some(&cookie)).body;
+    assert!(
+        mine.contains(&id) && mine.contains("assigned to triager@example.org") && mine.contains("replied"),
+        "{mine}"
+    );
+    let audit = app.db().row("SELECT actor, detail FROM audit_log WHERE action = 'inquiry.triage' AND target = ?", &id);
+    let audit = audit.expect("the assignment is audited");
+    assert_eq!(audit["actor"].as_deref(), Some(format!("user:{triager}").as_str()));
+
+    let admin_token = app.create_token("write");
+    assert_eq!(app.admin("DELETE", &format!("/inquiries/{id}"), Some(&admin_token), None).status, 204);
+    assert_eq!(app.db().scalar("SELECT count(*) FROM console_triage", ""), 0, "the triage state goes with the inquiry");
+}
+
+#[test]
 fn logout_ends_the_session_on_the_server() {
     let app = spawn("");
     create_user(&app, "staff@example.org", "viewer");

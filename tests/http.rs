@@ -115,7 +115,7 @@ fn every_spelling_of_an_admin_path_needs_the_token() {
 
 /// Every route and the methods it serves (admin calls with a write token; the
 /// console on).
-const ROUTES: [(&str, &[&str]); 32] = [
+const ROUTES: [(&str, &[&str]); 33] = [
     ("/", &["GET", "HEAD"]),
     ("/event-registration", &["GET", "HEAD"]),
     ("/healthz", &["GET", "HEAD"]),
@@ -137,6 +137,7 @@ const ROUTES: [(&str, &[&str]); 32] = [
     ("/admin/logout", &["POST"]),
     ("/admin/inquiries/01ARZ3NDEKTSV4RRFFQ69G5FAV", &["GET", "HEAD"]),
     ("/admin/inquiries/01ARZ3NDEKTSV4RRFFQ69G5FAV/status", &["POST"]),
+    ("/admin/inquiries/01ARZ3NDEKTSV4RRFFQ69G5FAV/triage", &["POST"]),
     ("/admin/inquiries/01ARZ3NDEKTSV4RRFFQ69G5FAV/erase", &["GET", "HEAD", "POST"]),
     ("/admin/deliveries/01ARZ3NDEKTSV4RRFFQ69G5FAV/retry", &["POST"]),
     ("/admin/dashboard", &["GET", "HEAD"]),

@@ -24,3 +24,14 @@ CREATE TABLE console_sessions (
 );
 
 CREATE INDEX console_sessions_user ON console_sessions (user_id);
+
+-- Triage beyond status: read (unread until someone first opens it), assigned
+-- to a user, marked replied. Goes with its inquiry when that is erased.
+CREATE TABLE console_triage (
+    inquiry_id TEXT    PRIMARY KEY REFERENCES inquiries (id) ON DELETE CASCADE,
+    read_at    BIGINT,
+    assignee   TEXT    REFERENCES console_users (id) ON DELETE SET NULL,
+    replied_at BIGINT
+);
+
+CREATE INDEX console_triage_assignee ON console_triage (assignee) WHERE assignee IS NOT NULL;

@@ -94,6 +94,17 @@ pub enum Failure {
     LockedNow,
 }
 
+/// An inquiry's triage state beyond its status.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Triage {
+    /// When someone first opened it; `None`: unread.
+    pub read_at: Option<i64>,
+    /// The user it is assigned to.
+    pub assignee: Option<String>,
+    /// When a triager marked it replied.
+    pub replied_at: Option<i64>,
+}
+
 /// A new user's id: 48 random bits in hex, like a token's.
 pub fn new_user_id() -> String {
     let mut bytes = [0u8; 6];
@@ -117,7 +128,7 @@ pub(crate) const USER_COLUMNS: &str = "u.id, u.email, u.role, u.created_at, u.di
 macro_rules! console_queries {
     ($backend:ty, $conn:ty) => {
         use $crate::store::console::{
-            user_from_row, Credentials, Failure, Lockout, Role, SessionRecord, UserInfo, UserRow, USER_COLUMNS,
+            user_from_row, Credentials, Failure, Lockout, Role, SessionRecord, Triage, UserInfo, UserRow, USER_COLUMNS,
         };
 
         async fn audit(
@@ -365,7 +376,162 @@ macro_rules! console_queries {
             Ok(())
         }
 
+        /// The triage state of each of `ids` that has one.
+        pub async fn triage_of(
+            conn: &mut $conn,
+            ids: &[String],
+        ) -> Result<std::collections::HashMap<String, Triage>, sqlx::Error> {
+            let mut states = std::collections::HashMap::new();
+            if ids.is_empty() {
+                return Ok(states);
+            }
+            let marks: Vec<String> = (1..=ids.len()).map(|n| format!("${n}")).collect();
+            let sql = format!(
+                "SELECT inquiry_id, read_at, assignee, replied_at FROM console_triage WHERE inquiry_id IN ({})",
+                marks.join(", ")
+            );
+            let mut query = sqlx::query_as::<_, (String, Option<i64>, Option<String>, Option<i64>)>(&sql);
+            for id in ids {
+                query = query.bind(id);
+            }
+            for (id, read_at, assignee, replied_at) in query.fetch_all(&mut *conn).await? {
+                states.insert(id, Triage { read_at, assignee, replied_at });
+            }
+            Ok(states)
+        }
+
+        /// Marks an inquiry read by its first opening (a later one changes nothing).
+        pub async fn mark_read(conn: &mut $conn, inquiry_id: &str, now: i64) -> Result<(), sqlx::Error> {
+            sqlx::query(
+                "INSERT INTO console_triage (inquiry_id, read_at) SELECT i.id, $2 FROM inquiries i WHERE i.id = $1 \
+                 ON CONFLICT (inquiry_id) DO UPDATE SET read_at = COALESCE(console_triage.read_at, excluded.read_at)",
+            )
+            .bind(inquiry_id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        }
+
+        /// Assigns (or, with `None`, unassigns) and marks replied or not;
+        /// audited. `false` when there is no such inquiry or enabled assignee.
+        pub async fn set_triage(
+            conn: &mut $conn,
+            actor: &str,
+            inquiry_id: &str,
+            assignee: Option<&str>,
+            replied: bool,
+            now: i64,
+        ) -> Result<bool, sqlx::Error> {
+            let exists: Option<String> = sqlx::query_scalar("SELECT id FROM inquiries WHERE id = $1")
+                .bind(inquiry_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+            if exists.is_none() {
+                return Ok(false);
+            }
+            if let Some(user) = assignee {
+                let enabled: Option<String> =
+                    sqlx::query_scalar("SELECT id FROM console_users WHERE id = $1 AND disabled_at IS NULL")
+                        .bind(user)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                if enabled.is_none() {
+                    return Ok(false);
+                }
+            }
+            let replied_at = replied.then_some(now);
+            sqlx::query(
+                "INSERT INTO console_triage (inquiry_id, read_at, assignee, replied_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (inquiry_id) DO UPDATE SET assignee = excluded.assignee, \
+                 read_at = COALESCE(console_triage.read_at, excluded.read_at), \
+                 replied_at = CASE WHEN excluded.replied_at IS NULL THEN NULL \
+                              ELSE COALESCE(console_triage.replied_at, excluded.replied_at) END",
+            )
+            .bind(inquiry_id)
+            .bind(now)
+            .bind(assignee)
+            .bind(replied_at)
+            .execute(&mut *conn)
+            .await?;
+            let detail = serde_json::json!({"assignee": assignee, "replied": replied});
+            audit(conn, actor, "inquiry.triage", Some(inquiry_id), detail, now).await?;
+            Ok(true)
+        }
+
+        /// How many inquiries nobody has opened yet.
+        pub async fn unread_count(conn: &mut $conn) -> Result<i64, sqlx::Error> {
+            sqlx::query_scalar(
+                "SELECT count(*) FROM inquiries i WHERE NOT EXISTS \
+                 (SELECT 1 FROM console_triage t WHERE t.inquiry_id = i.id AND t.read_at IS NOT NULL)",
+            )
+            .fetch_one(&mut *conn)
+            .await
+        }
+
+        /// One page of the inquiries assigned to `user`, newest first.
+        pub async fn assigned_to(
+            conn: &mut $conn,
+            user: &str,
+            page: $crate::domain::Page,
+        ) -> Result<(Vec<$crate::store::InquiryRecord>, Option<i64>), sqlx::Error> {
+            let sql = format!(
+                "SELECT {} FROM console_triage t JOIN inquiries i ON i.id = t.inquiry_id \
+                 WHERE t.assignee = $1 AND i.seq < $2 ORDER BY i.seq DESC LIMIT $3",
+                $crate::store::model::INQUIRY_COLUMNS
+            );
+            let mut items: Vec<$crate::store::InquiryRecord> = sqlx::query_as(&sql)
+                .bind(user)
+                .bind(page.before.unwrap_or(i64::MAX))
+                .bind(i64::from(page.limit) + 1)
+                .fetch_all(&mut *conn)
+                .await?;
+            let more = items.len() > page.limit as usize;
+            items.truncate(page.limit as usize);
+            let next = if more { items.last().map(|i| i.seq) } else { None };
+            Ok((items, next))
+        }
+
         impl $backend {
+            pub async fn triage_of(
+                &self,
+                ids: Vec<String>,
+            ) -> Result<std::collections::HashMap<String, Triage>, $crate::store::StoreError> {
+                self.read(move |c| Box::pin(async move { triage_of(c, &ids).await })).await
+            }
+
+            pub async fn mark_read(&self, inquiry_id: &str) -> Result<(), $crate::store::StoreError> {
+                let (id, now) = (inquiry_id.to_owned(), $crate::timestamp::now_ms());
+                self.write(move |c| Box::pin(async move { mark_read(c, &id, now).await })).await
+            }
+
+            pub async fn set_triage(
+                &self,
+                actor: &str,
+                inquiry_id: &str,
+                assignee: Option<String>,
+                replied: bool,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let (actor, id, now) = (actor.to_owned(), inquiry_id.to_owned(), $crate::timestamp::now_ms());
+                self.write(move |c| {
+                    Box::pin(async move { set_triage(c, &actor, &id, assignee.as_deref(), replied, now).await })
+                })
+                .await
+            }
+
+            pub async fn unread_count(&self) -> Result<i64, $crate::store::StoreError> {
+                self.read(|c| Box::pin(unread_count(c))).await
+            }
+
+            pub async fn assigned_to(
+                &self,
+                user: &str,
+                page: $crate::domain::Page,
+            ) -> Result<(Vec<$crate::store::InquiryRecord>, Option<i64>), $crate::store::StoreError> {
+                let user = user.to_owned();
+                self.read(move |c| Box::pin(async move { assigned_to(c, &user, page).await })).await
+            }
+
             pub async fn create_user(
                 &self,
                 actor: &str,

@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::DatabaseSettings;
 use crate::domain::{ExportFormat, InquiryFilter, InquiryStatus, Page};
-use console::{Credentials, Failure, Lockout, Role, SessionRecord, UserInfo};
+use console::{Credentials, Failure, Lockout, Role, SessionRecord, Triage, UserInfo};
 
 pub use model::{
     AuditEntry, ClaimedNotification, Erase, IdempotencyClaim, InquiryRecord, NewRecord, NotificationStatus,
@@ -417,6 +417,38 @@ impl Store {
 
     pub async fn touch_session(&self, id_hash: [u8; 32]) -> Result<(), StoreError> {
         on_backend!(self, db => db.touch_session(id_hash).await)
+    }
+
+    /// The triage state (read, assignee, replied) of each of `ids` that has one.
+    pub async fn triage_of(&self, ids: Vec<String>) -> Result<std::collections::HashMap<String, Triage>, StoreError> {
+        on_backend!(self, db => db.triage_of(ids).await)
+    }
+
+    /// Marks an inquiry read, by its first opening in the console.
+    pub async fn mark_read(&self, inquiry_id: &str) -> Result<(), StoreError> {
+        on_backend!(self, db => db.mark_read(inquiry_id).await)
+    }
+
+    /// Assigns an inquiry (`None`: to nobody) and marks it replied or not;
+    /// audited. `false` when there is no such inquiry or enabled assignee.
+    pub async fn set_triage(
+        &self,
+        actor: &str,
+        inquiry_id: &str,
+        assignee: Option<String>,
+        replied: bool,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, db => db.set_triage(actor, inquiry_id, assignee, replied).await)
+    }
+
+    /// How many inquiries nobody has opened in the console yet.
+    pub async fn unread_count(&self) -> Result<i64, StoreError> {
+        on_backend!(self, db => db.unread_count().await)
+    }
+
+    /// One page of the inquiries assigned to `user`, newest first.
+    pub async fn assigned_to(&self, user: &str, page: Page) -> Result<(Vec<InquiryRecord>, Option<i64>), StoreError> {
+        on_backend!(self, db => db.assigned_to(user, page).await)
     }
 
     /// Ends a session on the server; with `actor`, audits it as a logout.

@@ -70,6 +70,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(Endpoint::new("/logout").on(Method::POST, pages::logout).build())
             .service(Endpoint::new("/inquiries/{id}").get(pages::inquiry).build())
             .service(Endpoint::new("/inquiries/{id}/status").on(Method::POST, pages::change_status).build())
+            .service(Endpoint::new("/inquiries/{id}/triage").on(Method::POST, pages::triage).build())
             .service(
                 Endpoint::new("/inquiries/{id}/erase").get(pages::confirm_erase).on(Method::POST, pages::erase).build(),
             )

@@ -138,6 +138,9 @@ struct InboxQuery {
     done: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     format: String,
+    /// Non-empty: only the inquiries assigned to the signed-in user.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    mine: String,
 }
 
 impl InboxQuery {
@@ -184,6 +187,7 @@ impl InboxQuery {
             cursor: self.cursor.clone(),
             done: self.done.clone(),
             format: self.format.clone(),
+            mine: self.mine.clone(),
         }
     }
 }
@@ -200,26 +204,41 @@ pub async fn inbox(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
     let query: InboxQuery = serde_urlencoded::from_str(req.query_string())
         .map_err(|e| Problem::BadRequest(format!("The query string is malformed: {e}.")))?;
     let parsed = parse_query(&query.pairs(Purpose::List), Purpose::List).map_err(Problem::InvalidQuery)?;
-    let (items, next) = state.store.list(&parsed.filter, parsed.page).await?;
+    let mine = !query.mine.is_empty();
+    let (items, next) = if mine {
+        state.store.assigned_to(&signed.user.id, parsed.page).await?
+    } else {
+        state.store.list(&parsed.filter, parsed.page).await?
+    };
     let stats = state.store.stats(None).await?;
+    let unread = state.store.unread_count().await?;
+    let triage = state.store.triage_of(items.iter().map(|i| i.id.clone()).collect()).await?;
+    let users: std::collections::HashMap<String, String> =
+        state.store.list_users().await?.into_iter().map(|u| (u.id, u.email)).collect();
     let mut tabs = vec![context! {
-        label => "All", count => stats.total, active => query.status.is_empty(),
-        href => query.href(|q| q.status.clear()),
+        label => "All", count => stats.total, active => query.status.is_empty() && !mine,
+        href => query.href(|q| { q.status.clear(); q.mine.clear(); }),
     }];
     for status in InquiryStatus::ALL {
         tabs.push(context! {
             label => status_label(status),
             count => stats.by_status.get(status.as_str()).copied().unwrap_or(0),
-            active => query.status == status.as_str(),
-            href => query.href(|q| q.status = status.as_str().to_owned()),
+            active => query.status == status.as_str() && !mine,
+            href => query.href(|q| { q.status = status.as_str().to_owned(); q.mine.clear(); }),
         });
     }
+    tabs.push(context! {
+        label => "Assigned to me", count => None::<i64>, active => mine, href => "/admin?mine=1",
+    });
     let rows: Vec<_> = items
         .iter()
         .map(|i| {
+            let state = triage.get(&i.id).cloned().unwrap_or_default();
             context! {
                 id => i.id, received => when(i.received_at), name => i.name, email => i.email,
                 subject => i.subject, status => status_label(i.status), category => i.category.as_str(),
+                unread => state.read_at.is_none(), replied => state.replied_at.is_some(),
+                assignee => state.assignee.and_then(|a| users.get(&a).cloned()),
             }
         })
         .collect();
@@ -236,6 +255,7 @@ pub async fn inbox(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
             ..frame(&signed),
             ..context! {
                 tabs => tabs, rows => rows, next_href => next_href, categories => categories, exports => exports,
+                unread => unread, mine => mine,
                 filter => context! { status => query.status, category => query.category, q => query.q, from => query.from, to => query.to },
                 message => done_message(&query.done),
             }
@@ -254,6 +274,18 @@ pub async fn inquiry(
     let Some(signed) = current(&req, &state).await? else { return Ok(see_other("/admin/login")) };
     let (record, _notifications) = state.store.get(&id).await?.ok_or(Problem::NotFound)?;
     let deliveries = state.store.deliveries(&id).await?;
+    let triage = state.store.triage_of(vec![record.id.clone()]).await?.remove(&record.id).unwrap_or_default();
+    if triage.read_at.is_none() {
+        state.store.mark_read(&record.id).await?;
+    }
+    let all_users = state.store.list_users().await?;
+    let assignee_email =
+        triage.assignee.as_ref().and_then(|a| all_users.iter().find(|u| &u.id == a)).map(|u| u.email.clone());
+    let users: Vec<_> = all_users
+        .iter()
+        .filter(|u| !u.disabled || triage.assignee.as_ref() == Some(&u.id))
+        .map(|u| context! { id => u.id, email => u.email, selected => triage.assignee.as_ref() == Some(&u.id) })
+        .collect();
     let optional =
         |label: &str, value: &Option<String>| value.as_ref().map(|v| context! { label => label, value => v });
     let fields: Vec<_> = [
@@ -292,6 +324,7 @@ pub async fn inquiry(
     let message = match query.done.as_str() {
         "status" => Some("Saved."),
         "retry" => Some("The delivery is queued again."),
+        "triage" => Some("Assignment saved."),
         _ => None,
     };
     let body = render(
@@ -305,6 +338,7 @@ pub async fn inquiry(
                     message => record.message, status => status_label(record.status), note => record.note.clone().unwrap_or_default(),
                 },
                 fields => fields, flags => flags, mailto => mailto, statuses => statuses,
+                users => users, assignee => assignee_email, replied => triage.replied_at.map(when),
                 deliveries => deliveries, message => message,
             }
         },
@@ -419,4 +453,28 @@ pub async fn export(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
         .map_err(|e| Problem::BadRequest(format!("The query string is malformed: {e}.")))?;
     let parsed = parse_query(&query.pairs(Purpose::Export), Purpose::Export).map_err(Problem::InvalidQuery)?;
     Ok(crate::routes::admin::export_response(&req, &state, parsed))
+}
+
+#[derive(Deserialize)]
+struct TriageForm {
+    #[serde(default)]
+    assignee: String,
+    #[serde(default)]
+    replied: String,
+}
+
+/// Assigns the inquiry to a user (or nobody) and marks it replied or not.
+pub async fn triage(
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    let signed = authorize(&req, &state, &csrf_of(&body), Permissions::triage).await?;
+    let TriageForm { assignee, replied } = form(&body)?;
+    let assignee = Some(assignee.trim().to_owned()).filter(|a| !a.is_empty());
+    if !state.store.set_triage(&signed.actor(), &id, assignee, !replied.is_empty()).await? {
+        return Err(Problem::NotFound);
+    }
+    Ok(see_other(&format!("/admin/inquiries/{}?done=triage", urlencode(&id))))
 }
