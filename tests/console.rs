@@ -407,6 +407,24 @@ fn an_inquiry_is_unread_until_opened_and_can_be_assigned_and_marked_replied() {
 }
 
 #[test]
+fn the_inbox_filters_by_form_and_an_inquiry_shows_its_custom_fields() {
+    let app = TestApp::spawn(&format!("{}\n[admin]\nconsole = true\n", common::TWO_FORMS));
+    create_user(&app, "viewer@example.org", "viewer");
+    let contact = submit(&app);
+    let reply = app.post_json("/api/v1/forms/event/inquiries", &common::event_registration());
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let event = reply.json()["id"].as_str().unwrap().to_owned();
+    let cookie = signed_in(&app, "viewer@example.org");
+    let inbox = get(&app, "/admin?form=event", Some(&cookie)).body;
+    assert!(inbox.contains(&event) && !inbox.contains(&contact), "only the event form's inquiries");
+    assert!(inbox.contains("<option value=\"event\" selected>"), "the form filter keeps its choice");
+    let page = get(&app, &format!("/admin/inquiries/{event}"), Some(&cookie)).body;
+    for shown in ["Event registration", "<dt>Event</dt>", "Fintech workshop", "Vegetarian"] {
+        assert!(page.contains(shown), "the inquiry page shows {shown}");
+    }
+}
+
+#[test]
 fn logout_ends_the_session_on_the_server() {
     let app = spawn("");
     create_user(&app, "staff@example.org", "viewer");

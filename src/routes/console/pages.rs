@@ -125,6 +125,8 @@ struct InboxQuery {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     status: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    form: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     category: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     q: String,
@@ -154,6 +156,7 @@ impl InboxQuery {
             }
         };
         add("status", self.status.clone());
+        add("form", self.form.clone());
         add("category", self.category.clone());
         add("q", self.q.trim().to_owned());
         add("since", if self.from.is_empty() { String::new() } else { format!("{}T00:00:00Z", self.from) });
@@ -180,6 +183,7 @@ impl InboxQuery {
     fn clone_fields(&self) -> InboxQuery {
         InboxQuery {
             status: self.status.clone(),
+            form: self.form.clone(),
             category: self.category.clone(),
             q: self.q.clone(),
             from: self.from.clone(),
@@ -210,7 +214,7 @@ pub async fn inbox(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
     } else {
         state.store.list(&parsed.filter, parsed.page).await?
     };
-    let stats = state.store.stats(None).await?;
+    let stats = state.store.stats(parsed.filter.form.as_deref()).await?;
     let unread = state.store.unread_count().await?;
     let triage = state.store.triage_of(items.iter().map(|i| i.id.clone()).collect()).await?;
     let users: std::collections::HashMap<String, String> =
@@ -248,6 +252,11 @@ pub async fn inbox(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
     let exports =
         signed.can().triage().then(|| context! { csv => export_href("csv"), ndjson => export_href("ndjson") });
     let categories: Vec<&str> = crate::domain::Category::ALL.iter().map(|c| c.as_str()).collect();
+    let mut forms: Vec<&str> = state.settings.forms.keys().map(String::as_str).collect();
+    if !forms.contains(&state.settings.default_form()) {
+        forms.push(state.settings.default_form());
+    }
+    forms.sort_unstable();
     let body = render(
         &state,
         "inbox.html",
@@ -256,7 +265,8 @@ pub async fn inbox(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
             ..context! {
                 tabs => tabs, rows => rows, next_href => next_href, categories => categories, exports => exports,
                 unread => unread, mine => mine,
-                filter => context! { status => query.status, category => query.category, q => query.q, from => query.from, to => query.to },
+                filter => context! { status => query.status, form => query.form, category => query.category, q => query.q, from => query.from, to => query.to },
+                forms => forms,
                 message => done_message(&query.done),
             }
         },
@@ -288,7 +298,19 @@ pub async fn inquiry(
         .collect();
     let optional =
         |label: &str, value: &Option<String>| value.as_ref().map(|v| context! { label => label, value => v });
+    let form = state.forms.get(&record.form);
+    let custom: Vec<_> = match form {
+        Some(form) => form
+            .labelled(&record.fields, "en")
+            .into_iter()
+            .map(|(_, label, value)| context! { label => label, value => value })
+            .collect(),
+        None => {
+            record.fields.iter().map(|(name, value)| context! { label => name, value => value.to_string() }).collect()
+        }
+    };
     let fields: Vec<_> = [
+        Some(context! { label => "Form", value => form.map_or_else(|| record.form.clone(), |f| f.title.clone()) }),
         Some(context! { label => "Name", value => record.name }),
         Some(context! { label => "Email", value => record.email }),
         Some(context! { label => "Subject", value => record.subject }),
@@ -302,6 +324,7 @@ pub async fn inquiry(
     ]
     .into_iter()
     .flatten()
+    .chain(custom)
     .collect();
     let reply_subject = format!("Re: {}", record.subject);
     let mailto = format!("mailto:{}?subject={}", urlencode(&record.email), urlencode(&reply_subject));
