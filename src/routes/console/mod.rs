@@ -5,7 +5,10 @@
 //! [`security_headers`]); every state change is a POST that passes
 //! [`session::authorize`] (Origin, session, CSRF token, role) first.
 
+mod auth;
 mod dashboard;
+mod inbox;
+mod inquiry;
 mod manage;
 mod pages;
 mod session;
@@ -65,18 +68,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/admin")
             .wrap(from_fn(security_headers))
-            .service(Endpoint::new("").get(pages::inbox).build())
-            .service(Endpoint::new("/login").get(pages::login_page).on(Method::POST, pages::login).build())
-            .service(Endpoint::new("/logout").on(Method::POST, pages::logout).build())
-            .service(Endpoint::new("/inquiries/{id}").get(pages::inquiry).build())
-            .service(Endpoint::new("/inquiries/{id}/status").on(Method::POST, pages::change_status).build())
-            .service(Endpoint::new("/inquiries/{id}/triage").on(Method::POST, pages::triage).build())
+            .service(Endpoint::new("").get(inbox::inbox).build())
+            .service(Endpoint::new("/login").get(auth::login_page).on(Method::POST, auth::login).build())
+            .service(Endpoint::new("/logout").on(Method::POST, auth::logout).build())
+            .service(Endpoint::new("/inquiries/{id}").get(inquiry::inquiry).build())
+            .service(Endpoint::new("/inquiries/{id}/status").on(Method::POST, inquiry::change_status).build())
+            .service(Endpoint::new("/inquiries/{id}/triage").on(Method::POST, inquiry::triage).build())
             .service(
-                Endpoint::new("/inquiries/{id}/erase").get(pages::confirm_erase).on(Method::POST, pages::erase).build(),
+                Endpoint::new("/inquiries/{id}/erase")
+                    .get(inquiry::confirm_erase)
+                    .on(Method::POST, inquiry::erase)
+                    .build(),
             )
-            .service(Endpoint::new("/deliveries/{id}/retry").on(Method::POST, pages::retry).build())
+            .service(Endpoint::new("/deliveries/{id}/retry").on(Method::POST, inquiry::retry).build())
             .service(Endpoint::new("/dashboard").get(dashboard::dashboard).build())
-            .service(Endpoint::new("/export").get(pages::export).build())
+            .service(Endpoint::new("/export").get(inbox::export).build())
             .service(Endpoint::new("/audit").get(manage::audit).build())
             .service(Endpoint::new("/users").get(manage::users).on(Method::POST, manage::create_user).build())
             .service(Endpoint::new("/users/{id}/disable").on(Method::POST, manage::disable_user).build())
