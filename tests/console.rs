@@ -563,3 +563,71 @@ fn signed_in_with(app: &TestApp, email: &str, password: &str) -> String {
     assert_eq!(reply.status, 303, "{}", reply.body);
     reply.header("set-cookie").unwrap().split(';').next().unwrap().to_owned()
 }
+
+#[test]
+fn not_spam_makes_it_new_and_sends_the_email_and_webhooks_it_never_had() {
+    use common::receiver::{Answer, Receiver};
+    let receiver = Receiver::start(Answer::status(204));
+    let hook = |name: &str, extra: &str| {
+        format!(
+            "[[forms.contact.webhooks]]\nname = \"{name}\"\nurl = \"{}\"\n\
+             secret = \"whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD\"\n\
+             events = [\"inquiry.created\", \"inquiry.updated\"]\n{extra}\n",
+            receiver.url(&format!("/{name}"))
+        )
+    };
+    let app = spawn(&format!(
+        "[spam]\nblocked_words = [\"crypto casino\"]\n[webhooks]\nallow_private_targets = true\n{}{}",
+        hook("clean", ""),
+        hook("all", "include_spam = true")
+    ));
+    create_user(&app, "triager@example.org", "triager");
+    create_user(&app, "viewer@example.org", "viewer");
+    let mut body = valid_submission();
+    body["message"] = serde_json::json!("Not a crypto casino at all: a real question about scholarships.");
+    let reply = app.post_json("/api/v1/inquiries", &body);
+    assert_eq!(reply.status, 201);
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(status_of(&app, &id).as_deref(), Some("spam"));
+    common::eventually("the spam webhook's created event", || (receiver.requests().len() == 1).then_some(()));
+    assert_eq!(receiver.requests()[0].path, "/all", "only the webhook that includes spam had it");
+    let emails = || app.db().scalar("SELECT COUNT(*) FROM notifications WHERE inquiry_id = ?", &id);
+    assert_eq!(emails(), 0, "spam queues no email");
+
+    let path = format!("/admin/inquiries/{id}/not-spam");
+    let viewer = signed_in(&app, "viewer@example.org");
+    let viewer_token = csrf(&get(&app, "/admin", Some(&viewer)).body);
+    let forged = post(&app, &path, Some(&viewer), Some(&app.base), &[("csrf", &viewer_token)]);
+    assert_eq!(forged.status, 403, "a viewer cannot");
+    let cookie = signed_in(&app, "triager@example.org");
+    let page = get(&app, &format!("/admin/inquiries/{id}"), Some(&cookie)).body;
+    assert!(page.contains("/not-spam"), "the button is offered for a spam inquiry");
+    let done = post(&app, &path, Some(&cookie), Some(&app.base), &[("csrf", &csrf(&page))]);
+    assert_eq!(done.status, 303, "{}", done.body);
+
+    assert_eq!(status_of(&app, &id).as_deref(), Some("new"));
+    common::eventually("the staff email it never had", || {
+        let dir = std::fs::read_dir(app.dir.path().join("mail")).ok()?;
+        dir.flatten().map(|e| e.path()).find(|p| p.to_string_lossy().contains(&format!("{id}-staff-")))
+    });
+    let requests = common::eventually("the webhook events", || {
+        let r = receiver.requests();
+        (r.len() == 3).then_some(r)
+    });
+    let kinds: Vec<(String, String)> = requests[1..]
+        .iter()
+        .map(|r| {
+            let event: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+            (r.path.clone(), event["type"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    assert!(kinds.contains(&("/clean".into(), "inquiry.created".into())), "{kinds:?}");
+    assert!(kinds.contains(&("/all".into(), "inquiry.updated".into())), "{kinds:?}");
+    let audited =
+        app.db().scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'inquiry.not_spam' AND target = ?", &id);
+    assert_eq!(audited, 1);
+    let page = get(&app, &format!("/admin/inquiries/{id}"), Some(&cookie)).body;
+    let again = post(&app, &path, Some(&cookie), Some(&app.base), &[("csrf", &csrf(&page))]);
+    assert_eq!(again.status, 409, "only a spam inquiry can be marked not spam");
+    assert_eq!(emails(), 1, "nothing queued twice");
+}

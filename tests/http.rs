@@ -115,7 +115,7 @@ fn every_spelling_of_an_admin_path_needs_the_token() {
 
 /// Every route and the methods it serves (admin calls with a write token; the
 /// console on).
-const ROUTES: [(&str, &[&str]); 33] = [
+const ROUTES: [(&str, &[&str]); 34] = [
     ("/", &["GET", "HEAD"]),
     ("/event-registration", &["GET", "HEAD"]),
     ("/healthz", &["GET", "HEAD"]),
@@ -138,6 +138,7 @@ const ROUTES: [(&str, &[&str]); 33] = [
     ("/admin/inquiries/01ARZ3NDEKTSV4RRFFQ69G5FAV", &["GET", "HEAD"]),
     ("/admin/inquiries/01ARZ3NDEKTSV4RRFFQ69G5FAV/status", &["POST"]),
     ("/admin/inquiries/01ARZ3NDEKTSV4RRFFQ69G5FAV/triage", &["POST"]),
+    ("/admin/inquiries/01ARZ3NDEKTSV4RRFFQ69G5FAV/not-spam", &["POST"]),
     ("/admin/inquiries/01ARZ3NDEKTSV4RRFFQ69G5FAV/erase", &["GET", "HEAD", "POST"]),
     ("/admin/deliveries/01ARZ3NDEKTSV4RRFFQ69G5FAV/retry", &["POST"]),
     ("/admin/dashboard", &["GET", "HEAD"]),

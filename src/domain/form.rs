@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::email::EmailAddress;
-use super::inquiry::{Category, NewInquiry};
+use super::inquiry::Category;
 use super::text::{checked_text, is_blank, FieldError, Lines};
 
 /// The built-in fields a form may show or hide; the others are always there.
@@ -336,10 +336,10 @@ impl Form {
 
     /// Who gets the staff email: every route the inquiry matches (its category's,
     /// each `select` value's), else `to`. Recipients only ever come from here.
-    pub fn recipients(&self, inquiry: &NewInquiry) -> Vec<String> {
-        let mut matched: Vec<&String> = self.category_routes.get(&inquiry.category).into_iter().flatten().collect();
+    pub fn recipients(&self, category: Category, fields: &Map<String, Value>) -> Vec<String> {
+        let mut matched: Vec<&String> = self.category_routes.get(&category).into_iter().flatten().collect();
         for (field, routes) in &self.choice_routes {
-            if let Some(Value::String(choice)) = inquiry.fields.get(field) {
+            if let Some(Value::String(choice)) = fields.get(field) {
                 matched.extend(routes.get(choice).into_iter().flatten());
             }
         }

@@ -10,18 +10,27 @@ pub use transport::Transport;
 pub use worker::MailChannel;
 
 use crate::config::MailSettings;
-use crate::domain::{Form, NewInquiry, NotificationKind};
+use crate::domain::{Category, Form, NewInquiry, NotificationKind};
 use crate::store::PlannedNotification;
 
 /// The notifications a non-spam inquiry queues: the staff email to the form's
 /// routes the inquiry matches (or its `to`), and the visitor's receipt when
 /// the form sends one.
 pub fn plan(form: &Form, inquiry: &NewInquiry) -> Vec<PlannedNotification> {
-    let staff = form.recipients(inquiry);
+    plan_for(form, inquiry.category, &inquiry.fields, &inquiry.email.to_string())
+}
+
+/// The same for a stored inquiry (one marked "not spam" gets what it never had).
+pub fn plan_for(
+    form: &Form,
+    category: Category,
+    fields: &serde_json::Map<String, serde_json::Value>,
+    visitor: &str,
+) -> Vec<PlannedNotification> {
+    let staff = form.recipients(category, fields);
     let mut planned = vec![PlannedNotification { kind: NotificationKind::Staff, recipients: staff }];
     if form.acknowledge_submitter {
-        planned
-            .push(PlannedNotification { kind: NotificationKind::Receipt, recipients: vec![inquiry.email.to_string()] });
+        planned.push(PlannedNotification { kind: NotificationKind::Receipt, recipients: vec![visitor.to_owned()] });
     }
     planned
 }

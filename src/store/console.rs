@@ -94,6 +94,17 @@ pub enum Failure {
     LockedNow,
 }
 
+/// What marking an inquiry "not spam" did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotSpam {
+    /// Now `new`, with the emails and webhook events it never had queued.
+    Queued { emails: usize, events: usize },
+    /// No such inquiry.
+    NotFound,
+    /// It is not marked spam (its status).
+    WasNot(crate::domain::InquiryStatus),
+}
+
 /// An inquiry's triage state beyond its status.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Triage {
@@ -492,12 +503,82 @@ macro_rules! console_queries {
             Ok((items, next))
         }
 
+        /// Marks a spam inquiry "not spam" (status `new`, audited) and queues,
+        /// in the same transaction, the emails (`planned`, built from its
+        /// form) and webhook events it never had.
+        #[allow(clippy::too_many_arguments)]
+        pub async fn not_spam(
+            conn: &mut $conn,
+            actor: &str,
+            id: &str,
+            planned: &[$crate::store::PlannedNotification],
+            message_id_domain: &str,
+            plan: &$crate::store::webhooks::WebhookPlan,
+            now: i64,
+        ) -> Result<$crate::store::console::NotSpam, sqlx::Error> {
+            use $crate::store::console::NotSpam;
+            let sql = format!("SELECT {} FROM inquiries i WHERE i.id = $1", $crate::store::model::INQUIRY_COLUMNS);
+            let found: Option<$crate::store::InquiryRecord> =
+                sqlx::query_as(&sql).bind(id).fetch_optional(&mut *conn).await?;
+            let Some(mut inquiry) = found else { return Ok(NotSpam::NotFound) };
+            if inquiry.status != $crate::domain::InquiryStatus::Spam {
+                return Ok(NotSpam::WasNot(inquiry.status));
+            }
+            sqlx::query("UPDATE inquiries SET status = 'new', updated_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+            inquiry.status = $crate::domain::InquiryStatus::New;
+            for notification in planned {
+                let notification_id = uuid::Uuid::now_v7().to_string();
+                sqlx::query(
+                    "INSERT INTO notifications (id, inquiry_id, kind, recipients, message_id, next_attempt_at, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $6)",
+                )
+                .bind(&notification_id)
+                .bind(id)
+                .bind(notification.kind.as_str())
+                .bind(notification.recipients.join(", "))
+                .bind(format!("<{notification_id}@{message_id_domain}>"))
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+            }
+            let events = plan.not_spam(&inquiry, now);
+            super::webhooks::insert(conn, &events).await?;
+            let detail = serde_json::json!({"emails": planned.len(), "webhook_events": events.len()});
+            audit(conn, actor, "inquiry.not_spam", Some(id), detail, now).await?;
+            Ok(NotSpam::Queued { emails: planned.len(), events: events.len() })
+        }
+
         impl $backend {
             pub async fn triage_of(
                 &self,
                 ids: Vec<String>,
             ) -> Result<std::collections::HashMap<String, Triage>, $crate::store::StoreError> {
                 self.read(move |c| Box::pin(async move { triage_of(c, &ids).await })).await
+            }
+
+            pub async fn not_spam(
+                &self,
+                actor: &str,
+                id: &str,
+                planned: Vec<$crate::store::PlannedNotification>,
+                message_id_domain: &str,
+            ) -> Result<$crate::store::console::NotSpam, $crate::store::StoreError> {
+                let (actor, id, domain, plan) =
+                    (actor.to_owned(), id.to_owned(), message_id_domain.to_owned(), self.webhook_plan());
+                let now = $crate::timestamp::now_ms();
+                let outcome = self
+                    .write(move |c| {
+                        Box::pin(async move { not_spam(c, &actor, &id, &planned, &domain, &plan, now).await })
+                    })
+                    .await?;
+                if let $crate::store::console::NotSpam::Queued { events, .. } = outcome {
+                    self.wake_webhooks(events);
+                }
+                Ok(outcome)
             }
 
             pub async fn mark_read(&self, inquiry_id: &str) -> Result<(), $crate::store::StoreError> {

@@ -424,6 +424,19 @@ impl Store {
         on_backend!(self, db => db.triage_of(ids).await)
     }
 
+    /// Marks a spam inquiry "not spam": status `new`, and the emails it never
+    /// had (`planned`, from its form) and its webhook events queued in the same
+    /// transaction; audited as `inquiry.not_spam`.
+    pub async fn not_spam(
+        &self,
+        actor: &str,
+        id: &str,
+        planned: Vec<PlannedNotification>,
+        message_id_domain: &str,
+    ) -> Result<console::NotSpam, StoreError> {
+        on_backend!(self, db => db.not_spam(actor, id, planned, message_id_domain).await)
+    }
+
     /// Marks an inquiry read, by its first opening in the console.
     pub async fn mark_read(&self, inquiry_id: &str) -> Result<(), StoreError> {
         on_backend!(self, db => db.mark_read(inquiry_id).await)

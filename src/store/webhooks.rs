@@ -110,6 +110,28 @@ impl WebhookPlan {
         self.events(EventType::Updated, &inquiry.form, &inquiry.id, spam, at, || to_json(inquiry))
     }
 
+    /// An inquiry marked "not spam" (`inquiry` as it now
+    /// is): `inquiry.created` to the webhooks that left it out as spam (they
+    /// never had it), `inquiry.updated` to those that had it.
+    pub fn not_spam(&self, inquiry: &InquiryRecord, at: i64) -> Vec<NewEvent> {
+        let data = to_json(inquiry);
+        self.targets
+            .iter()
+            .filter(|t| t.form == inquiry.form)
+            .filter_map(|t| {
+                let kind = if t.include_spam { EventType::Updated } else { EventType::Created };
+                t.events.contains(&kind).then(|| NewEvent {
+                    id: format!("msg_{}", uuid::Uuid::now_v7().simple()),
+                    webhook: t.key.clone(),
+                    inquiry_id: inquiry.id.clone(),
+                    event: kind,
+                    data: data.clone(),
+                    at,
+                })
+            })
+            .collect()
+    }
+
     /// `inquiry.erased`, naming the inquiry by its id alone.
     pub fn erased(&self, inquiry: &InquiryRecord, at: i64) -> Vec<NewEvent> {
         let spam = inquiry.status == InquiryStatus::Spam;

@@ -12,6 +12,7 @@ use crate::console::Permissions;
 use crate::domain::InquiryStatus;
 use crate::problem::Problem;
 use crate::startup::AppState;
+use crate::store::console::NotSpam;
 use crate::store::{Erase, Requeue};
 
 const NOTE_MAX: usize = 2000;
@@ -95,6 +96,7 @@ pub async fn inquiry(
         "status" => Some("Saved."),
         "retry" => Some("The delivery is queued again."),
         "triage" => Some("Assignment saved."),
+        "not-spam" => Some("Marked not spam: its emails and webhook events are queued."),
         _ => None,
     };
     let body = render(
@@ -108,6 +110,7 @@ pub async fn inquiry(
                     message => record.message, status => status_label(record.status), note => record.note.clone().unwrap_or_default(),
                 },
                 fields => fields, flags => flags, mailto => mailto, statuses => statuses,
+                is_spam => record.status == InquiryStatus::Spam,
                 users => users, assignee => assignee_email, replied => triage.replied_at.map(when),
                 deliveries => deliveries, message => message,
             }
@@ -186,6 +189,31 @@ pub async fn erase(
     }
     crate::mail::forget(&state.settings.mail, &ids).await;
     Ok(see_other("/admin?done=erased"))
+}
+
+/// "Not spam": the inquiry becomes `new` and gets, in one transaction, the
+/// emails its form would have sent and the webhook events it never had.
+pub async fn not_spam(
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    let signed = authorize(&req, &state, &csrf_of(&body), Permissions::triage).await?;
+    let (record, _) = state.store.get(&id).await?.ok_or(Problem::NotFound)?;
+    let form = state.forms.get(&record.form).unwrap_or_else(|| state.forms.default_form());
+    let planned = crate::mail::plan_for(form, record.category, &record.fields, &record.email);
+    let domain = crate::mail::message_id_domain(&state.settings.mail);
+    match state.store.not_spam(&signed.actor(), &id, planned, &domain).await? {
+        NotSpam::Queued { .. } => {
+            state.outbox.notify_one();
+            Ok(see_other(&format!("/admin/inquiries/{}?done=not-spam", urlencode(&id))))
+        }
+        NotSpam::NotFound => Err(Problem::NotFound),
+        NotSpam::WasNot(status) => {
+            Err(Problem::Conflict(format!("only an inquiry marked spam can be marked not spam; this one is {status}")))
+        }
+    }
 }
 
 #[derive(Deserialize)]

@@ -74,6 +74,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(Endpoint::new("/inquiries/{id}").get(inquiry::inquiry).build())
             .service(Endpoint::new("/inquiries/{id}/status").on(Method::POST, inquiry::change_status).build())
             .service(Endpoint::new("/inquiries/{id}/triage").on(Method::POST, inquiry::triage).build())
+            .service(Endpoint::new("/inquiries/{id}/not-spam").on(Method::POST, inquiry::not_spam).build())
             .service(
                 Endpoint::new("/inquiries/{id}/erase")
                     .get(inquiry::confirm_erase)

@@ -326,6 +326,10 @@ impl Postgres {
         Ok(replayed)
     }
 
+    fn webhook_plan(&self) -> Arc<crate::store::webhooks::WebhookPlan> {
+        self.options.webhooks.clone()
+    }
+
     fn wake_webhooks(&self, queued: usize) {
         if queued > 0 {
             self.options.webhooks.wake.notify_one();

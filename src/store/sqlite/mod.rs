@@ -396,6 +396,10 @@ impl Sqlite {
         Ok(replayed)
     }
 
+    fn webhook_plan(&self) -> Arc<WebhookPlan> {
+        self.webhooks.clone()
+    }
+
     fn wake_webhooks(&self, queued: usize) {
         if queued > 0 {
             self.webhooks.wake.notify_one();
