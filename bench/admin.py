@@ -7,7 +7,11 @@ Russian, Chinese, Kazakh, Urdu and English), marks the search index incomplete
 so that the server rebuilds it at start-up (timed), then measures over one
 keep-alive connection.
 
-    python3 bench/admin.py [--rows 1000000] [--requests 1000] [--database postgres]
+    python3 bench/admin.py [--rows 1000000] [--requests 1000] [--database postgres] [--console]
+
+With --console (SQLite) the console is on too, and the same searches are timed as
+console pages (signed in as an admin, the inbox and a search, HTML rendered),
+beside the API's.
 
 With --database postgres the same rows go into a fresh PostgreSQL database
 (INQUIRYD_BENCH_PG, default the local server) by COPY, the search index is
@@ -122,6 +126,7 @@ def main():
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--console", action="store_true", help="time the console's inbox and search pages too")
     args = parser.parse_args()
     if not args.no_build:
         lib.build()
@@ -161,10 +166,49 @@ def main():
         print(f"seeded {args.rows} inquiries in {time.monotonic() - started:.1f} s "
               f"({db.stat().st_size / 1e6:.0f} MB)", flush=True)
         token = run("token", "create", "--name", "bench").strip()
+        if args.console:
+            subprocess.run([str(lib.TARGET / "inquiryd"), "--config", str(config), "user", "create", "--email",
+                            "bench@example.org", "--role", "admin"], input=CONSOLE_PASSWORD + "\n", check=True,
+                           capture_output=True, text=True)
         started = time.monotonic()
-        with lib.Server(keep_dir=tmp) as server:
+        with lib.Server({"admin": {"console": args.console}}, keep_dir=tmp) as server:
             print(f"search index rebuilt at start-up in {time.monotonic() - started:.1f} s", flush=True)
             measure(server, token, args)
+            if args.console:
+                measure_console(server, args)
+
+CONSOLE_PASSWORD = "a long benchmark passphrase"
+
+
+def measure_console(server, args):
+    """The console's inbox and search pages, signed in, over one keep-alive connection."""
+    import urllib.parse
+    host = server.base.removeprefix("http://")
+    conn = http.client.HTTPConnection(host)
+    form = urllib.parse.urlencode({"email": "bench@example.org", "password": CONSOLE_PASSWORD})
+    conn.request("POST", "/admin/login", body=form, headers={
+        "Content-Type": "application/x-www-form-urlencoded", "Origin": server.base})
+    response = conn.getresponse()
+    response.read()
+    assert response.status == 303, response.status
+    cookie = response.getheader("Set-Cookie").split(";")[0]
+    cases = [
+        ("console inbox (first page, tabs and counts)", "/admin"),
+        ("console search, Russian word", "/admin?q=%D1%82%D0%B5%D0%BB%D0%B5%D1%81%D0%BA%D0%BE%D0%BF"),
+        ("console search, two-character Chinese word", "/admin?q=%E5%A4%A9%E6%96%87"),
+    ]
+    for name, path in cases:
+        times = []
+        for _ in range(max(args.requests // 5, 20)):
+            start = time.perf_counter()
+            conn.request("GET", path, headers={"Cookie": cookie})
+            response = conn.getresponse()
+            body = response.read()
+            times.append((time.perf_counter() - start) * 1000)
+            assert response.status == 200 and b"<table" in body, (path, response.status, body[:300])
+        times.sort()
+        print(f"{name:<52} {statistics.median(times):8.2f} {times[int(len(times) * 0.99) - 1]:8.2f}", flush=True)
+
 
 def measure(server, token, args):
     host = server.base.removeprefix("http://")
