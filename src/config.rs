@@ -747,6 +747,19 @@ mod tests {
         assert!(error.contains("forms.Contact: a form id"), "{error}");
         let error = load_with(&format!("[forms.contact]\nheading = \"Contact\"\n{WEBHOOK}")).unwrap_err().to_string();
         assert!(error.contains("forms.contact.heading: unknown key"), "{error}");
+
+        // A webhook's key: `<form>.<name>`, else its place; two of one form cannot share one.
+        let named = |name: &str| {
+            WEBHOOK.replace("[[forms.contact.webhooks]]\n", &format!("[[forms.contact.webhooks]]\nname = \"{name}\"\n"))
+        };
+        let settings = load_with(&named("crm")).unwrap();
+        assert_eq!(settings.webhooks().map(|(_, key, _)| key).collect::<Vec<_>>(), ["contact.crm"]);
+        let error = load_with(&named("CRM ../x")).unwrap_err().to_string();
+        assert!(error.contains("forms.contact.webhooks.0: name: 1 to 40 of a-z"), "{error}");
+        let error = load_with(&format!("{}{}", named("crm"), named("crm"))).unwrap_err().to_string();
+        assert!(error.contains("forms.contact.webhooks.1.name: another webhook of this form has it"), "{error}");
+        let error = load_with(&format!("{}{}", named("1"), WEBHOOK)).unwrap_err().to_string();
+        assert!(error.contains("forms.contact.webhooks.1.name"), "an unnamed second webhook is contact.1: {error}");
     }
 
     #[test]

@@ -435,6 +435,11 @@ fn a_server_error_is_retried_and_a_gone_receiver_fails_visibly_until_retried_or_
             webhook_deliveries(&app, &token, id).iter().all(|d| d["status"] == "sent").then_some(())
         });
     }
+    let sent = flaky["id"].as_str().unwrap();
+    let reply = app.admin("POST", &format!("/notifications/{sent}/retry"), Some(&token), None);
+    assert_eq!(reply.status, 409, "only a failed delivery can be retried: {}", reply.body);
+    let reply = app.admin("POST", "/notifications/msg_nothing/retry", Some(&token), None);
+    assert_eq!(reply.status, 404);
     let reply = app.admin(
         "POST",
         "/webhooks/contact.nothing/replay",
