@@ -1,15 +1,15 @@
 //! Several replicas of `inquiryd serve` on one PostgreSQL database: real
 //! processes, a real database of the test's own, the real SMTP sink.
 
-mod common;
 
+use crate::common;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use common::pg::PgDatabase;
-use common::smtp::SmtpSink;
-use common::{run_cli, unique_submission, TestApp};
+use crate::common::pg::PgDatabase;
+use crate::common::smtp::SmtpSink;
+use crate::common::{run_cli, unique_submission, TestApp};
 use serde_json::{json, Value};
 
 const SUBMIT: &str = "/api/v1/inquiries";

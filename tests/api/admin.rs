@@ -1,12 +1,12 @@
 //! Admin: tokens, the inquiry log API and CLI, search, export, erasure, audit,
 //! retention — over real HTTP against the real binary.
 
-mod common;
 
+use crate::common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{eventually, unique_submission, urlencode, valid_submission, TestApp};
+use crate::common::{eventually, unique_submission, urlencode, valid_submission, TestApp};
 use serde_json::{json, Value};
 
 const SUBMIT: &str = "/api/v1/inquiries";

@@ -1,11 +1,11 @@
 //! Abuse protection over real HTTP: rate limits, client addresses, spam
 //! signals, CAPTCHA, CORS and plain HTML form posts.
 
-mod common;
 
+use crate::common;
 use std::sync::{Arc, Mutex};
 
-use common::{request_from, unique_submission, urlencode, valid_submission, Reply, TestApp};
+use crate::common::{request_from, unique_submission, urlencode, valid_submission, Reply, TestApp};
 use serde_json::json;
 
 const SUBMIT: &str = "/api/v1/inquiries";

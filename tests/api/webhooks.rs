@@ -2,11 +2,11 @@
 //! its signature checked by the Standard Webhooks reference crate, and the SSRF
 //! rule after DNS resolution.
 
-mod common;
 
+use crate::common;
 use std::time::{Duration, Instant};
 
-use common::receiver::{closed_port, Answer, Receiver};
+use crate::common::receiver::{closed_port, Answer, Receiver};
 use inquiryd::webhooks::{Event, EventType, Format, Message, Outcome, WebhookClient, WebhookSettings, WebhookTarget};
 use serde_json::{json, Value};
 
@@ -248,8 +248,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::receiver::Received;
-use common::{unique_submission, TestApp};
+use crate::common::receiver::Received;
+use crate::common::{unique_submission, TestApp};
 
 /// Loopback receivers allowed, quick retries and leases.
 const QUICK: &str = "[webhooks]\nallow_private_targets = true\ntimeout_seconds = 2\n\

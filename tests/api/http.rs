@@ -2,12 +2,12 @@
 //! and auth; 405 with `Allow`; HEAD wherever GET; problem+json for every error;
 //! the service's own origin from `server.public_url`; `Expect: 100-continue`.
 
-mod common;
 
+use crate::common;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use common::{raw_request, unique_submission, valid_submission, Reply, TestApp};
+use crate::common::{raw_request, unique_submission, valid_submission, Reply, TestApp};
 use serde_json::json;
 
 const FOREIGN: &str = "https://evil.example";

@@ -1,16 +1,16 @@
 //! Quick fault tests (the long ones are `bench/faults`): crashes under load,
 //! slow and endless clients. A held write lock is in `intake.rs`.
 
-mod common;
 
+use crate::common;
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::smtp::SmtpSink;
-use common::{unique_submission, TestApp};
+use crate::common::smtp::SmtpSink;
+use crate::common::{unique_submission, TestApp};
 use serde_json::Value;
 
 const SUBMIT: &str = "/api/v1/inquiries";

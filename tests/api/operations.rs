@@ -1,15 +1,15 @@
 //! Operations: metrics, OpenAPI, graceful shutdown, JSON logs, backup, config
 //! check and the container recipe.
 
-mod common;
 
+use crate::common;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use common::smtp::SmtpSink;
-use common::{eventually, run_cli, unique_submission, valid_submission, Db, TestApp};
+use crate::common::smtp::SmtpSink;
+use crate::common::{eventually, run_cli, unique_submission, valid_submission, Db, TestApp};
 use serde_json::{json, Value};
 
 const SUBMIT: &str = "/api/v1/inquiries";

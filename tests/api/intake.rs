@@ -1,10 +1,10 @@
 //! Intake: configuration, storage and `POST /api/v1/inquiries` over real HTTP.
 
-mod common;
 
+use crate::common;
 use std::collections::HashSet;
 
-use common::{run_cli, unique_submission, valid_submission, TestApp};
+use crate::common::{run_cli, unique_submission, valid_submission, TestApp};
 use serde_json::{json, Value};
 
 const SUBMIT: &str = "/api/v1/inquiries";

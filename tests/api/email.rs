@@ -1,12 +1,12 @@
 //! Email: the outbox delivers over real SMTP (mailin-embedded in its own process).
 
-mod common;
 
+use crate::common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::smtp::{SmtpSink, TLS_DIR};
-use common::{eventually, run_cli, unique_submission, valid_submission, Db, TestApp};
+use crate::common::smtp::{SmtpSink, TLS_DIR};
+use crate::common::{eventually, run_cli, unique_submission, valid_submission, Db, TestApp};
 use mail_parser::MimeHeaders;
 use serde_json::json;
 

@@ -2,13 +2,13 @@
 //! sessions, CSRF and Origin checks, roles, logout, idle timeout, and the one
 //! answer every kind of bad login gets (audited, lockout included).
 
-mod common;
 
+use crate::common;
 use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{valid_submission, Reply, TestApp};
+use crate::common::{valid_submission, Reply, TestApp};
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -566,7 +566,7 @@ fn signed_in_with(app: &TestApp, email: &str, password: &str) -> String {
 
 #[test]
 fn not_spam_makes_it_new_and_sends_the_email_and_webhooks_it_never_had() {
-    use common::receiver::{Answer, Receiver};
+    use crate::common::receiver::{Answer, Receiver};
     let receiver = Receiver::start(Answer::status(204));
     let hook = |name: &str, extra: &str| {
         format!(
