@@ -470,11 +470,36 @@ macro_rules! console_queries {
             Ok(true)
         }
 
-        /// How many inquiries nobody has opened yet.
-        pub async fn unread_count(conn: &mut $conn) -> Result<i64, sqlx::Error> {
-            sqlx::query_scalar(
-                "SELECT count(*) FROM inquiries i WHERE NOT EXISTS \
-                 (SELECT 1 FROM console_triage t WHERE t.inquiry_id = i.id AND t.read_at IS NOT NULL)",
+        /// The kept counts (`inquiry_counts`, kept by triggers): totals by
+        /// form, status and category, and the rows of each day from `since_day` on.
+        pub async fn counts(conn: &mut $conn, since_day: i64) -> Result<$crate::store::Counts, sqlx::Error> {
+            use $crate::store::model::{StoredTally, Tally};
+            let totals: Vec<StoredTally> = sqlx::query_as(
+                "SELECT CAST(NULL AS BIGINT), form, status, category, CAST(SUM(n) AS BIGINT), CAST(SUM(unread) AS BIGINT) \
+                 FROM inquiry_counts GROUP BY form, status, category HAVING SUM(n) > 0",
+            )
+            .fetch_all(&mut *conn)
+            .await?;
+            let days: Vec<StoredTally> = sqlx::query_as(
+                "SELECT day, form, status, category, n, unread FROM inquiry_counts WHERE day >= $1 AND n > 0",
+            )
+            .bind(since_day)
+            .fetch_all(&mut *conn)
+            .await?;
+            Ok($crate::store::Counts {
+                totals: totals.into_iter().map(|row| Tally::from_stored(row).map(|(_, t)| t)).collect::<Result<_, _>>()?,
+                days: days
+                    .into_iter()
+                    .map(|row| Tally::from_stored(row).map(|(day, t)| (day.unwrap_or_default(), t)))
+                    .collect::<Result<_, _>>()?,
+            })
+        }
+
+        /// How many emails and webhook deliveries failed for good (until retried).
+        pub async fn failed_deliveries(conn: &mut $conn) -> Result<(i64, i64), sqlx::Error> {
+            sqlx::query_as(
+                "SELECT (SELECT count(*) FROM notifications WHERE status = 'failed'), \
+                 (SELECT count(*) FROM webhook_deliveries WHERE status = 'failed')",
             )
             .fetch_one(&mut *conn)
             .await
@@ -600,8 +625,12 @@ macro_rules! console_queries {
                 .await
             }
 
-            pub async fn unread_count(&self) -> Result<i64, $crate::store::StoreError> {
-                self.read(|c| Box::pin(unread_count(c))).await
+            pub async fn failed_deliveries(&self) -> Result<(i64, i64), $crate::store::StoreError> {
+                self.read(|c| Box::pin(failed_deliveries(c))).await
+            }
+
+            pub async fn counts(&self, since_day: i64) -> Result<$crate::store::Counts, $crate::store::StoreError> {
+                self.read(move |c| Box::pin(counts(c, since_day))).await
             }
 
             pub async fn assigned_to(

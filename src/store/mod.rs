@@ -29,8 +29,9 @@ use crate::domain::{ExportFormat, InquiryFilter, InquiryStatus, Page};
 use console::{Credentials, Failure, Lockout, Role, SessionRecord, Triage, UserInfo};
 
 pub use model::{
-    AuditEntry, ClaimedNotification, Erase, IdempotencyClaim, InquiryRecord, NewRecord, NotificationStatus,
-    NotificationView, PlannedNotification, Receipt, Requeue, Scope, Settlement, Stats, TokenInfo, WriteOutcome,
+    day_date, AuditEntry, ClaimedNotification, Counts, Erase, IdempotencyClaim, InquiryRecord, NewRecord,
+    NotificationStatus, NotificationView, PlannedNotification, Receipt, Requeue, Scope, Settlement, Stats, Tally,
+    TokenInfo, WriteOutcome,
 };
 pub use sqlite::match_query;
 
@@ -233,9 +234,14 @@ impl Store {
         on_backend!(self, db => db.export(filter, format, bom, custom, out).await)
     }
 
-    /// Totals of every inquiry, or of one form's.
+    /// Totals of every inquiry, or of one form's (from the kept counts).
     pub async fn stats(&self, form: Option<&str>) -> Result<Stats, StoreError> {
-        on_backend!(self, db => db.stats(form).await)
+        Ok(self.counts(Counts::first_day(30)).await?.stats(form))
+    }
+
+    /// The kept counts: totals, and per day from `since_day` (days since the epoch) on.
+    pub async fn counts(&self, since_day: i64) -> Result<Counts, StoreError> {
+        on_backend!(self, db => db.counts(since_day).await)
     }
 
     /// How many inquiries were received before `cutoff` (for `purge --dry-run`).
@@ -454,9 +460,9 @@ impl Store {
         on_backend!(self, db => db.set_triage(actor, inquiry_id, assignee, replied).await)
     }
 
-    /// How many inquiries nobody has opened in the console yet.
-    pub async fn unread_count(&self) -> Result<i64, StoreError> {
-        on_backend!(self, db => db.unread_count().await)
+    /// How many emails and webhook deliveries failed for good (until retried).
+    pub async fn failed_deliveries(&self) -> Result<(i64, i64), StoreError> {
+        on_backend!(self, db => db.failed_deliveries().await)
     }
 
     /// One page of the inquiries assigned to `user`, newest first.

@@ -494,36 +494,88 @@ impl NotificationView {
     }
 }
 
-const DAY_MS: i64 = 86_400_000;
+pub(crate) const DAY_MS: i64 = 86_400_000;
 
-impl Stats {
-    /// The first day (in days since the epoch) of the 30 that `per_day` covers.
-    pub(super) fn first_day() -> i64 {
-        crate::timestamp::now_ms().div_euclid(DAY_MS) - 29
+/// How many inquiries (and how many of them unread) share one form, status
+/// and category: a row of the kept counts (`inquiry_counts`), summed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tally {
+    pub form: String,
+    pub status: InquiryStatus,
+    pub category: Category,
+    pub n: i64,
+    pub unread: i64,
+}
+
+/// A stored count row: day (or none for a total), form, status, category, n, unread.
+pub(crate) type StoredTally = (Option<i64>, String, String, String, i64, i64);
+
+impl Tally {
+    /// The typed tally of a stored row and its day; an unknown status or category is an error.
+    pub(crate) fn from_stored(row: StoredTally) -> Result<(Option<i64>, Self), sqlx::Error> {
+        let (day, form, status, category, n, unread) = row;
+        let decode = |why: String| sqlx::Error::Decode(format!("stored count: {why}").into());
+        Ok((
+            day,
+            Tally {
+                form,
+                status: status.parse().map_err(decode)?,
+                category: category.parse().map_err(decode)?,
+                n,
+                unread,
+            },
+        ))
+    }
+}
+
+/// The kept counts: totals of every inquiry ever kept, and the same per day
+/// for the recent days (in days since the epoch, UTC).
+#[derive(Debug, Clone, Default)]
+pub struct Counts {
+    pub totals: Vec<Tally>,
+    pub days: Vec<(i64, Tally)>,
+}
+
+impl Counts {
+    /// The day (since the epoch, UTC) `days` days back from today, today being 1 day back.
+    pub fn first_day(days: i64) -> i64 {
+        crate::timestamp::now_ms().div_euclid(DAY_MS) - (days - 1)
     }
 
-    /// The statistics from counts by status, by category and by day (days
-    /// since the epoch, from [`Stats::first_day`] on).
-    pub(super) fn assemble(
-        statuses: Vec<(String, i64)>,
-        categories: Vec<(String, i64)>,
-        days: Vec<(i64, i64)>,
-    ) -> Self {
+    /// The `GET /stats` figures of every form (`None`) or one.
+    pub fn stats(&self, form: Option<&str>) -> Stats {
+        let of_form = |t: &&Tally| form.is_none_or(|f| t.form == f);
         let mut by_status: BTreeMap<String, i64> =
             InquiryStatus::ALL.iter().map(|s| (s.as_str().to_owned(), 0)).collect();
-        by_status.extend(statuses);
         let mut by_category: BTreeMap<String, i64> = Category::ALL.iter().map(|c| (c.as_str().to_owned(), 0)).collect();
-        by_category.extend(categories);
-        let counts: BTreeMap<i64, i64> = days.into_iter().collect();
-        let first = Self::first_day();
+        for t in self.totals.iter().filter(of_form) {
+            *by_status.entry(t.status.as_str().to_owned()).or_default() += t.n;
+            *by_category.entry(t.category.as_str().to_owned()).or_default() += t.n;
+        }
+        let mut per_day: BTreeMap<i64, i64> = BTreeMap::new();
+        for (day, t) in self.days.iter().filter(|(_, t)| of_form(&t)) {
+            *per_day.entry(*day).or_default() += t.n;
+        }
+        let first = Self::first_day(30);
         let per_day = (first..first + 30)
-            .map(|day| DayCount {
-                date: to_rfc3339(day * DAY_MS)[..10].to_owned(),
-                count: *counts.get(&day).unwrap_or(&0),
-            })
+            .map(|day| DayCount { date: day_date(day), count: per_day.get(&day).copied().unwrap_or(0) })
             .collect();
         Stats { total: by_status.values().sum(), by_status, by_category, per_day }
     }
+
+    /// Unread inquiries of every form (`None`) or one, in all and by status.
+    pub fn unread(&self, form: Option<&str>) -> (i64, BTreeMap<InquiryStatus, i64>) {
+        let mut by_status = BTreeMap::new();
+        for t in self.totals.iter().filter(|t| form.is_none_or(|f| t.form == f)) {
+            *by_status.entry(t.status).or_default() += t.unread;
+        }
+        (by_status.values().sum(), by_status)
+    }
+}
+
+/// A day since the epoch as its date, `YYYY-MM-DD`.
+pub fn day_date(day: i64) -> String {
+    to_rfc3339(day * DAY_MS)[..10].to_owned()
 }
 
 /// An audit row as stored: seq, at (ms), actor, action, target, detail (JSON).

@@ -1,7 +1,6 @@
 //! Abuse protection over real HTTP: rate limits, client addresses, spam
 //! signals, CAPTCHA, CORS and plain HTML form posts.
 
-
 use crate::common;
 use std::sync::{Arc, Mutex};
 

@@ -1,7 +1,6 @@
 //! Admin: tokens, the inquiry log API and CLI, search, export, erasure, audit,
 //! retention — over real HTTP against the real binary.
 
-
 use crate::common;
 use std::collections::HashSet;
 use std::time::Duration;

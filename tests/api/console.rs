@@ -2,13 +2,13 @@
 //! sessions, CSRF and Origin checks, roles, logout, idle timeout, and the one
 //! answer every kind of bad login gets (audited, lockout included).
 
-
 use crate::common;
 use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::common::{valid_submission, Reply, TestApp};
+use serde_json::json;
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -335,7 +335,7 @@ fn export_follows_the_filters_and_the_admin_pages_are_for_admins() {
 }
 
 #[test]
-fn the_dashboard_draws_the_last_30_days_and_the_totals() {
+fn the_dashboard_draws_30_or_90_days_by_status_category_and_form_and_the_totals() {
     let app = spawn("");
     create_user(&app, "viewer@example.org", "viewer");
     submit(&app);
@@ -343,13 +343,41 @@ fn the_dashboard_draws_the_last_30_days_and_the_totals() {
     spam["_gotcha"] = "bot".into();
     spam["subject"] = "Cheap pills".into();
     assert_eq!(app.post_json("/api/v1/inquiries", &spam).status, 201);
+    let old = submit_unique(&app, 1);
+    let ten_days_ago = common::now_ms() - 10 * 86_400_000;
+    app.db().write(&format!("UPDATE inquiries SET received_at = {ten_days_ago} WHERE id = '{old}'"));
     let cookie = signed_in(&app, "viewer@example.org");
     let page = get(&app, "/admin/dashboard", Some(&cookie));
     assert_eq!(page.status, 200, "{}", page.body);
-    assert_eq!(page.body.matches("<rect ").count(), 30, "one bar per day");
-    let last_bar = page.body.rsplit("<title>").next().unwrap();
-    assert!(last_bar.split("</title>").next().unwrap().ends_with(": 2"), "today's bar counts both: {last_bar}");
-    assert!(page.body.contains("Spam share: <strong>50.0%</strong>"), "one of two is spam");
+    let today = common::utc_date(common::now_ms());
+    let earlier = common::utc_date(ten_days_ago);
+    for (chart, segments) in [
+        (
+            "by status",
+            vec![format!("{earlier}: 1 New of 1"), format!("{today}: 1 New of 2"), format!("{today}: 1 Spam of 2")],
+        ),
+        ("by category", vec![format!("{earlier}: 1 question of 1"), format!("{today}: 2 question of 2")]),
+        ("by form", vec![format!("{earlier}: 1 contact of 1"), format!("{today}: 2 contact of 2")]),
+    ] {
+        let at = page.body.find(&format!("Inquiries per day {chart}</h2>")).unwrap_or_else(|| panic!("{chart}"));
+        let svg = &page.body[at..at + page.body[at..].find("</svg>").unwrap()];
+        let titles: Vec<&str> = svg.split("<title>").skip(1).map(|t| t.split("</title>").next().unwrap()).collect();
+        assert_eq!(titles, segments, "{chart}: a segment per day and series with inquiries, oldest day first");
+    }
+    assert!(page.body.contains("Last 30 days"), "30 days by default");
+    assert!(page.body.contains("3 inquiries in these 30 days, 3 kept in all"), "{}", page.body);
+    assert!(page.body.contains("Spam share: <strong>33.3%</strong>"), "one of three is spam");
+    let ninety = get(&app, "/admin/dashboard?days=90", Some(&cookie)).body;
+    assert!(ninety.contains("aria-current=\"page\">Last 90 days"), "{ninety}");
+    assert!(ninety.contains("3 inquiries in these 90 days"));
+    let emails = ninety.split("<th scope=\"row\">Emails</th><td>").nth(1).expect("a row of email health");
+    assert_eq!(emails.split("</td><td>").nth(1), Some("0"), "none failed: {emails}");
+}
+
+fn submit_unique(app: &TestApp, n: usize) -> String {
+    let reply = app.post_json("/api/v1/inquiries", &common::unique_submission(n));
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    reply.json()["id"].as_str().unwrap().to_owned()
 }
 
 #[test]
@@ -630,4 +658,144 @@ fn not_spam_makes_it_new_and_sends_the_email_and_webhooks_it_never_had() {
     let again = post(&app, &path, Some(&cookie), Some(&app.base), &[("csrf", &csrf(&page))]);
     assert_eq!(again.status, 409, "only a spam inquiry can be marked not spam");
     assert_eq!(emails(), 1, "nothing queued twice");
+}
+
+/// The kept counts (`inquiry_counts`, kept by triggers) against a count of the
+/// rows themselves, after every kind of change: submissions to two forms in
+/// three languages and four categories, spam, inquiries moved to earlier days,
+/// status changes, first openings and triage, not spam, an erasure by id and
+/// by address, and the retention purge. `GET /stats` and the inbox's tabs read
+/// the kept counts, so they are checked against the rows too.
+#[test]
+fn the_kept_counts_follow_every_change_to_the_rows() {
+    let app = spawn(&format!(
+        "{}\n[spam]\nblocked_words = [\"crypto casino\"]\n[privacy]\nretention_days = 60\n",
+        common::TWO_FORMS
+    ));
+    create_user(&app, "triager@example.org", "triager");
+    let token = app.create_token("write");
+    let db = app.db();
+    let truth = "SELECT i.received_at / 86400000, i.form, i.status, i.category, COUNT(*), COUNT(*) - COUNT(t.read_at) \
+                 FROM inquiries i LEFT JOIN console_triage t ON t.inquiry_id = i.id GROUP BY 1, 2, 3, 4";
+    let kept = "SELECT day, form, status, category, n, unread FROM inquiry_counts WHERE n <> 0 OR unread <> 0";
+    let check = |after: &str| {
+        let wrong = db.scalar(
+            &format!(
+                "SELECT (SELECT COUNT(*) FROM ({truth} EXCEPT {kept}) AS missing) \
+                 + (SELECT COUNT(*) FROM ({kept} EXCEPT {truth}) AS extra)"
+            ),
+            "",
+        );
+        assert_eq!(wrong, 0, "after {after}: the kept counts differ from the rows in {wrong} rows");
+        let stats = app.admin("GET", "/stats", Some(&token), None).json();
+        assert_eq!(stats["total"], db.scalar("SELECT COUNT(*) FROM inquiries", ""), "after {after}: /stats total");
+        for status in ["new", "in_progress", "resolved", "spam", "archived"] {
+            let rows = db.scalar("SELECT COUNT(*) FROM inquiries WHERE status = ?", status);
+            assert_eq!(stats["by_status"][status], rows, "after {after}: /stats {status}");
+        }
+    };
+
+    let texts = [
+        ("Вопрос о стажировке", "Здравствуйте! Расскажите, пожалуйста, о летней стажировке в обсерватории."),
+        ("关于合作的问题", "您好，我们想了解天文台的合作机会。"),
+        ("Visiting the observatory", "Hello, could our school class visit the telescope in May?"),
+    ];
+    let categories = ["inquiry", "question", "commendation", "other"];
+    let mut ids = Vec::new();
+    for n in 0..24 {
+        let (subject, message) = texts[n % 3];
+        let mut body = valid_submission();
+        body["subject"] = subject.into();
+        body["message"] = format!("{message} ({n})").into();
+        body["category"] = categories[n % 4].into();
+        body["email"] = format!("visitor{}@example.org", n % 5).into();
+        if n % 8 == 7 {
+            body["message"] = format!("Win at our crypto casino today ({n})").into();
+        }
+        let reply = app.post_json("/api/v1/inquiries", &body);
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        ids.push(reply.json()["id"].as_str().unwrap().to_owned());
+    }
+    for n in 0..4 {
+        let mut body = common::event_registration();
+        body["message"] = format!("Registration number {n}").into();
+        let reply = app.post_json("/api/v1/forms/event/inquiries", &body);
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        ids.push(reply.json()["id"].as_str().unwrap().to_owned());
+    }
+    check("the submissions");
+    assert!(db.scalar("SELECT COUNT(*) FROM inquiries WHERE status = 'spam'", "") >= 3, "some are spam");
+
+    // Some received 10 and 90 days ago (the purge keeps 60 days).
+    let day = 86_400_000i64;
+    db.write(&format!(
+        "UPDATE inquiries SET received_at = received_at - {} WHERE id IN ('{}')",
+        10 * day,
+        ids[0..5].join("','")
+    ));
+    db.write(&format!(
+        "UPDATE inquiries SET received_at = received_at - {} WHERE id IN ('{}')",
+        90 * day,
+        ids[5..9].join("','")
+    ));
+    check("moving inquiries to earlier days");
+
+    for (id, status) in ids[1..4].iter().zip(["in_progress", "resolved", "archived"]).chain([(&ids[10], "spam")]) {
+        let reply = app.admin("PATCH", &format!("/inquiries/{id}"), Some(&token), Some(&json!({"status": status})));
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+    check("status changes");
+
+    let cookie = signed_in(&app, "triager@example.org");
+    for id in ids.iter().step_by(3) {
+        assert_eq!(get(&app, &format!("/admin/inquiries/{id}"), Some(&cookie)).status, 200);
+    }
+    // Opening one again changes nothing.
+    let page = get(&app, &format!("/admin/inquiries/{}", ids[0]), Some(&cookie)).body;
+    check("first openings");
+    let triage = post(
+        &app,
+        &format!("/admin/inquiries/{}/triage", ids[1]),
+        Some(&cookie),
+        Some(&app.base),
+        &[("csrf", &csrf(&page)), ("replied", "on")],
+    );
+    assert_eq!(triage.status, 303, "{}", triage.body);
+    check("a triage change that also reads it");
+
+    let spam =
+        db.row("SELECT id FROM inquiries WHERE status = 'spam' AND id <> ? ORDER BY seq LIMIT 1", &ids[10]).unwrap();
+    let spam = spam["id"].clone().unwrap();
+    let not_spam = post(
+        &app,
+        &format!("/admin/inquiries/{spam}/not-spam"),
+        Some(&cookie),
+        Some(&app.base),
+        &[("csrf", &csrf(&page))],
+    );
+    assert_eq!(not_spam.status, 303, "{}", not_spam.body);
+    check("not spam");
+
+    assert_eq!(app.admin("DELETE", &format!("/inquiries/{}", ids[3]), Some(&token), None).status, 204);
+    check("an erasure by id (of a read inquiry)");
+    assert_eq!(app.admin("DELETE", &format!("/inquiries/{}", ids[4]), Some(&token), None).status, 204);
+    check("an erasure by id (of an unread inquiry)");
+    let erased = app.admin("POST", "/erasures", Some(&token), Some(&json!({"email": "visitor2@example.org"})));
+    assert_eq!(erased.status, 200, "{}", erased.body);
+    check("an erasure by address");
+    let purge = app.cli(&["purge"]);
+    assert!(purge.status.success(), "{}", String::from_utf8_lossy(&purge.stderr));
+    assert!(db.scalar("SELECT COUNT(*) FROM inquiries", "") < 28 - 4, "the purge erased the old ones");
+    check("the retention purge");
+
+    // The inbox's tabs show the same figures.
+    let inbox = get(&app, "/admin", Some(&cookie)).body;
+    let all = db.scalar("SELECT COUNT(*) FROM inquiries", "");
+    assert!(inbox.contains(&format!("All <span class=\"count\">{all}</span>")), "{inbox}");
+    let unread = db.scalar(
+        "SELECT COUNT(*) FROM inquiries i WHERE NOT EXISTS \
+         (SELECT 1 FROM console_triage t WHERE t.inquiry_id = i.id AND t.read_at IS NOT NULL)",
+        "",
+    );
+    assert!(inbox.contains(&format!("{unread} unread")), "{unread} unread: {inbox}");
 }

@@ -1,6 +1,5 @@
 //! Email: the outbox delivers over real SMTP (mailin-embedded in its own process).
 
-
 use crate::common;
 use std::collections::HashSet;
 use std::time::Duration;

@@ -1,7 +1,6 @@
 //! Quick fault tests (the long ones are `bench/faults`): crashes under load,
 //! slow and endless clients. A held write lock is in `intake.rs`.
 
-
 use crate::common;
 use std::collections::HashSet;
 use std::io::{Read, Write};

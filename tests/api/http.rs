@@ -2,7 +2,6 @@
 //! and auth; 405 with `Allow`; HEAD wherever GET; problem+json for every error;
 //! the service's own origin from `server.public_url`; `Expect: 100-continue`.
 
-
 use crate::common;
 use std::io::{Read, Write};
 use std::time::Duration;

@@ -1,6 +1,5 @@
 //! Intake: configuration, storage and `POST /api/v1/inquiries` over real HTTP.
 
-
 use crate::common;
 use std::collections::HashSet;
 

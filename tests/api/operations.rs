@@ -1,7 +1,6 @@
 //! Operations: metrics, OpenAPI, graceful shutdown, JSON logs, backup, config
 //! check and the container recipe.
 
-
 use crate::common;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};

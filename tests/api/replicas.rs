@@ -1,7 +1,6 @@
 //! Several replicas of `inquiryd serve` on one PostgreSQL database: real
 //! processes, a real database of the test's own, the real SMTP sink.
 
-
 use crate::common;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Barrier};

@@ -2,7 +2,6 @@
 //! its signature checked by the Standard Webhooks reference crate, and the SSRF
 //! rule after DNS resolution.
 
-
 use crate::common;
 use std::time::{Duration, Instant};
 

@@ -1,68 +1,147 @@
-//! The dashboard: the last 30 days as a server-rendered SVG bar chart, totals
-//! by status and category, the spam share and the delivery backlog. The chart
-//! is geometry computed here and drawn by the (autoescaping) template: no
-//! markup is assembled from strings.
+//! The dashboard: inquiries per day over the last 30 or 90 days as
+//! server-rendered SVG charts stacked by status, by category and by form, the
+//! spam share, and delivery health. Every figure comes from the kept counts
+//! (`Store::counts`, a few hundred rows however many inquiries there are) and
+//! the outbox's backlog. The charts are geometry computed here and drawn by
+//! the (autoescaping) template: no markup is assembled from strings.
+
+use std::collections::BTreeMap;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use minijinja::context;
+use minijinja::{context, Value};
+use serde::Deserialize;
 
 use super::pages::{frame, html, render};
 use super::session::{current, see_other};
 use super::views::{status_label, when};
-use crate::domain::InquiryStatus;
+use crate::domain::{Category, InquiryStatus};
 use crate::problem::Problem;
 use crate::startup::AppState;
+use crate::store::{day_date, Counts, Tally};
 
 const CHART_WIDTH: f64 = 600.0;
 const CHART_HEIGHT: f64 = 160.0;
+/// The periods the dashboard offers, in days; the first is the default.
+const PERIODS: [i64; 2] = [30, 90];
 
-pub async fn dashboard(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
-    let Some(signed) = current(&req, &state).await? else { return Ok(see_other("/admin/login")) };
-    let stats = state.store.stats(None).await?;
-    let (email_pending, email_oldest) = state.store.backlog().await?;
-    let (webhook_pending, webhook_oldest) = state.store.webhook_backlog().await?;
+#[derive(Debug, Default, Deserialize)]
+struct DashboardQuery {
+    #[serde(default)]
+    days: Option<i64>,
+}
 
-    let peak = stats.per_day.iter().map(|d| d.count).max().unwrap_or(0).max(1) as f64;
-    let slot = CHART_WIDTH / stats.per_day.len().max(1) as f64;
-    let bars: Vec<_> = stats
-        .per_day
-        .iter()
-        .enumerate()
-        .map(|(i, day)| {
-            let height = (day.count as f64 / peak * (CHART_HEIGHT - 20.0)).round();
+/// One series of a stacked chart: its label and CSS class (`series-<n>`).
+struct Series {
+    label: String,
+    class: String,
+}
+
+/// A stacked bar chart of `days` days from `first` on: one bar per day, one
+/// segment per series (`of` names a tally's series, an index into `series`).
+fn chart(counts: &Counts, first: i64, days: i64, series: &[Series], of: impl Fn(&Tally) -> usize) -> Value {
+    let mut per_day: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for (day, tally) in counts.days.iter().filter(|(day, _)| *day >= first) {
+        per_day.entry(*day).or_insert_with(|| vec![0; series.len()])[of(tally)] += tally.n;
+    }
+    let peak = per_day.values().map(|v| v.iter().sum::<i64>()).max().unwrap_or(0).max(1) as f64;
+    let slot = CHART_WIDTH / days as f64;
+    let scale = (CHART_HEIGHT - 20.0) / peak;
+    let bars: Vec<Value> = (0..days)
+        .map(|i| {
+            let day = first + i;
+            let values = per_day.get(&day).cloned().unwrap_or_else(|| vec![0; series.len()]);
+            let mut top = CHART_HEIGHT;
+            let segments: Vec<Value> = series
+                .iter()
+                .zip(&values)
+                .filter(|(_, n)| **n > 0)
+                .map(|(s, n)| {
+                    let height = (*n as f64 * scale).max(1.0);
+                    top -= height;
+                    context! { class => s.class, y => format!("{top:.1}"), height => format!("{height:.1}"), label => s.label, count => n }
+                })
+                .collect();
             context! {
-                x => format!("{:.1}", i as f64 * slot + 1.0), width => format!("{:.1}", (slot - 2.0).max(1.0)),
-                y => format!("{:.1}", CHART_HEIGHT - height), height => format!("{:.1}", height),
-                date => day.date, count => day.count,
+                x => format!("{:.1}", i as f64 * slot + 0.5), width => format!("{:.1}", (slot - 1.0).max(0.5)),
+                date => day_date(day), total => values.iter().sum::<i64>(), segments => segments,
             }
         })
         .collect();
-    let share = |n: i64| if stats.total == 0 { 0.0 } else { n as f64 * 100.0 / stats.total as f64 };
-    let by_status: Vec<_> = InquiryStatus::ALL
-        .iter()
-        .map(|s| {
-            let n = stats.by_status.get(s.as_str()).copied().unwrap_or(0);
-            context! { label => status_label(*s), count => n, percent => format!("{:.0}", share(n)) }
-        })
-        .collect();
-    let by_category: Vec<_> = stats
-        .by_category
-        .iter()
-        .map(|(c, n)| context! { label => c, count => n, percent => format!("{:.0}", share(*n)) })
-        .collect();
+    let legend: Vec<Value> = series.iter().map(|s| context! { label => s.label, class => s.class }).collect();
+    Value::from_serialize(context! { bars => bars, legend => legend })
+}
+
+fn series(labels: impl IntoIterator<Item = String>) -> Vec<Series> {
+    labels.into_iter().enumerate().map(|(i, label)| Series { label, class: format!("series-{}", i % 8) }).collect()
+}
+
+pub async fn dashboard(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+    let Some(signed) = current(&req, &state).await? else { return Ok(see_other("/admin/login")) };
+    let query: DashboardQuery = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+    let days = query.days.filter(|d| PERIODS.contains(d)).unwrap_or(PERIODS[0]);
+    let first = Counts::first_day(days);
+    let counts = state.store.counts(first).await?;
+    let stats = counts.stats(None);
+    let (email_pending, email_oldest) = state.store.backlog().await?;
+    let (webhook_pending, webhook_oldest) = state.store.webhook_backlog().await?;
+    let (email_failed, webhook_failed) = state.store.failed_deliveries().await?;
+
+    let statuses = series(InquiryStatus::ALL.iter().map(|s| status_label(*s).to_owned()));
+    let by_status =
+        chart(&counts, first, days, &statuses, |t| InquiryStatus::ALL.iter().position(|s| *s == t.status).unwrap_or(0));
+    let categories = series(Category::ALL.iter().map(|c| c.as_str().to_owned()));
+    let by_category =
+        chart(&counts, first, days, &categories, |t| Category::ALL.iter().position(|c| *c == t.category).unwrap_or(0));
+    let mut forms: Vec<String> = counts.totals.iter().map(|t| t.form.clone()).collect();
+    forms.sort_unstable();
+    forms.dedup();
+    let by_form =
+        chart(&counts, first, days, &series(forms.clone()), |t| forms.iter().position(|f| *f == t.form).unwrap_or(0));
+
+    // The period's figures beside the all-time ones.
+    let in_period: i64 = counts.days.iter().map(|(_, t)| t.n).sum();
+    let spam_in_period: i64 =
+        counts.days.iter().filter(|(_, t)| t.status == InquiryStatus::Spam).map(|(_, t)| t.n).sum();
+    let percent =
+        |n: i64, of: i64| if of == 0 { "0.0".to_owned() } else { format!("{:.1}", n as f64 * 100.0 / of as f64) };
+    let total_rows = |all: &BTreeMap<String, i64>, label: &dyn Fn(&str) -> String| -> Vec<Value> {
+        all.iter()
+            .map(|(key, n)| context! { label => label(key), count => n, percent => percent(*n, stats.total) })
+            .collect()
+    };
+    let status_totals = total_rows(&stats.by_status, &|key| {
+        InquiryStatus::ALL.iter().find(|s| s.as_str() == key).map_or(key.to_owned(), |s| status_label(*s).to_owned())
+    });
+    let category_totals = total_rows(&stats.by_category, &|key| key.to_owned());
+    let mut per_form: BTreeMap<String, i64> = BTreeMap::new();
+    for t in &counts.totals {
+        *per_form.entry(t.form.clone()).or_default() += t.n;
+    }
+    let form_totals = total_rows(&per_form, &|key| key.to_owned());
     let spam = stats.by_status.get("spam").copied().unwrap_or(0);
+    let periods: Vec<Value> = PERIODS
+        .iter()
+        .map(|d| context! { days => d, href => format!("/admin/dashboard?days={d}"), active => *d == days })
+        .collect();
     let body = render(
         &state,
         "dashboard.html",
         context! {
             ..frame(&signed),
             ..context! {
-                total => stats.total, bars => bars, chart_width => CHART_WIDTH, chart_height => CHART_HEIGHT,
-                first_day => stats.per_day.first().map(|d| d.date.clone()), last_day => stats.per_day.last().map(|d| d.date.clone()),
-                by_status => by_status, by_category => by_category, spam_percent => format!("{:.1}", share(spam)),
+                days => days, periods => periods, total => stats.total, in_period => in_period,
+                chart_width => CHART_WIDTH, chart_height => CHART_HEIGHT,
+                first_day => day_date(first), last_day => day_date(first + days - 1),
+                charts => vec![
+                    context! { id => "by-status", title => "by status", chart => by_status },
+                    context! { id => "by-category", title => "by category", chart => by_category },
+                    context! { id => "by-form", title => "by form", chart => by_form },
+                ],
+                status_totals => status_totals, category_totals => category_totals, form_totals => form_totals,
+                spam_percent => percent(spam, stats.total), spam_period_percent => percent(spam_in_period, in_period),
                 deliveries => context! {
-                    email_pending => email_pending, email_oldest => email_oldest.map(when),
-                    webhook_pending => webhook_pending, webhook_oldest => webhook_oldest.map(when),
+                    email_pending => email_pending, email_oldest => email_oldest.map(when), email_failed => email_failed,
+                    webhook_pending => webhook_pending, webhook_oldest => webhook_oldest.map(when), webhook_failed => webhook_failed,
                 },
             }
         },

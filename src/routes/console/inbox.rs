@@ -107,25 +107,30 @@ pub async fn inbox(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
     } else {
         state.store.list(&parsed.filter, parsed.page).await?
     };
-    let stats = state.store.stats(parsed.filter.form.as_deref()).await?;
-    let unread = state.store.unread_count().await?;
+    // The tabs' figures come from the kept counts (a few hundred rows however
+    // many inquiries there are); they follow the form filter only.
+    let counts = state.store.counts(crate::store::Counts::first_day(1)).await?;
+    let form = parsed.filter.form.as_deref();
+    let stats = counts.stats(form);
+    let (unread, unread_by_status) = counts.unread(form);
     let triage = state.store.triage_of(items.iter().map(|i| i.id.clone()).collect()).await?;
     let users: std::collections::HashMap<String, String> =
         state.store.list_users().await?.into_iter().map(|u| (u.id, u.email)).collect();
     let mut tabs = vec![context! {
-        label => "All", count => stats.total, active => query.status.is_empty() && !mine,
+        label => "All", count => stats.total, unread => unread, active => query.status.is_empty() && !mine,
         href => query.href(|q| { q.status.clear(); q.mine.clear(); }),
     }];
     for status in InquiryStatus::ALL {
         tabs.push(context! {
             label => status_label(status),
             count => stats.by_status.get(status.as_str()).copied().unwrap_or(0),
+            unread => unread_by_status.get(&status).copied().unwrap_or(0),
             active => query.status == status.as_str() && !mine,
             href => query.href(|q| { q.status = status.as_str().to_owned(); q.mine.clear(); }),
         });
     }
     tabs.push(context! {
-        label => "Assigned to me", count => None::<i64>, active => mine, href => "/admin?mine=1",
+        label => "Assigned to me", count => None::<i64>, unread => 0, active => mine, href => "/admin?mine=1",
     });
     let rows: Vec<_> = items
         .iter()

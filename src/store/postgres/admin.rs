@@ -8,7 +8,7 @@ use super::Tx;
 use crate::domain::{InquiryFilter, InquiryStatus, Page};
 use crate::store::model::{keyset_page, StoredAudit, StoredNotification, INQUIRY_COLUMNS};
 use crate::store::search::{document_of, spaced, words};
-use crate::store::{AuditEntry, Erase, InquiryRecord, NotificationStatus, NotificationView, Requeue, Stats};
+use crate::store::{AuditEntry, Erase, InquiryRecord, NotificationStatus, NotificationView, Requeue};
 use crate::timestamp::now_ms;
 
 /// `SELECT <columns> FROM inquiries i WHERE <filter>`, newest first, before
@@ -197,30 +197,6 @@ pub async fn claim_retention_run(pool: &PgPool, now: i64, interval_ms: i64) -> R
     .execute(pool)
     .await?;
     Ok(claimed.rows_affected() == 1)
-}
-
-/// The statistics of every inquiry, or of one form's (`form`).
-pub async fn stats(pool: &PgPool, form: Option<&str>) -> Result<Stats, sqlx::Error> {
-    let statuses =
-        sqlx::query_as("SELECT status, COUNT(*) FROM inquiries WHERE $1::text IS NULL OR form = $1 GROUP BY status")
-            .bind(form)
-            .fetch_all(pool)
-            .await?;
-    let categories = sqlx::query_as(
-        "SELECT category, COUNT(*) FROM inquiries WHERE $1::text IS NULL OR form = $1 GROUP BY category",
-    )
-    .bind(form)
-    .fetch_all(pool)
-    .await?;
-    let days = sqlx::query_as(
-        "SELECT received_at / 86400000 AS day, COUNT(*) FROM inquiries WHERE received_at >= $1 \
-         AND ($2::text IS NULL OR form = $2) GROUP BY day",
-    )
-    .bind(Stats::first_day() * 86_400_000)
-    .bind(form)
-    .fetch_all(pool)
-    .await?;
-    Ok(Stats::assemble(statuses, categories, days))
 }
 
 pub async fn audit(

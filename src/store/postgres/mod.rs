@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 
 use super::{
     AuditEntry, ClaimedNotification, Erase, InquiryRecord, NewRecord, NotificationView, Receipt, Requeue, Scope,
-    Settlement, Stats, StoreError, StoreOptions, TokenInfo, WriteOutcome,
+    Settlement, StoreError, StoreOptions, TokenInfo, WriteOutcome,
 };
 use crate::config::DatabaseSettings;
 use crate::domain::{ExportFormat, InquiryFilter, InquiryStatus, Page};
@@ -252,10 +252,6 @@ impl Postgres {
         out: mpsc::Sender<Bytes>,
     ) -> Result<u64, StoreError> {
         Ok(export::export(&self.pool, filter, format, bom, custom, out).await?)
-    }
-
-    pub async fn stats(&self, form: Option<&str>) -> Result<Stats, StoreError> {
-        Ok(admin::stats(&self.pool, form).await?)
     }
 
     pub async fn count_before(&self, cutoff: i64) -> Result<i64, StoreError> {

@@ -6,7 +6,7 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use super::search;
 use crate::domain::{InquiryFilter, InquiryStatus, Page};
 use crate::store::model::{keyset_page, StoredAudit, StoredNotification, INQUIRY_COLUMNS};
-use crate::store::{AuditEntry, Erase, InquiryRecord, NotificationStatus, NotificationView, Requeue, Stats};
+use crate::store::{AuditEntry, Erase, InquiryRecord, NotificationStatus, NotificationView, Requeue};
 use crate::timestamp::now_ms;
 
 /// `SELECT <columns> FROM … WHERE <filter>` for inquiries (aliased `i`), newest
@@ -196,30 +196,6 @@ pub async fn claim_retention_run(conn: &mut SqliteConnection, now: i64, interval
     .execute(conn)
     .await?;
     Ok(claimed.rows_affected() == 1)
-}
-
-/// The statistics of every inquiry, or of one form's (`form`).
-pub async fn stats(reads: &SqlitePool, form: Option<&str>) -> Result<Stats, sqlx::Error> {
-    // `?1 IS NULL` keeps one statement for both: no form counts every inquiry.
-    let statuses =
-        sqlx::query_as("SELECT status, COUNT(*) FROM inquiries WHERE ?1 IS NULL OR form = ?1 GROUP BY status")
-            .bind(form)
-            .fetch_all(reads)
-            .await?;
-    let categories =
-        sqlx::query_as("SELECT category, COUNT(*) FROM inquiries WHERE ?1 IS NULL OR form = ?1 GROUP BY category")
-            .bind(form)
-            .fetch_all(reads)
-            .await?;
-    let days = sqlx::query_as(
-        "SELECT received_at / 86400000 AS day, COUNT(*) FROM inquiries WHERE received_at >= ?1 \
-         AND (?2 IS NULL OR form = ?2) GROUP BY day",
-    )
-    .bind(Stats::first_day() * 86_400_000)
-    .bind(form)
-    .fetch_all(reads)
-    .await?;
-    Ok(Stats::assemble(statuses, categories, days))
 }
 
 pub async fn audit(

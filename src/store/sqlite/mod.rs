@@ -39,7 +39,7 @@ impl From<writer::StoreUnavailable> for StoreError {
 
 use super::{
     AuditEntry, ClaimedNotification, Erase, InquiryRecord, NewRecord, NotificationView, Receipt, Requeue, Scope,
-    Settlement, Stats, StoreError, StoreOptions, TokenInfo, WriteOutcome,
+    Settlement, StoreError, StoreOptions, TokenInfo, WriteOutcome,
 };
 use crate::domain::{ExportFormat, InquiryFilter, InquiryStatus, Page};
 use crate::store::model::update_detail;
@@ -298,10 +298,6 @@ impl Sqlite {
         out: mpsc::Sender<Bytes>,
     ) -> Result<u64, StoreError> {
         Ok(export::export(&self.reads, filter, format, bom, custom, out).await?)
-    }
-
-    pub async fn stats(&self, form: Option<&str>) -> Result<Stats, StoreError> {
-        Ok(admin::stats(&self.reads, form).await?)
     }
 
     pub async fn count_before(&self, cutoff: i64) -> Result<i64, StoreError> {

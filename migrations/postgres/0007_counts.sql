@@ -1,0 +1,93 @@
+-- Kept counts (issue 15): how many inquiries, and how many of them unread, per
+-- UTC day received, form, status and category, so that the console's tabs and
+-- dashboard and `GET /stats` read a few hundred rows instead of counting the
+-- whole table. Triggers keep them in the transaction of every change; the
+-- table holds no personal data. A day is received_at / 86400000.
+--
+-- Locks: an insert or update statement adds its changes up per key and writes
+-- them in key order, so two transactions never take two count rows in
+-- opposite orders (no deadlock between a batch of submissions and a status
+-- change). A delete is counted row by row, before the row goes (its triage
+-- row, which says whether it was read, goes with it by the foreign key).
+CREATE TABLE inquiry_counts (
+    day      BIGINT NOT NULL,
+    form     TEXT   NOT NULL,
+    status   TEXT   NOT NULL,
+    category TEXT   NOT NULL,
+    n        BIGINT NOT NULL,
+    -- Of n, those nobody has opened yet (no console_triage.read_at).
+    unread   BIGINT NOT NULL,
+    PRIMARY KEY (day, form, status, category)
+);
+
+INSERT INTO inquiry_counts (day, form, status, category, n, unread)
+SELECT i.received_at / 86400000, i.form, i.status, i.category, count(*), count(*) - count(t.read_at)
+FROM inquiries i LEFT JOIN console_triage t ON t.inquiry_id = i.id
+GROUP BY 1, 2, 3, 4;
+
+CREATE FUNCTION inquiry_counts_is_unread(inquiry TEXT) RETURNS BIGINT LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN EXISTS (SELECT 1 FROM console_triage t WHERE t.inquiry_id = inquiry AND t.read_at IS NOT NULL)
+                THEN 0 ELSE 1 END::BIGINT
+$$;
+
+CREATE FUNCTION inquiry_counts_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO inquiry_counts (day, form, status, category, n, unread)
+    SELECT received_at / 86400000, form, status, category, count(*), count(*)
+    FROM new_rows GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+    ON CONFLICT (day, form, status, category)
+    DO UPDATE SET n = inquiry_counts.n + excluded.n, unread = inquiry_counts.unread + excluded.unread;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION inquiry_counts_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO inquiry_counts (day, form, status, category, n, unread)
+    SELECT day, form, status, category, sum(n), sum(unread)
+    FROM (
+        SELECT received_at / 86400000 AS day, form, status, category, -1 AS n,
+               -inquiry_counts_is_unread(id) AS unread
+        FROM old_rows
+        UNION ALL
+        SELECT received_at / 86400000, form, status, category, 1, inquiry_counts_is_unread(id)
+        FROM new_rows
+    ) AS changes
+    GROUP BY 1, 2, 3, 4 HAVING sum(n) <> 0 OR sum(unread) <> 0 ORDER BY 1, 2, 3, 4
+    ON CONFLICT (day, form, status, category)
+    DO UPDATE SET n = inquiry_counts.n + excluded.n, unread = inquiry_counts.unread + excluded.unread;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION inquiry_counts_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE inquiry_counts SET n = n - 1, unread = unread - inquiry_counts_is_unread(OLD.id)
+    WHERE day = OLD.received_at / 86400000 AND form = OLD.form AND status = OLD.status AND category = OLD.category;
+    RETURN OLD;
+END
+$$;
+
+CREATE FUNCTION inquiry_counts_read() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.read_at IS NOT NULL AND (TG_OP = 'INSERT' OR OLD.read_at IS NULL) THEN
+        UPDATE inquiry_counts c SET unread = c.unread - 1
+        FROM inquiries i
+        WHERE i.id = NEW.inquiry_id AND c.day = i.received_at / 86400000 AND c.form = i.form
+          AND c.status = i.status AND c.category = i.category;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER inquiry_counts_insert AFTER INSERT ON inquiries
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION inquiry_counts_inserted();
+CREATE TRIGGER inquiry_counts_update AFTER UPDATE ON inquiries
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION inquiry_counts_updated();
+CREATE TRIGGER inquiry_counts_delete BEFORE DELETE ON inquiries
+    FOR EACH ROW EXECUTE FUNCTION inquiry_counts_deleted();
+CREATE TRIGGER inquiry_counts_read AFTER INSERT OR UPDATE OF read_at ON console_triage
+    FOR EACH ROW EXECUTE FUNCTION inquiry_counts_read();
+
+-- The dashboard counts failed emails (SQLite's notifications_due index covers it).
+CREATE INDEX notifications_failed ON notifications (created_at) WHERE status = 'failed';
