@@ -13,7 +13,8 @@
 // to target/browser/console-*.png. Prints "N passed, M failed" last.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -23,6 +24,7 @@ import { chromium } from 'playwright-core';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = resolve(ROOT, process.env.INQUIRYD_BIN || 'target/debug/inquiryd');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const SINK = resolve(ROOT, process.env.SMTP_SINK_BIN || 'target/debug/examples/smtp_sink');
 const SHOTS = join(ROOT, 'target', 'browser');
 const OVERALL_TIMEOUT_MS = 120_000;
 const PASSWORD = 'correct horse battery staple';
@@ -30,6 +32,8 @@ const AXE = readFileSync(join(ROOT, 'tests', 'browser', 'node_modules', 'axe-cor
 
 let server = null;
 let browser = null;
+let sink = null;
+let receiver = null;
 
 // ---------------------------------------------------------------- server
 
@@ -44,8 +48,41 @@ function freePort() {
   });
 }
 
+/** The SMTP sink (examples/smtp_sink.rs): every message it accepts is a file in its dir. */
+async function startSink(dir) {
+  const child = spawn(SINK, ['--listen', '127.0.0.1:0', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const address = await new Promise((ready, reject) => {
+    const timer = setTimeout(() => reject(new Error('the SMTP sink printed no address within 20 s')), 20_000);
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d) => {
+      const m = /smtp_sink listening on ([0-9.]+):(\d+)/.exec(d);
+      if (m) { clearTimeout(timer); ready({ host: m[1], port: Number(m[2]) }); }
+    });
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`the SMTP sink exited (${code})`)); });
+  });
+  return { child, dir, ...address };
+}
+
+/** The messages the sink holds, as text. */
+function sunk() {
+  return readdirSync(sink.dir).filter((f) => f.endsWith('.eml')).sort().map((f) => readFileSync(join(sink.dir, f), 'utf8'));
+}
+
+/** A webhook receiver that answers `receiver.answer` (410 until a test says otherwise). */
+function startReceiver() {
+  const r = { answer: 410, hits: 0 };
+  r.server = createHttpServer((req, res) => {
+    req.resume();
+    req.on('end', () => { r.hits++; res.writeHead(r.answer); res.end(); });
+  });
+  return new Promise((ready) => r.server.listen(0, '127.0.0.1', () => { r.url = `http://127.0.0.1:${r.server.address().port}/hook`; ready(r); }));
+}
+
 async function startServer() {
   const dir = mkdtempSync(join(tmpdir(), 'inquiryd-browser-console-'));
+  mkdirSync(join(dir, 'sink'));
+  sink = await startSink(join(dir, 'sink'));
+  receiver = await startReceiver();
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
   const config = join(dir, 'inquiryd.toml');
@@ -60,8 +97,25 @@ demo_page = false
 url = ${JSON.stringify(`sqlite://${dir}/inquiries.db`)}
 
 [mail]
-transport = "file"
-file_dir = ${JSON.stringify(`${dir}/mail`)}
+transport = "smtp"
+retry_base_seconds = 1
+
+[smtp]
+host = "127.0.0.1"
+port = ${sink.port}
+tls = "none"
+
+[spam]
+blocked_words = ["crypto casino"]
+
+[webhooks]
+allow_private_targets = true
+
+[[forms.contact.webhooks]]
+name = "crm"
+url = ${JSON.stringify(receiver.url)}
+secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
+events = ["inquiry.created"]
 
 [limits]
 per_ip_per_minute = 100000
@@ -70,6 +124,8 @@ per_email_per_hour = 100000
 
 [admin]
 console = true
+# Every scenario signs in from 127.0.0.1 (the default allows 10 a minute).
+login_attempts_per_minute = 100
 
 [log]
 level = "info"
@@ -88,7 +144,8 @@ level = "info"
 }
 
 function stop() {
-  if (server && server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL');
+  for (const p of [server, sink]) if (p && p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+  if (receiver) receiver.server.close();
 }
 process.on('exit', stop);
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { stop(); process.exit(130); });
@@ -345,7 +402,12 @@ async function adminPages() {
   check((await page.textContent('table.users')).includes('viewer@example.org'), 'the users are listed');
   await shot(page, 'users');
   await page.click('nav a:text("Dashboard")');
-  check(await page.locator('svg.chart rect').count() === 30, 'a bar per day');
+  check(await page.locator('svg.chart').count() === 3, 'charts by status, category and form');
+  const today = new Date().toISOString().slice(0, 10);
+  const titles = await page.locator('svg.chart title').allTextContents();
+  check(titles.some((t) => t.startsWith(`${today}: `)), `today's inquiries are drawn: ${titles.slice(0, 3)}`);
+  await Promise.all([page.waitForNavigation(), page.click('a:text("Last 90 days")')]);
+  check(page.url().endsWith('/admin/dashboard?days=90'), '90 days');
   await assertNothingRan(page, 'dashboard');
   await shot(page, 'dashboard');
   await page.click('nav a:text("Audit log")');
@@ -399,10 +461,123 @@ async function erase() {
   check((await page.textContent('.notice')).includes('erased'), 'told it is erased');
   check(!(await page.textContent('main')).includes(CHINESE.subject), 'gone from the inbox');
   check(sql(`SELECT count(*) AS n FROM inquiries WHERE id = '${ids.chinese}'`)[0].n === 0, 'gone from the database');
+  const needle = Buffer.from(CHINESE.message);
+  for (const file of readdirSync(server.dir).filter((f) => f.startsWith('inquiries.db'))) {
+    check(!readFileSync(join(server.dir, file)).includes(needle), `no byte of the message left in ${file}`);
+  }
   const response = await page.goto(`${server.origin}/admin/inquiries/${ids.chinese}`);
   check(response.status() === 404, `its page is 404, not ${response.status()}`);
   await page.context().close();
-  return 'confirmed, erased, gone from the inbox and the database';
+  return 'confirmed, erased, gone from the inbox, the database and every byte of its files';
+}
+
+/** Polls `probe` every 100 ms until it returns something truthy (10 s at most). */
+async function until(what, probe) {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const found = await probe();
+    if (found) return found;
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function notSpam() {
+  const subject = 'Photo archive request 7731';
+  const id = await submit({ ...RUSSIAN, subject, message: 'Not a crypto casino: may we use two photos from your archive?' });
+  check(sql(`SELECT status FROM inquiries WHERE id = '${id}'`)[0].status === 'spam', 'held as spam');
+  const before = sunk().length;
+  await new Promise((r) => setTimeout(r, 500));
+  check(!sunk().some((m) => m.includes(subject)), 'spam sends no email');
+  const page = await newPage();
+  await signIn(page, 'admin@example.org');
+  await page.goto(`${server.origin}/admin/inquiries/${id}`);
+  await Promise.all([page.waitForNavigation(), page.click('button:has-text("Not spam")')]);
+  check(await page.inputValue('#status') === 'new', 'now new');
+  const mail = await until('the staff email in the SMTP sink', () => sunk().find((m) => m.includes(subject)));
+  check(mail.includes('maria@example.org'), 'the staff email, Reply-To the visitor');
+  await page.context().close();
+  return `marked new; its staff email reached the SMTP sink (${sunk().length - before} new message)`;
+}
+
+async function retryDelivery() {
+  const id = await submit({ ...RUSSIAN, subject: 'Webhook retry 5150' });
+  await until('the webhook delivery to fail (410)', () =>
+    sql(`SELECT status FROM webhook_deliveries WHERE inquiry_id = '${id}'`).find((r) => r.status === 'failed'));
+  const page = await newPage();
+  await signIn(page, 'admin@example.org');
+  await page.goto(`${server.origin}/admin/inquiries/${id}`);
+  const row = page.locator('table.deliveries tr', { hasText: 'inquiry.created' });
+  check((await row.textContent()).includes('failed'), `the failed delivery is shown: ${await row.textContent()}`);
+  receiver.answer = 204;
+  const hits = receiver.hits;
+  await Promise.all([page.waitForNavigation(), row.locator('button:text("Retry")').click()]);
+  await until('the retried delivery', () =>
+    sql(`SELECT status FROM webhook_deliveries WHERE inquiry_id = '${id}'`).find((r) => r.status === 'sent'));
+  check(receiver.hits > hits, 'the receiver got it again');
+  await page.reload();
+  const after = await page.locator('table.deliveries tr', { hasText: 'inquiry.created' }).textContent();
+  check(after.includes('sent') && await page.locator('button:text("Retry")').count() === 0, `sent, no Retry left: ${after}`);
+  await page.context().close();
+  receiver.answer = 410;
+  return 'a webhook delivery failed (410), retried from its page, sent';
+}
+
+/** POSTs a form with a signed-in page's cookies and the console's own Origin
+ * (the page's CSP lets no script of the page fetch, so the browser context does). */
+async function postFrom(page, path, fields) {
+  const res = await page.context().request.post(`${server.origin}${path}`,
+    { form: fields, headers: { Origin: server.origin }, maxRedirects: 0 });
+  return res.status();
+}
+
+async function forgeries() {
+  const path = `/admin/inquiries/${ids.russian}/status`;
+  const status = () => sql(`SELECT status FROM inquiries WHERE id = '${ids.russian}'`)[0].status;
+  const before = status();
+  const viewerPage = await newPage();
+  await signIn(viewerPage, 'viewer@example.org');
+  check(await viewerPage.locator('text=Export these inquiries').count() === 0, 'a viewer sees no export');
+  const viewerToken = await viewerPage.getAttribute('input[name=csrf]', 'value');
+  check(await postFrom(viewerPage, path, { csrf: viewerToken, status: 'spam' }) === 403, 'a forged POST from a viewer is 403');
+  await viewerPage.context().close();
+
+  const page = await newPage();
+  await signIn(page, 'admin@example.org');
+  check(await postFrom(page, path, { status: 'spam' }) === 403, 'a POST without the CSRF token is 403');
+  const token = await page.getAttribute('input[name=csrf]', 'value');
+  // Another origin on the same site (another port): the Strict cookie goes with
+  // it, so only the Origin check stands between it and the change.
+  const evil = createHttpServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/html' });
+    res.end(`<form method="post" action="${server.origin}${path}"><input name="csrf" value="${token}">` +
+      '<input name="status" value="spam"><button>Win</button></form>');
+  });
+  await new Promise((r) => evil.listen(0, '127.0.0.1', r));
+  try {
+    await page.goto(`http://127.0.0.1:${evil.address().port}/`);
+    const [response] = await Promise.all([page.waitForNavigation(), page.click('button')]);
+    check(response.status() === 403, `a POST from a foreign Origin is ${response.status()}`);
+  } finally {
+    evil.close();
+  }
+  check(status() === before, `the status is unchanged (${status()})`);
+  await page.context().close();
+  return 'a viewer\'s POST, a POST without the token and one from another origin (with the token) are 403; nothing changed';
+}
+
+async function idleTimeout() {
+  const page = await newPage();
+  await signIn(page, 'viewer@example.org');
+  // 31 minutes without a request (the default idle timeout is 30).
+  const sessions = () => sql('SELECT count(*) AS n FROM console_sessions')[0].n;
+  sql('UPDATE console_sessions SET last_seen_at = last_seen_at - 31 * 60 * 1000');
+  const before = sessions();
+  await page.goto(`${server.origin}/admin`);
+  check(page.url().endsWith('/admin/login'), `an idle session leads to the login page, not ${page.url()}`);
+  check(sessions() === before - 1, `the idle session is ended on the server (${before} sessions, then ${sessions()})`);
+  await page.context().close();
+  return 'idle for 31 minutes: signed out, the session gone from the database';
 }
 
 // ---------------------------------------------------------------- main
@@ -443,6 +618,10 @@ async function main() {
     ['console: tokens, users, dashboard and audit pages', adminPages],
     ['console: sign out', logOut],
     ['console: accessibility (axe-core)', accessibility],
+    ['console: not spam sends the email it never had', notSpam],
+    ['console: retry a failed delivery', retryDelivery],
+    ['console: forged POSTs are 403', forgeries],
+    ['console: idle timeout', idleTimeout],
     ['console: erase with confirmation', erase],
   ];
   let passed = 0;

@@ -37,6 +37,10 @@ if [[ -z "${INQUIRYD_BIN:-}" ]]; then
         cargo build --locked --bin inquiryd
     fi
 fi
+# The console test's SMTP sink (mailin-embedded), a real server its emails reach.
+if [[ -z "${SMTP_SINK_BIN:-}" && ( ! -x target/debug/examples/smtp_sink || examples/smtp_sink.rs -nt target/debug/examples/smtp_sink ) ]]; then
+    cargo build --locked --example smtp_sink
+fi
 
 passed=0
 failed=0

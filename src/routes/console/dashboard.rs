@@ -104,20 +104,17 @@ pub async fn dashboard(req: HttpRequest, state: web::Data<AppState>) -> Result<H
         counts.days.iter().filter(|(_, t)| t.status == InquiryStatus::Spam).map(|(_, t)| t.n).sum();
     let percent =
         |n: i64, of: i64| if of == 0 { "0.0".to_owned() } else { format!("{:.1}", n as f64 * 100.0 / of as f64) };
-    let total_rows = |all: &BTreeMap<String, i64>, label: &dyn Fn(&str) -> String| -> Vec<Value> {
-        all.iter()
-            .map(|(key, n)| context! { label => label(key), count => n, percent => percent(*n, stats.total) })
-            .collect()
-    };
-    let status_totals = total_rows(&stats.by_status, &|key| {
-        InquiryStatus::ALL.iter().find(|s| s.as_str() == key).map_or(key.to_owned(), |s| status_label(*s).to_owned())
-    });
-    let category_totals = total_rows(&stats.by_category, &|key| key.to_owned());
+    let row = |label: &str, n: i64| context! { label => label, count => n, percent => percent(n, stats.total) };
+    let count_of = |all: &BTreeMap<String, i64>, key: &str| all.get(key).copied().unwrap_or(0);
+    let status_totals: Vec<Value> =
+        InquiryStatus::ALL.iter().map(|s| row(status_label(*s), count_of(&stats.by_status, s.as_str()))).collect();
+    let category_totals: Vec<Value> =
+        Category::ALL.iter().map(|c| row(c.as_str(), count_of(&stats.by_category, c.as_str()))).collect();
     let mut per_form: BTreeMap<String, i64> = BTreeMap::new();
     for t in &counts.totals {
         *per_form.entry(t.form.clone()).or_default() += t.n;
     }
-    let form_totals = total_rows(&per_form, &|key| key.to_owned());
+    let form_totals: Vec<Value> = per_form.iter().map(|(form, n)| row(form, *n)).collect();
     let spam = stats.by_status.get("spam").copied().unwrap_or(0);
     let periods: Vec<Value> = PERIODS
         .iter()
