@@ -43,15 +43,24 @@ $$;
 
 CREATE FUNCTION inquiry_counts_updated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- Only the rows whose day, form, status or category changed: most updates
+    -- change none of them (a note, the search document).
+    WITH moved AS (
+        SELECT o.received_at / 86400000 AS old_day, o.form AS old_form, o.status AS old_status,
+               o.category AS old_category, n.received_at / 86400000 AS new_day, n.form AS new_form,
+               n.status AS new_status, n.category AS new_category, inquiry_counts_is_unread(o.id) AS unread
+        FROM old_rows o JOIN new_rows n ON n.id = o.id
+        WHERE (o.received_at / 86400000, o.form, o.status, o.category)
+              IS DISTINCT FROM (n.received_at / 86400000, n.form, n.status, n.category)
+    )
     INSERT INTO inquiry_counts (day, form, status, category, n, unread)
     SELECT day, form, status, category, sum(n), sum(unread)
     FROM (
-        SELECT received_at / 86400000 AS day, form, status, category, -1 AS n,
-               -inquiry_counts_is_unread(id) AS unread
-        FROM old_rows
+        SELECT old_day AS day, old_form AS form, old_status AS status, old_category AS category,
+               -1 AS n, -unread AS unread
+        FROM moved
         UNION ALL
-        SELECT received_at / 86400000, form, status, category, 1, inquiry_counts_is_unread(id)
-        FROM new_rows
+        SELECT new_day, new_form, new_status, new_category, 1, unread FROM moved
     ) AS changes
     GROUP BY 1, 2, 3, 4 HAVING sum(n) <> 0 OR sum(unread) <> 0 ORDER BY 1, 2, 3, 4
     ON CONFLICT (day, form, status, category)
