@@ -35,6 +35,11 @@ error-captcha_failed = The anti-spam check failed; please try it again.
 error-out_of_range = { $label } must be in the range { $range }.
 error-invalid_url = { $label } must be a web address starting with http:// or https://.
 error-invalid_date = { $label } must be a date like 2026-05-31.
+error-too_large = { $label } must be at most { $max } bytes per file.
+error-too_many_files = { $label } takes at most { $max } files.
+error-invalid_file_type = { $label } is not a type of file this form accepts.
+error-empty_file = { $label } is an empty file.
+problem-file-too-large-title = File too large
 
 ## Problems (RFC 9457 title and detail), by the problem's slug.
 problem-malformed-body-title = Malformed request body

@@ -34,6 +34,11 @@ error-captcha_failed = Спамға қарсы тексеруден өтпеді
 error-out_of_range = «{ $label }» мәні { $range } аралығында болуы керек.
 error-invalid_url = «{ $label }» өрісі http:// немесе https:// деп басталатын веб-мекенжай болуы керек.
 error-invalid_date = «{ $label }» өрісі 2026-05-31 түріндегі күн болуы керек.
+error-too_large = { $label }: әр файл { $max } байттан аспауы керек.
+error-too_many_files = { $label }: ең көбі { $max } файл.
+error-invalid_file_type = { $label }: бұл пішін мұндай файл түрін қабылдамайды.
+error-empty_file = { $label }: файл бос.
+problem-file-too-large-title = Файл тым үлкен
 
 ## Сұрау қателері.
 problem-malformed-body-title = Сұрау денесі қате

@@ -37,6 +37,11 @@ error-captcha_failed = Проверка на спам не пройдена; п�
 error-out_of_range = Значение поля «{ $label }» должно быть в пределах { $range }.
 error-invalid_url = Поле «{ $label }» должно быть веб-адресом, начинающимся с http:// или https://.
 error-invalid_date = Поле «{ $label }» должно быть датой вида 2026-05-31.
+error-too_large = { $label }: не больше { $max } байт на файл.
+error-too_many_files = { $label }: не больше { $max } файлов.
+error-invalid_file_type = { $label }: такой тип файла эта форма не принимает.
+error-empty_file = { $label }: файл пустой.
+problem-file-too-large-title = Слишком большой файл
 
 ## Ошибки запроса.
 problem-malformed-body-title = Некорректное тело запроса

@@ -34,6 +34,11 @@ error-captcha_failed = 防垃圾信息验证未通过，请重试。
 error-out_of_range = “{ $label }”的值必须在 { $range } 范围内。
 error-invalid_url = “{ $label }”必须是以 http:// 或 https:// 开头的网址。
 error-invalid_date = “{ $label }”必须是日期，格式如 2026-05-31。
+error-too_large = { $label } 每个文件最多 { $max } 字节。
+error-too_many_files = { $label } 最多 { $max } 个文件。
+error-invalid_file_type = 此表单不接受 { $label } 的文件类型。
+error-empty_file = { $label } 是空文件。
+problem-file-too-large-title = 文件过大
 
 ## 请求错误。
 problem-malformed-body-title = 请求内容格式错误

@@ -40,6 +40,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub webhooks: WebhookSettings,
     pub admin: AdminSettings,
+    pub storage: StorageSettings,
     /// Per-form sections, `[forms.<id>]`; for now only their webhooks.
     #[serde(default)]
     pub forms: BTreeMap<String, PerFormSettings>,
@@ -58,6 +59,8 @@ pub struct ServerSettings {
     #[serde(deserialize_with = "list")]
     pub trusted_proxies: Vec<IpNet>,
     pub body_limit_bytes: usize,
+    /// The whole `multipart/form-data` body of a form that takes files.
+    pub upload_limit_bytes: usize,
     pub demo_page: bool,
     pub shutdown_timeout_seconds: u64,
     /// How long a client may take to send a request's head, and its body.
@@ -120,6 +123,16 @@ pub struct MailSettings {
     pub lease_seconds: u64,
     #[serde(default)]
     pub routes: BTreeMap<Category, Vec<String>>,
+    /// Staff email attaches an inquiry's files while their total stays under
+    /// this; above it, it lists them with links to the console.
+    pub attach_max_bytes: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    /// Uploaded files, each named by its SHA-256; back it up with the database.
+    pub files_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -388,6 +401,9 @@ impl Settings {
         }
         if self.server.body_limit_bytes < 1024 {
             return fail("server.body_limit_bytes", "must be at least 1024");
+        }
+        if self.server.upload_limit_bytes < self.server.body_limit_bytes {
+            return fail("server.upload_limit_bytes", "must be at least server.body_limit_bytes");
         }
         if !self.database.url.starts_with("sqlite:") && !crate::store::is_postgres(&self.database.url) {
             return fail("database.url", "must start with sqlite: or postgres://");

@@ -31,6 +31,9 @@ pub enum Problem {
     BadRequest(String),
     #[error("request body larger than {limit} bytes")]
     TooLarge { limit: usize },
+    /// A file over its field's `max_bytes` (the error names the field).
+    #[error("file too large")]
+    FileTooLarge(Vec<FieldError>),
     #[error("request body not received in time")]
     BodyTimeout { seconds: u64 },
     /// The request head did not arrive in time (answered by the HTTP layer).
@@ -98,6 +101,7 @@ impl Problem {
             Self::Malformed(_) => ("malformed-body", "Malformed request body"),
             Self::BadRequest(_) => ("bad-request", "Malformed request"),
             Self::TooLarge { .. } => ("body-too-large", "Request body too large"),
+            Self::FileTooLarge(_) => ("file-too-large", "File too large"),
             Self::BodyTimeout { .. } => ("body-timeout", "Request body too slow"),
             Self::HeadTimeout => ("head-timeout", "Request too slow"),
             Self::HeadersTooLarge => ("headers-too-large", "Request headers too large"),
@@ -133,11 +137,22 @@ impl Problem {
             Self::BodyTimeout { seconds } => format!("The whole body must arrive within {seconds} seconds."),
             Self::HeadTimeout => "The request line and headers must arrive promptly; send them at once.".to_owned(),
             Self::HeadersTooLarge => "The request's headers are too many or too large.".to_owned(),
-            Self::UnsupportedMediaType => "Send application/json or application/x-www-form-urlencoded.".to_owned(),
-            Self::Validation(errors) | Self::InvalidQuery(errors) | Self::InvalidBody(errors) if errors.len() == 1 => {
+            Self::UnsupportedMediaType => {
+                "Send application/json or application/x-www-form-urlencoded (multipart/form-data to a form that takes files)."
+                    .to_owned()
+            }
+            Self::Validation(errors)
+            | Self::InvalidQuery(errors)
+            | Self::InvalidBody(errors)
+            | Self::FileTooLarge(errors)
+                if errors.len() == 1 =>
+            {
                 errors[0].message.clone()
             }
-            Self::Validation(errors) | Self::InvalidQuery(errors) | Self::InvalidBody(errors) => {
+            Self::Validation(errors)
+            | Self::InvalidQuery(errors)
+            | Self::InvalidBody(errors)
+            | Self::FileTooLarge(errors) => {
                 format!("{} fields need attention.", errors.len())
             }
             Self::IdempotencyMismatch => {
@@ -166,7 +181,10 @@ impl Problem {
 
     pub fn field_errors(&self) -> Option<&[FieldError]> {
         match self {
-            Self::Validation(errors) | Self::InvalidQuery(errors) | Self::InvalidBody(errors) => Some(errors),
+            Self::Validation(errors)
+            | Self::InvalidQuery(errors)
+            | Self::InvalidBody(errors)
+            | Self::FileTooLarge(errors) => Some(errors),
             _ => None,
         }
     }
@@ -184,7 +202,7 @@ impl ResponseError for Problem {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Malformed(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooLarge { .. } | Self::FileTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout { .. } | Self::HeadTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -251,7 +269,7 @@ impl Problem {
             Self::RateLimited { retry_after } | Self::Unavailable { retry_after } => {
                 lang.try_text(&format!("problem-{slug}-detail"), &number("retry_after", *retry_after))
             }
-            Self::Validation(_) => match errors? {
+            Self::Validation(_) | Self::FileTooLarge(_) => match errors? {
                 [one] => Some(one.message.clone()),
                 many => lang.try_text("problem-validation-detail", &number("count", many.len() as u64)),
             },

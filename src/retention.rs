@@ -55,6 +55,33 @@ pub fn spawn(store: Store, settings: Arc<Settings>, stop: CancellationToken) -> 
     })
 }
 
+/// How long an upload can be in progress: its body arrives within
+/// `client_timeout_seconds`, and its commit follows; a file younger than twice
+/// that may belong to one (on this process or a replica sharing the directory).
+pub fn upload_window(settings: &Settings) -> Duration {
+    settings.server.client_timeout() * 2
+}
+
+/// Once a day, removes what interrupted uploads left in `files_dir` (files no
+/// inquiry names, older than [`upload_window`]).
+pub fn spawn_file_sweep(store: Store, settings: &Settings, stop: CancellationToken) -> JoinHandle<()> {
+    let grace = upload_window(settings);
+    tokio::spawn(async move {
+        let mut daily = tokio::time::interval_at(Instant::now() + DAY, DAY);
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => break,
+                _ = daily.tick() => match store.sweep_files(grace).await {
+                    Ok(removed) => tracing::info!(removed, "files directory swept"),
+                    Err(error) => tracing::warn!(%error, "cannot sweep the files directory"),
+                },
+            }
+        }
+        tracing::debug!("file sweep stopped");
+    })
+}
+
 /// A purge that meets a transient failure (on PostgreSQL, e.g. a deadlock
 /// with an outbox worker settling the same inquiries' notifications) is tried
 /// again this many times, a little later each time.

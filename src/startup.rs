@@ -118,6 +118,18 @@ impl Application {
         let webhooks = Arc::new(WebhookPlan::new(&settings));
         let (store, writer_task) = open_store(&settings, outbox.clone(), webhooks.clone()).await?;
         store.ensure_search_index(settings.database.search_index).await.context("cannot prepare the search index")?;
+        // What an upload interrupted by a crash left. With SQLite this process
+        // is the directory's only user; replicas may be mid-upload.
+        let at_start = if crate::store::is_postgres(&settings.database.url) {
+            retention::upload_window(&settings)
+        } else {
+            Duration::ZERO
+        };
+        match store.sweep_files(at_start).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "removed files left by interrupted uploads"),
+            Err(error) => tracing::warn!(%error, "cannot sweep the files directory"),
+        }
 
         let forms = settings.forms()?;
         let mut composer = Composer::new(&settings.mail, forms.clone()).context("cannot load the email templates")?;
@@ -142,7 +154,7 @@ impl Application {
         let channel = WebhookChannel::new(&settings);
         let wake = webhooks.wake.clone();
         outbox_workers.push(OutboxWorker { store: store.clone(), channel, wake, options }.spawn(stop.clone()));
-        let mut producers = Vec::new();
+        let mut producers = vec![("file sweep", retention::spawn_file_sweep(store.clone(), &settings, stop.clone()))];
         if settings.privacy.retention_days > 0 {
             producers.push(("retention", retention::spawn(store.clone(), settings.clone(), stop.clone())));
         }
@@ -214,6 +226,7 @@ pub async fn open_store(
         batch_max: settings.database.batch_max,
         message_id_domain: mail::message_id_domain(&settings.mail),
         webhooks,
+        files_dir: settings.storage.files_dir.clone(),
     };
     Store::open(&settings.database, options, outbox).await.context("cannot open the database")
 }
@@ -238,6 +251,7 @@ fn http_server(listener: TcpListener, state: web::Data<AppState>, settings: &Set
     let demo_page = settings.server.demo_page;
     let console = settings.admin.console;
     let body_limit = settings.server.body_limit_bytes;
+    let upload_limit = settings.server.upload_limit_bytes;
     let client_timeout = settings.server.client_timeout();
     let local = listener.local_addr()?;
     let builder = actix_server::Server::build();
@@ -265,7 +279,7 @@ fn http_server(listener: TcpListener, state: web::Data<AppState>, settings: &Set
                 })
                 .client_request_timeout(client_timeout)
                 .local_addr(local)
-                .expect(fn_service(move |req: Request| refuse_oversized(req, body_limit)))
+                .expect(fn_service(move |req: Request| refuse_oversized(req, body_limit, upload_limit)))
                 .finish(map_config(app, move |_| AppConfig::default()));
             fn_service(|io: TcpStream| async move {
                 let peer = io.peer_addr().ok();
@@ -277,8 +291,16 @@ fn http_server(listener: TcpListener, state: web::Data<AppState>, settings: &Set
 }
 
 /// Answers `Expect: 100-continue` with a 413 problem at once, instead of inviting
-/// a body that `server.body_limit_bytes` would refuse after it was sent.
-async fn refuse_oversized(req: Request, limit: usize) -> Result<Request, actix_web::Error> {
+/// a body that `server.body_limit_bytes` (`upload_limit_bytes` for
+/// `multipart/form-data`) would refuse after it was sent.
+async fn refuse_oversized(req: Request, body_limit: usize, upload_limit: usize) -> Result<Request, actix_web::Error> {
+    let multipart = req
+        .head()
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
+    let limit = if multipart { upload_limit } else { body_limit };
     let declared =
         req.head().headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit as u64) {

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::{is_http_url, is_origin, ConfigError, PerFormSettings, Settings};
-use crate::domain::{Bound, Category, CustomField, FieldKind, Form, Forms, Labels, OPTIONAL_FIELDS, RESERVED_NAMES};
+use crate::domain::{
+    Bound, Category, CustomField, FieldKind, Form, Forms, Labels, UploadRules, OPTIONAL_FIELDS, RESERVED_NAMES,
+};
 use crate::i18n::Lang;
 
 /// The form made of the global keys when none by that name is defined.
@@ -53,6 +55,15 @@ pub struct FieldSettings {
     pub max: Option<BoundSetting>,
     #[serde(default)]
     pub choices: Vec<String>,
+    /// `file`: 1–10 files (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_files: Option<usize>,
+    /// `file`: bytes per file (default and most: `server.upload_limit_bytes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u64>,
+    /// `file`: MIME types (`application/pdf`, `image/*`) and extensions (`.docx`); empty takes any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accept: Vec<String>,
 }
 
 /// `min`/`max` as written: a number, or a date as a string (`"2026-05-31"`).
@@ -116,7 +127,7 @@ fn resolve(settings: &Settings, id: &str, section: &PerFormSettings) -> Checked<
     let mut optional = built_in_list(&key("optional"), &optional_names)?;
     let required = built_in_list(&key("required"), &section.required)?;
     optional.extend(required.iter().filter(|name| !optional_names.iter().any(|n| n == *name)));
-    let fields = custom_fields(id, &section.fields)?;
+    let fields = custom_fields(id, &section.fields, settings.server.upload_limit_bytes as u64)?;
 
     let (category_routes, choice_routes) = if section.routes.is_empty() {
         // The global routes, for the categories this form offers.
@@ -179,7 +190,7 @@ fn is_field_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-fn custom_fields(id: &str, settings: &[FieldSettings]) -> Checked<Vec<CustomField>> {
+fn custom_fields(id: &str, settings: &[FieldSettings], upload_limit: u64) -> Checked<Vec<CustomField>> {
     let mut fields: Vec<CustomField> = Vec::new();
     for (index, field) in settings.iter().enumerate() {
         let key = |name: &str| format!("forms.{id}.fields.{index}.{name}");
@@ -233,6 +244,7 @@ fn custom_fields(id: &str, settings: &[FieldSettings]) -> Checked<Vec<CustomFiel
         if reversed {
             return fail(&key("min"), "is greater than max");
         }
+        let upload = upload_rules(&key, kind, field, upload_limit)?;
         fields.push(CustomField {
             name: name.to_owned(),
             labels: Arc::new(labels(&key("labels"), field)?),
@@ -242,9 +254,49 @@ fn custom_fields(id: &str, settings: &[FieldSettings]) -> Checked<Vec<CustomFiel
             min,
             max,
             choices: field.choices.clone(),
+            upload,
         });
     }
     Ok(fields)
+}
+
+/// A `file` field's limits; the keys are refused on any other type.
+fn upload_rules(
+    key: &dyn Fn(&str) -> String,
+    kind: FieldKind,
+    field: &FieldSettings,
+    upload_limit: u64,
+) -> Checked<Option<UploadRules>> {
+    if kind != FieldKind::File {
+        for (name, given) in [
+            ("max_files", field.max_files.is_some()),
+            ("max_bytes", field.max_bytes.is_some()),
+            ("accept", !field.accept.is_empty()),
+        ] {
+            if given {
+                return fail(&key(name), "only a file field has it");
+            }
+        }
+        return Ok(None);
+    }
+    let max_files = field.max_files.unwrap_or(1);
+    if !(1..=10).contains(&max_files) {
+        return fail(&key("max_files"), "must be from 1 to 10");
+    }
+    let max_bytes = field.max_bytes.unwrap_or(upload_limit);
+    if max_bytes == 0 || max_bytes > upload_limit {
+        return fail(&key("max_bytes"), format!("must be from 1 to server.upload_limit_bytes ({upload_limit})"));
+    }
+    for entry in &field.accept {
+        if !crate::domain::is_accept_entry(entry) {
+            return fail(
+                &key("accept"),
+                format!("{entry:?} is neither a MIME type like application/pdf nor an extension like .docx"),
+            );
+        }
+    }
+    let accept = field.accept.iter().map(|a| a.trim().to_ascii_lowercase()).collect();
+    Ok(Some(UploadRules { max_files, max_bytes, accept }))
 }
 
 fn bound(key: &str, kind: FieldKind, setting: Option<&BoundSetting>) -> Checked<Option<Bound>> {

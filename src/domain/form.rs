@@ -70,11 +70,22 @@ pub enum FieldKind {
     Date,
     Select,
     Checkbox,
+    /// Uploaded files (`multipart/form-data`); stored as a list of [`StoredFile`]s.
+    File,
 }
 
 impl FieldKind {
-    pub const ALL: [FieldKind; 8] =
-        [Self::Text, Self::Textarea, Self::Email, Self::Url, Self::Number, Self::Date, Self::Select, Self::Checkbox];
+    pub const ALL: [FieldKind; 9] = [
+        Self::Text,
+        Self::Textarea,
+        Self::Email,
+        Self::Url,
+        Self::Number,
+        Self::Date,
+        Self::Select,
+        Self::Checkbox,
+        Self::File,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -86,6 +97,7 @@ impl FieldKind {
             Self::Date => "date",
             Self::Select => "select",
             Self::Checkbox => "checkbox",
+            Self::File => "file",
         }
     }
 
@@ -101,7 +113,7 @@ impl FieldKind {
             Self::Textarea => Some(10_000),
             Self::Email => Some(EmailAddress::MAX_CHARS),
             Self::Url => Some(2000),
-            Self::Number | Self::Date | Self::Select | Self::Checkbox => None,
+            Self::Number | Self::Date | Self::Select | Self::Checkbox | Self::File => None,
         }
     }
 }
@@ -137,6 +149,57 @@ pub struct CustomField {
     pub max: Option<Bound>,
     /// `select`: the values offered, exactly as they are sent and stored.
     pub choices: Vec<String>,
+    /// `file`: how many files, how large, of which types.
+    pub upload: Option<UploadRules>,
+}
+
+/// What a `file` field takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRules {
+    /// 1–10.
+    pub max_files: usize,
+    /// Per file, in bytes.
+    pub max_bytes: u64,
+    /// MIME types (`image/png`, `image/*`) and extensions (`.docx`); empty takes any type.
+    pub accept: Vec<String>,
+}
+
+/// One uploaded file as stored with the inquiry (in `fields.<name>`, a list):
+/// its name is display text only; the bytes live under `files_dir/<sha256>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct StoredFile {
+    /// Names the file in `GET /api/v1/admin/inquiries/{id}/files/{file}`.
+    pub id: String,
+    /// The name the visitor's system gave it, cleaned (no path, no control or bidi characters).
+    pub name: String,
+    /// Bytes.
+    pub size: u64,
+    /// The type found in its bytes.
+    #[serde(rename = "type")]
+    #[schema(rename = "type")]
+    pub kind: String,
+    /// Lower-case hex SHA-256 of the bytes.
+    pub sha256: String,
+}
+
+impl StoredFile {
+    /// The files stored in a `file` field's value (none for any other value).
+    pub fn list(value: &Value) -> Vec<StoredFile> {
+        match value {
+            Value::Array(items) => items.iter().filter_map(|v| serde_json::from_value(v.clone()).ok()).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Every file of an inquiry's custom values, with the field it came in.
+    pub fn all(fields: &Map<String, Value>) -> Vec<(String, StoredFile)> {
+        fields.iter().flat_map(|(name, value)| Self::list(value).into_iter().map(|f| (name.clone(), f))).collect()
+    }
+
+    /// `cv.pdf (12345 bytes)`.
+    pub fn describe(&self) -> String {
+        format!("{} ({} bytes)", self.name, self.size)
+    }
 }
 
 impl CustomField {
@@ -150,6 +213,16 @@ impl CustomField {
             Some(Value::String(s)) if is_blank(&s) && self.kind != FieldKind::Checkbox => None,
             Some(value) => Some(value),
         };
+        if self.kind == FieldKind::File {
+            // Only the multipart reader puts files here (a list it built); any
+            // other value came from a body that cannot carry files.
+            return match given {
+                None if self.required => Err(fail("required", format!("{label} is required"))),
+                None => Ok(None),
+                Some(Value::Array(files)) if !files.is_empty() => Ok(Some(Value::Array(files))),
+                Some(_) => Err(fail("invalid_type", format!("{label} must be sent as a file (multipart/form-data)"))),
+            };
+        }
         if self.kind == FieldKind::Checkbox {
             let checked = match &given {
                 None => false,
@@ -326,6 +399,11 @@ impl Form {
         self.required.contains(&name)
     }
 
+    /// Whether this form takes files (and so `multipart/form-data`).
+    pub fn takes_files(&self) -> bool {
+        self.fields.iter().any(|f| f.kind == FieldKind::File)
+    }
+
     pub fn field(&self, name: &str) -> Option<&CustomField> {
         self.fields.iter().find(|f| f.name == name)
     }
@@ -370,6 +448,7 @@ impl Form {
 /// A stored custom value as a person reads it.
 pub fn display(value: &Value) -> String {
     match value {
+        Value::Array(_) => StoredFile::list(value).iter().map(StoredFile::describe).collect::<Vec<_>>().join("; "),
         Value::String(s) => s.clone(),
         Value::Bool(true) => "yes".to_owned(),
         Value::Bool(false) => "no".to_owned(),
@@ -424,6 +503,7 @@ mod tests {
             min: None,
             max: None,
             choices: vec!["a".to_owned(), "b".to_owned()],
+            upload: None,
         }
     }
 

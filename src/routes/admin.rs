@@ -28,6 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             Endpoint::new("/inquiries/{id}").get(get_one).on(Method::PATCH, update).on(Method::DELETE, delete).build(),
         )
+        .service(Endpoint::new("/inquiries/{id}/files/{file}").get(download_file).build())
         .service(Endpoint::new("/stats").get(stats).build())
         .service(Endpoint::new("/notifications/{id}/retry").on(Method::POST, retry).build())
         .service(Endpoint::new("/erasures").on(Method::POST, erasure).build())
@@ -72,8 +73,36 @@ pub(crate) async fn get_one(id: web::Path<String>, state: web::Data<AppState>) -
     Ok(HttpResponse::Ok().json(with_deliveries(&inquiry, &notifications, &deliveries)))
 }
 
+#[utoipa::path(get, path = "/api/v1/admin/inquiries/{id}/files/{file}", security(("admin_token" = [])), tag = "admin",
+    params(("id" = String, Path), ("file" = String, Path, description = "The file's `id` (from the inquiry's `files`)")),
+    responses(
+        (status = 200, description = "The file's bytes, as an attachment (`Content-Disposition: attachment`, `X-Content-Type-Options: nosniff`)",
+            content_type = "application/octet-stream", body = Vec<u8>),
+        crate::openapi::NoToken, crate::openapi::NotFound, crate::openapi::RateLimited, crate::openapi::Unavailable
+    ))]
+pub(crate) async fn download_file(
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    let (id, file) = path.into_inner();
+    super::download::file(&state.store, &id, &file).await
+}
+
+/// Every file of an inquiry, with the field it came in (`fields.<name>` holds each field's).
+#[derive(serde::Serialize)]
+struct FileView {
+    field: String,
+    #[serde(flatten)]
+    file: crate::domain::StoredFile,
+}
+
 fn with_deliveries(inquiry: &InquiryRecord, notifications: &[NotificationView], deliveries: &[DeliveryView]) -> Value {
     let mut body = serde_json::to_value(inquiry).unwrap_or_default();
+    let files: Vec<FileView> = crate::domain::StoredFile::all(&inquiry.fields)
+        .into_iter()
+        .map(|(field, file)| FileView { field, file })
+        .collect();
+    body["files"] = serde_json::to_value(files).unwrap_or_default();
     body["notifications"] = serde_json::to_value(notifications).unwrap_or_default();
     body["deliveries"] = serde_json::to_value(deliveries).unwrap_or_default();
     body

@@ -11,6 +11,8 @@ use crate::problem::{Malformed, Problem};
 pub enum BodyKind {
     Json,
     Form,
+    /// `multipart/form-data`: only a form that takes files reads it (see `upload`).
+    Multipart,
 }
 
 impl BodyKind {
@@ -24,6 +26,7 @@ impl BodyKind {
         match essence.as_str() {
             "application/json" => Ok(Self::Json),
             "application/x-www-form-urlencoded" => Ok(Self::Form),
+            "multipart/form-data" => Ok(Self::Multipart),
             _ => Err(Problem::UnsupportedMediaType),
         }
     }
@@ -46,6 +49,7 @@ impl BodyKind {
                     .map_err(|e| Problem::Malformed(Malformed::Form(e.to_string())))?;
                 Ok(pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect())
             }
+            Self::Multipart => Err(Problem::UnsupportedMediaType),
         }
     }
 }

@@ -5,11 +5,13 @@ mod auth;
 mod body;
 pub(crate) mod console;
 mod cors;
+mod download;
 mod endpoint;
 pub(crate) mod form_page;
 pub(crate) mod forms;
 pub(crate) mod health;
 pub(crate) mod submit;
+mod upload;
 
 use actix_web::http::Method;
 use actix_web::{web, HttpResponse};

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::body::{read_body, BodyKind};
 use super::form_page;
+use super::upload;
 use crate::config::StoreIp;
 use crate::domain::{parse_submission, FieldError, Form, InquiryStatus, NewInquiry, SubmissionRules};
 use crate::i18n::Lang;
@@ -150,7 +151,7 @@ async fn respond(
     form: Option<Arc<Form>>,
 ) -> HttpResponse {
     let kind = BodyKind::of(&req);
-    let html = matches!(kind, Ok(BodyKind::Form)) && !wants_json(&req);
+    let html = matches!(kind, Ok(BodyKind::Form | BodyKind::Multipart)) && !wants_json(&req);
     let mut allowances = Allowances::default();
     // Accept-Language until the body's `_lang` field says otherwise.
     let mut lang = Lang::of_request(&req, None);
@@ -194,8 +195,27 @@ async fn accept(
     let client = client_address(peer, req.headers(), &settings.server.trusted_proxies);
     allowances.note(state.guard.check_ip(client).await)?;
 
-    let bytes = read_body(req, payload, settings.server.body_limit_bytes, settings.server.client_timeout()).await?;
-    let fields = kind.fields(&bytes)?;
+    let (fields, files, mut errors, request_hash) = match kind {
+        BodyKind::Multipart if form.takes_files() => {
+            let limits =
+                upload::Limits { upload: settings.server.upload_limit_bytes, text: settings.server.body_limit_bytes };
+            let timeout = settings.server.client_timeout();
+            let read = upload::read(req, payload, form, state.store.blobs(), limits);
+            let received = tokio::time::timeout(timeout, read)
+                .await
+                .unwrap_or(Err(Problem::BodyTimeout { seconds: timeout.as_secs() }))?;
+            (received.fields, received.files, received.errors, received.request_hash)
+        }
+        BodyKind::Multipart => return Err(Problem::UnsupportedMediaType),
+        BodyKind::Json | BodyKind::Form => {
+            let limit = settings.server.body_limit_bytes;
+            let bytes = read_body(req, payload, limit, settings.server.client_timeout()).await?;
+            let mut fields = kind.fields(&bytes)?;
+            let errors = upload::refuse_files_in(&mut fields, form);
+            let hash: [u8; 32] = Sha256::digest(&bytes).into();
+            (fields, Vec::new(), errors, hash)
+        }
+    };
     if let Some(serde_json::Value::String(tag)) = fields.get("_lang") {
         *lang = Lang::of_request(req, Some(tag));
     }
@@ -205,9 +225,18 @@ async fn accept(
         require_consent: settings.privacy.require_consent,
         form,
     };
-    let submission = parse_submission(fields, rules).map_err(Problem::Validation)?;
+    let submission = match parse_submission(fields, rules) {
+        Ok(submission) if errors.is_empty() => submission,
+        Ok(_) => return Err(Problem::Validation(errors)),
+        Err(others) => {
+            // The file fields' errors and every other field's, at once (a refused
+            // file is not reported "required" as well).
+            let seen: Vec<String> = errors.iter().map(|e| e.field.clone()).collect();
+            errors.extend(others.into_iter().filter(|e| !seen.contains(&e.field)));
+            return Err(Problem::Validation(errors));
+        }
+    };
     allowances.note(state.guard.check_email(submission.inquiry.email.normalized()).await)?;
-    let request_hash: [u8; 32] = Sha256::digest(&bytes).into();
 
     let mut flags = state.guard.spam.flags(&submission, received_at);
     if let Some(captcha) = &state.guard.captcha {
@@ -260,7 +289,13 @@ async fn accept(
         Some(claim) => Some(InFlight::claim(&state.in_flight, &claim.key)?),
         None => None,
     };
-    let (label, result) = match state.store.submit(record).await {
+    let outcome = upload::persist_then(&state.store, files, async {
+        let outcome = state.store.submit(record).await;
+        let stored = matches!(outcome, WriteOutcome::Created(_));
+        (outcome, stored)
+    })
+    .await?;
+    let (label, result) = match outcome {
         WriteOutcome::Created(receipt) if spam => ("spam", Ok(receipt)),
         WriteOutcome::Created(receipt) => ("accepted", Ok(receipt)),
         WriteOutcome::Replayed(receipt) | WriteOutcome::Duplicate(receipt) => ("duplicate", Ok(receipt)),

@@ -8,6 +8,7 @@
 //! PostgreSQL ([`postgres`], for several replicas on one database). The URL's
 //! scheme chooses.
 
+pub mod blobs;
 pub mod console;
 #[macro_use]
 mod model;
@@ -105,6 +106,8 @@ pub struct StoreOptions {
     pub message_id_domain: String,
     /// Which events the configured webhooks want.
     pub webhooks: std::sync::Arc<webhooks::WebhookPlan>,
+    /// `[storage] files_dir`: uploaded files.
+    pub files_dir: PathBuf,
 }
 
 /// The handle to the database: cheap to clone. The background task returned by
@@ -112,6 +115,7 @@ pub struct StoreOptions {
 #[derive(Clone)]
 pub struct Store {
     db: Backend,
+    blobs: Arc<blobs::Blobs>,
 }
 
 #[derive(Clone)]
@@ -138,12 +142,48 @@ impl Store {
         options: StoreOptions,
         outbox: Arc<Notify>,
     ) -> Result<(Self, JoinHandle<()>), StoreError> {
+        let blobs =
+            blobs::Blobs::open(&options.files_dir).map_err(|e| StoreError::Directory(options.files_dir.clone(), e))?;
+        let blobs = Arc::new(blobs);
         if is_postgres(&settings.url) {
             let (db, task) = postgres::Postgres::open(settings, options, outbox).await?;
-            return Ok((Self { db: Backend::Postgres(db) }, task));
+            return Ok((Self { db: Backend::Postgres(db), blobs }, task));
         }
         let (db, task) = sqlite::Sqlite::open(settings, options, outbox).await?;
-        Ok((Self { db: Backend::Sqlite(db) }, task))
+        Ok((Self { db: Backend::Sqlite(db), blobs }, task))
+    }
+
+    /// The directory of uploaded files: a submission streams its files there
+    /// and persists them before [`Store::submit`].
+    pub fn blobs(&self) -> &blobs::Blobs {
+        &self.blobs
+    }
+
+    /// Removes the stored files among `sha256s` that no inquiry names (any
+    /// more); returns how many.
+    pub async fn release_files(&self, sha256s: Vec<String>) -> Result<usize, StoreError> {
+        self.blobs.remove_unnamed(sha256s, |candidates| async move { self.named_files(candidates).await }).await
+    }
+
+    /// Which of `sha256s` an inquiry names.
+    async fn named_files(&self, sha256s: Vec<String>) -> Result<std::collections::HashSet<String>, StoreError> {
+        on_backend!(self, db => db.named_files(sha256s).await)
+    }
+
+    /// Removes what an interrupted upload left: temporary files and files no
+    /// inquiry names, older than `grace` (zero at the start of the only process
+    /// using the directory; with replicas, longer than an upload can take).
+    pub async fn sweep_files(&self, grace: std::time::Duration) -> Result<usize, StoreError> {
+        let dir = self.blobs.dir().to_owned();
+        let (hashes, temporaries) =
+            self.blobs.older_than(grace).await.map_err(|e| StoreError::Directory(dir.clone(), e))?;
+        let mut removed = 0;
+        for path in temporaries {
+            if tokio::fs::remove_file(&path).await.is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed + self.release_files(hashes).await?)
     }
 
     /// Builds (or drops) the search index to match `database.search_index`.
@@ -262,7 +302,7 @@ impl Store {
     }
 
     /// Erases inquiries with their notifications, delivery attempts, idempotency
-    /// keys and search-index entries, leaving no copy in the database's files,
+    /// keys, search-index entries and the files no other inquiry names, leaving no copy in the database's files,
     /// and audits the count as `action` (with `detail` added); returns the
     /// erased ids. An erasure of one id that finds nothing is not audited.
     pub async fn erase(
@@ -272,7 +312,12 @@ impl Store {
         which: Erase,
         detail: serde_json::Value,
     ) -> Result<Vec<String>, StoreError> {
-        on_backend!(self, db => db.erase(actor, action, which, detail).await)
+        let (ids, files) = on_backend!(self, db => db.erase(actor, action, which, detail).await)?;
+        if let Err(error) = self.release_files(files).await {
+            // The rows are gone; the files go with the next sweep.
+            tracing::warn!(%error, "erased files could not be removed yet");
+        }
+        Ok(ids)
     }
 
     /// Puts a failed notification back in the queue, due now; audited.

@@ -238,6 +238,24 @@ impl Erase {
     }
 }
 
+/// The ids of erased inquiries, and the hashes of the files they named.
+pub(super) fn erased_ids(erased: Vec<InquiryRecord>) -> (Vec<String>, Vec<String>) {
+    let mut files: Vec<String> =
+        erased.iter().flat_map(|i| crate::domain::StoredFile::all(&i.fields)).map(|(_, file)| file.sha256).collect();
+    files.sort();
+    files.dedup();
+    (erased.into_iter().map(|i| i.id).collect(), files)
+}
+
+/// The hashes of a new record's files (each once).
+pub(super) fn file_hashes(record: &NewRecord) -> Vec<String> {
+    let mut files: Vec<String> =
+        crate::domain::StoredFile::all(&record.inquiry.fields).into_iter().map(|(_, f)| f.sha256).collect();
+    files.sort();
+    files.dedup();
+    files
+}
+
 /// The audit detail of a status change (never the note itself: it may be personal).
 pub(super) fn update_detail(previous: &str, status: InquiryStatus, note_changed: bool) -> Value {
     serde_json::json!({"from": previous, "to": status.as_str(), "note_changed": note_changed})

@@ -283,7 +283,7 @@ impl Postgres {
         action: &'static str,
         which: Erase,
         detail: serde_json::Value,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<(Vec<String>, Vec<String>), StoreError> {
         let mut tx = self.pool.begin().await?;
         let erased = admin::erase(&mut tx, &which).await?;
         if let Some((target, detail)) = which.audit(erased.len(), detail) {
@@ -295,7 +295,15 @@ impl Postgres {
         if !erased.is_empty() {
             admin::vacuum(&self.pool).await;
         }
-        Ok(erased.into_iter().map(|i| i.id).collect())
+        Ok(crate::store::model::erased_ids(erased))
+    }
+
+    pub async fn named_files(&self, sha256s: Vec<String>) -> Result<std::collections::HashSet<String>, StoreError> {
+        let named: Vec<String> = sqlx::query_scalar("SELECT DISTINCT sha256 FROM files WHERE sha256 = ANY($1)")
+            .bind(&sha256s)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(named.into_iter().collect())
     }
 
     pub async fn requeue(&self, actor: &str, id: &str) -> Result<Requeue, StoreError> {

@@ -11,7 +11,7 @@ use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 use super::Tx;
-use crate::store::model::fields_json;
+use crate::store::model::{fields_json, file_hashes};
 use crate::store::search::words;
 use crate::store::{NewRecord, Receipt, StoreOptions, WriteOutcome};
 use crate::timestamp::now_ms;
@@ -152,6 +152,15 @@ pub async fn insert_inquiries(tx: &mut Tx, rows: &[(&NewRecord, &str)], now: i64
     .bind(&fields)
     .execute(&mut **tx)
     .await?;
+    let (owners, files): (Vec<&str>, Vec<String>) =
+        rows.iter().flat_map(|(r, id)| file_hashes(r).into_iter().map(move |h| (*id, h))).unzip();
+    if !files.is_empty() {
+        sqlx::query("INSERT INTO files (inquiry_id, sha256) SELECT * FROM UNNEST($1::text[], $2::text[]) ON CONFLICT DO NOTHING")
+            .bind(&owners)
+            .bind(&files)
+            .execute(&mut **tx)
+            .await?;
+    }
     Ok(())
 }
 

@@ -42,7 +42,7 @@ use super::{
     Settlement, StoreError, StoreOptions, TokenInfo, WriteOutcome,
 };
 use crate::domain::{ExportFormat, InquiryFilter, InquiryStatus, Page};
-use crate::store::model::update_detail;
+use crate::store::model::{erased_ids, update_detail};
 use crate::store::webhooks::{ClaimedWebhook, DeliveryView, WebhookPlan};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -335,7 +335,7 @@ impl Sqlite {
         action: &'static str,
         which: Erase,
         detail: serde_json::Value,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<(Vec<String>, Vec<String>), StoreError> {
         let (actor, plan) = (actor.to_owned(), self.webhooks.clone());
         let (ids, events) = self
             .writer
@@ -346,12 +346,27 @@ impl Sqlite {
                         admin::audit(conn, &actor, action, target, detail).await?;
                     }
                     let events = webhooks::queue_erasure(conn, &plan, &erased).await?;
-                    Ok((erased.into_iter().map(|i| i.id).collect(), events))
+                    Ok((erased_ids(erased), events))
                 })
             })
             .await?;
         self.wake_webhooks(events);
         Ok(ids)
+    }
+
+    pub async fn named_files(&self, sha256s: Vec<String>) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut named = std::collections::HashSet::new();
+        for chunk in sha256s.chunks(500) {
+            let mut query =
+                sqlx::QueryBuilder::<sqlx::Sqlite>::new("SELECT DISTINCT sha256 FROM files WHERE sha256 IN (");
+            let mut list = query.separated(", ");
+            chunk.iter().for_each(|h| {
+                list.push_bind(h.clone());
+            });
+            query.push(")");
+            named.extend(query.build_query_scalar::<String>().fetch_all(&self.reads).await?);
+        }
+        Ok(named)
     }
 
     pub async fn requeue(&self, actor: &str, id: &str) -> Result<Requeue, StoreError> {

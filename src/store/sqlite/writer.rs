@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use super::{outbox, search};
-use crate::store::model::{fields_json, resolve, KnownKeys, DAY_MS};
+use crate::store::model::{fields_json, file_hashes, resolve, KnownKeys, DAY_MS};
 use crate::store::webhooks;
 use crate::store::{ClaimedNotification, NewRecord, Receipt, Settlement, StoreOptions, WriteOutcome};
 use crate::timestamp::now_ms;
@@ -322,6 +322,7 @@ const INSERT_NOTIFICATION: &str = "INSERT INTO notifications \
      (id, inquiry_id, kind, recipients, message_id, next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)";
 const COUNT_INSERTED: &str = "INSERT INTO inquiry_counts (day, form, status, category, n, unread) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT DO UPDATE SET n = n + excluded.n, unread = unread + excluded.unread";
+const INSERT_FILE: &str = "INSERT OR IGNORE INTO files (inquiry_id, sha256) VALUES (?1, ?2)";
 const INSERT_IDEMPOTENCY_KEY: &str = "INSERT OR REPLACE INTO idempotency_keys \
      (key, request_hash, inquiry_id, received_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5)";
 
@@ -379,6 +380,9 @@ fn write_batch(
         ])?;
         if let Some(document) = &record.search_document {
             db.prepare_cached(search::INSERT)?.execute(params![seq, document])?;
+        }
+        for sha256 in file_hashes(record) {
+            db.prepare_cached(INSERT_FILE)?.execute(params![id, sha256])?;
         }
         for planned in &record.notifications {
             let notification_id = Uuid::now_v7().to_string();
