@@ -209,6 +209,19 @@ pub struct InquiryWithNotifications {
     notifications: Vec<Notification>,
     /// Every email and webhook delivery, oldest first, with its attempts.
     deliveries: Vec<Delivery>,
+    /// Its uploaded files, from every file field (each field's list is also its value in `fields`).
+    files: Vec<InquiryFile>,
+}
+
+/// An uploaded file; download it from `/api/v1/admin/inquiries/{id}/files/{file}` by its `id`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct InquiryFile {
+    /// The file field it came in.
+    field: String,
+    #[schema(inline)]
+    #[serde(flatten)]
+    file: crate::domain::StoredFile,
 }
 
 /// One email or webhook event on its way.
@@ -465,6 +478,16 @@ impl Modify for FormSubmission {
             if let Some(content) = body {
                 content.schema = Some(RefOr::Ref(Ref::from_schema_name("FormSubmission")));
             }
+            let multipart = openapi
+                .paths
+                .paths
+                .get_mut(path)
+                .and_then(|item| item.post.as_mut())
+                .and_then(|post| post.request_body.as_mut())
+                .and_then(|body| body.content.get_mut("multipart/form-data"));
+            if let Some(content) = multipart {
+                content.schema = Some(RefOr::Ref(Ref::from_schema_name("FormSubmission")));
+            }
         }
     }
 }
@@ -527,6 +550,7 @@ impl Modify for BearerAuth {
         routes::admin::list,
         routes::admin::export_inquiries,
         routes::admin::get_one,
+        routes::admin::download_file,
         routes::admin::update,
         routes::admin::delete,
         routes::admin::stats,

@@ -132,7 +132,9 @@ impl Application {
         }
 
         let forms = settings.forms()?;
-        let mut composer = Composer::new(&settings.mail, forms.clone()).context("cannot load the email templates")?;
+        let mut composer = Composer::new(&settings.mail, forms.clone())
+            .context("cannot load the email templates")?
+            .with_attachments(&settings.storage.files_dir, settings.mail.attach_max_bytes);
         if settings.admin.console && !settings.server.public_url.is_empty() {
             composer = composer.with_console(&settings.server.public_url);
         }

@@ -1,18 +1,18 @@
 //! Turns a notification into an email, from templates staff can edit.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use fluent_bundle::FluentValue;
 
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 use minijinja::Environment;
 use serde::Serialize;
 
 use crate::config::MailSettings;
-use crate::domain::{ascii_address, display, Forms, NotificationKind};
+use crate::domain::{ascii_address, display, Forms, NotificationKind, StoredFile};
 use crate::i18n::Lang;
 use crate::store::{ClaimedNotification, InquiryRecord};
 
@@ -48,6 +48,9 @@ pub struct Composer {
     /// `https://host/admin/inquiries/` when the console is on and
     /// `server.public_url` is set: staff email links to the inquiry there.
     console_base: Option<String>,
+    /// Where uploaded files are read from to attach them, and the most bytes
+    /// attached to one email (`None`: files are never attached).
+    attach: Option<(PathBuf, u64)>,
 }
 
 #[derive(Serialize)]
@@ -65,9 +68,22 @@ struct Context<'a> {
     fields: Vec<FieldLine>,
     /// The inquiry in the console (staff email only; `None` without a console).
     console_link: Option<String>,
+    /// Its uploaded files (staff email only): attached when `files_attached`,
+    /// else each with a console link when there is a console.
+    files: Vec<FileLine>,
+    files_attached: bool,
     /// Every key of the inquiry object but `fields` (see above).
     #[serde(flatten)]
     inquiry: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct FileLine {
+    name: String,
+    size: u64,
+    #[serde(rename = "type")]
+    kind: String,
+    link: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -111,6 +127,8 @@ impl<'a> Context<'a> {
             form_title: form.map_or_else(|| inquiry.form.clone(), |f| f.title.clone()),
             fields,
             console_link: None,
+            files: Vec::new(),
+            files_attached: false,
             inquiry: object,
         }
     }
@@ -141,13 +159,37 @@ impl Composer {
             env.add_template_owned(name, source)?;
         }
         let from = settings.from.parse().map_err(|_| ComposeError::Address(settings.from.clone()))?;
-        Ok(Self { env, from, prefix: settings.subject_prefix.clone(), forms, console_base: None })
+        Ok(Self { env, from, prefix: settings.subject_prefix.clone(), forms, console_base: None, attach: None })
     }
 
     /// Staff email links to each inquiry in the console served at `public_url`.
     pub fn with_console(mut self, public_url: &str) -> Self {
         self.console_base = Some(format!("{}/admin/inquiries/", public_url.trim_end_matches('/')));
         self
+    }
+
+    /// Staff email attaches uploaded files, read from `files_dir`, while their
+    /// total is at most `max_bytes`.
+    pub fn with_attachments(mut self, files_dir: &Path, max_bytes: u64) -> Self {
+        self.attach = Some((files_dir.to_owned(), max_bytes));
+        self
+    }
+
+    /// The staff email's attachments (`None`: the files are only listed).
+    fn attachments(&self, files: &[StoredFile]) -> Option<Vec<SinglePart>> {
+        let (dir, max_bytes) = self.attach.as_ref()?;
+        if files.iter().map(|f| f.size).sum::<u64>() > *max_bytes {
+            return None;
+        }
+        files
+            .iter()
+            .map(|file| {
+                let bytes = std::fs::read(dir.join(&file.sha256)).ok()?;
+                let kind =
+                    ContentType::parse(&file.kind).unwrap_or(ContentType::parse("application/octet-stream").ok()?);
+                Some(Attachment::new(file.name.clone()).body(bytes, kind))
+            })
+            .collect()
     }
 
     pub fn compose(&self, notification: &ClaimedNotification) -> Result<Message, ComposeError> {
@@ -161,6 +203,22 @@ impl Composer {
             NotificationKind::Staff => self.console_base.as_ref().map(|base| format!("{base}{}", inquiry.id)),
             NotificationKind::Receipt => None,
         };
+        // A receipt never carries files: they stay with the institute.
+        let files: Vec<StoredFile> = match notification.kind {
+            NotificationKind::Staff => StoredFile::all(&inquiry.fields).into_iter().map(|(_, f)| f).collect(),
+            NotificationKind::Receipt => Vec::new(),
+        };
+        let attachments = self.attachments(&files);
+        context.files_attached = attachments.is_some() && !files.is_empty();
+        context.files = files
+            .iter()
+            .map(|f| FileLine {
+                name: f.name.clone(),
+                size: f.size,
+                kind: f.kind.clone(),
+                link: self.console_base.as_ref().map(|base| format!("{base}{}/files/{}", inquiry.id, f.id)),
+            })
+            .collect();
         let kind = notification.kind.as_str();
         let subject = self.render(&format!("{kind}_subject.txt"), &context)?;
         let text = self.render(&format!("{kind}.txt"), &context)?;
@@ -187,7 +245,13 @@ impl Composer {
                 builder.to(visitor).header(AutoSubmittedHeader).header(ContentLanguageHeader(lang.tag()))
             }
         };
-        Ok(builder.multipart(alternative(text, html))?)
+        let body = match attachments {
+            Some(parts) if !parts.is_empty() => {
+                parts.into_iter().fold(MultiPart::mixed().multipart(alternative(text, html)), MultiPart::singlepart)
+            }
+            _ => alternative(text, html),
+        };
+        Ok(builder.multipart(body)?)
     }
 
     /// A short message for `inquiryd mail test`.

@@ -60,6 +60,16 @@ pub struct FieldDefinition {
     /// `select`: the values to send, exactly.
     #[serde(skip_serializing_if = "Option::is_none")]
     choices: Option<Vec<String>>,
+    /// `file`: how many files the field takes (send them as `multipart/form-data`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 10)]
+    max_files: Option<usize>,
+    /// `file`: the most bytes per file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_bytes: Option<u64>,
+    /// `file`: the MIME types and `.extensions` accepted (empty: any), as an `<input accept>` takes them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    accept: Option<Vec<String>>,
 }
 
 /// A number, or an RFC 3339 date.
@@ -86,6 +96,9 @@ impl FormDefinition {
                 min: None,
                 max: None,
                 choices: None,
+                max_files: None,
+                max_bytes: None,
+                accept: None,
             });
         let consent = FieldDefinition {
             name: "consent".to_owned(),
@@ -97,6 +110,9 @@ impl FormDefinition {
             min: None,
             max: None,
             choices: None,
+            max_files: None,
+            max_bytes: None,
+            accept: None,
         };
         let custom = form.fields.iter().map(|field| FieldDefinition {
             name: field.name.clone(),
@@ -108,6 +124,9 @@ impl FormDefinition {
             min: field.min.clone(),
             max: field.max.clone(),
             choices: (field.kind == FieldKind::Select).then(|| field.choices.clone()),
+            max_files: field.upload.as_ref().map(|u| u.max_files),
+            max_bytes: field.upload.as_ref().map(|u| u.max_bytes),
+            accept: field.upload.as_ref().map(|u| u.accept.clone()),
         });
         let categories = form
             .categories

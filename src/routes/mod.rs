@@ -5,7 +5,7 @@ mod auth;
 mod body;
 pub(crate) mod console;
 mod cors;
-mod download;
+pub(crate) mod download;
 mod endpoint;
 pub(crate) mod form_page;
 pub(crate) mod forms;

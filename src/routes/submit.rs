@@ -65,7 +65,8 @@ impl Allowances {
     tag = "public",
     request_body(content(
         (crate::openapi::Submission = "application/json"),
-        (crate::openapi::Submission = "application/x-www-form-urlencoded")
+        (crate::openapi::Submission = "application/x-www-form-urlencoded"),
+        (crate::openapi::Submission = "multipart/form-data")
     )),
     params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 128, pattern = r"^[!-~]+$",
         description = "Printable ASCII, at most 128 characters; a repeat within 24 h returns the first answer")),
@@ -79,10 +80,10 @@ impl Allowances {
             (crate::openapi::Problem = "application/problem+json"), (String = "text/html"))),
         (status = 409, description = "The first request with this Idempotency-Key is still in flight", content(
             (crate::openapi::Problem = "application/problem+json"), (String = "text/html"))),
-        (status = 413, description = "Body over `server.body_limit_bytes`", content(
+        (status = 413, description = "Body over `server.body_limit_bytes` (`multipart/form-data`: `server.upload_limit_bytes`), or a file over its field's `max_bytes` (`errors` names the field, code `too_large`)", content(
             (crate::openapi::Problem = "application/problem+json"), (String = "text/html"))),
         crate::openapi::UnsupportedType,
-        (status = 422, description = "Invalid: every failing field listed (a plain form post gets an HTML page listing them)", content(
+        (status = 422, description = "Invalid: every failing field listed (a plain form post gets an HTML page listing them); files: `too_many_files`, `invalid_file_type`, `empty_file`", content(
             (crate::openapi::Problem = "application/problem+json"), (String = "text/html"))),
         (status = 429, description = "Rate-limited (`Retry-After`)", content(
             (crate::openapi::Problem = "application/problem+json"), (String = "text/html"))),
@@ -98,14 +99,17 @@ pub async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<Ap
 /// Submit an inquiry to one form. The body documented here is the built-in
 /// fields; a form with custom fields (or hidden built-in ones) takes exactly
 /// what its definition, `GET /api/v1/forms/{form}`, lists, and answers any
-/// other field with a 422 naming it.
+/// other field with a 422 naming it. A form with `file` fields also takes
+/// `multipart/form-data` (files as parts with a filename); any other form
+/// answers it with 415.
 #[utoipa::path(
     post,
     path = "/api/v1/forms/{form}/inquiries",
     tag = "public",
     request_body(content(
         (crate::openapi::Submission = "application/json"),
-        (crate::openapi::Submission = "application/x-www-form-urlencoded")
+        (crate::openapi::Submission = "application/x-www-form-urlencoded"),
+        (crate::openapi::Submission = "multipart/form-data")
     )),
     params(("form" = String, Path, pattern = r"^[a-z0-9-]{1,40}$", example = "contact", description = "The form's id"),
         ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 128, pattern = r"^[!-~]+$",
@@ -122,10 +126,10 @@ pub async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<Ap
             (crate::openapi::Problem = "application/problem+json"), (String = "text/html"))),
         (status = 409, description = "The first request with this Idempotency-Key is still in flight", content(
             (crate::openapi::Problem = "application/problem+json"), (String = "text/html"))),
-        (status = 413, description = "Body over `server.body_limit_bytes`", content(
+        (status = 413, description = "Body over `server.body_limit_bytes` (`multipart/form-data`: `server.upload_limit_bytes`), or a file over its field's `max_bytes` (`errors` names the field, code `too_large`)", content(
             (crate::openapi::Problem = "application/problem+json"), (String = "text/html"))),
         crate::openapi::UnsupportedType,
-        (status = 422, description = "Invalid: every failing field listed (a plain form post gets an HTML page listing them)", content(
+        (status = 422, description = "Invalid: every failing field listed (a plain form post gets an HTML page listing them); files: `too_many_files`, `invalid_file_type`, `empty_file`", content(
             (crate::openapi::Problem = "application/problem+json"), (String = "text/html"))),
         (status = 429, description = "Rate-limited (`Retry-After`)", content(
             (crate::openapi::Problem = "application/problem+json"), (String = "text/html"))),

@@ -370,11 +370,13 @@ pub(super) fn csv_columns(custom: Option<&[String]>) -> Vec<String> {
     }
 }
 
-/// A custom value in a CSV cell: text as it is, anything else as JSON
-/// (`true`, `3`, `2.5`); absent, nothing.
+/// A custom value in a CSV cell: text as it is, files as `name (size bytes)`
+/// joined by `; `, anything else as JSON (`true`, `3`, `2.5`); absent, nothing.
 pub(super) fn csv_value(value: Option<&Value>) -> String {
     match value {
         None | Some(Value::Null) => String::new(),
+        // A file field: its files' names and sizes, never their bytes.
+        Some(files @ Value::Array(_)) => crate::domain::display(files),
         Some(Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
     }

@@ -13,4 +13,5 @@ mod http;
 mod intake;
 mod operations;
 mod replicas;
+mod uploads;
 mod webhooks;

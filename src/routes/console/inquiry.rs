@@ -17,6 +17,19 @@ use crate::store::{Erase, Requeue};
 
 const NOTE_MAX: usize = 2000;
 
+/// One of the inquiry's files, as an attachment (never shown inline).
+pub async fn file(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    if current(&req, &state).await?.is_none() {
+        return Ok(see_other("/admin/login"));
+    }
+    let (id, file) = path.into_inner();
+    crate::routes::download::file(&state.store, &id, &file).await
+}
+
 /// What the POST that redirected here did (`?done=status`), for its notice.
 #[derive(Default, Deserialize)]
 struct Done {
@@ -91,6 +104,10 @@ pub async fn inquiry(
         })
         .collect();
     let flags: Vec<String> = record.spam_flags.iter().map(|f| spam_flag_words(f)).collect();
+    let files: Vec<_> = crate::domain::StoredFile::all(&record.fields)
+        .into_iter()
+        .map(|(_, f)| context! { id => f.id, name => f.name, size => f.size, kind => f.kind })
+        .collect();
     let done: Done = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
     let message = match done.done.as_str() {
         "status" => Some("Saved."),
@@ -112,7 +129,7 @@ pub async fn inquiry(
                 fields => fields, flags => flags, mailto => mailto, statuses => statuses,
                 is_spam => record.status == InquiryStatus::Spam,
                 users => users, assignee => assignee_email, replied => triage.replied_at.map(when),
-                deliveries => deliveries, message => message,
+                deliveries => deliveries, message => message, files => files,
             }
         },
     )?;

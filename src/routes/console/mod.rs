@@ -72,6 +72,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(Endpoint::new("/login").get(auth::login_page).on(Method::POST, auth::login).build())
             .service(Endpoint::new("/logout").on(Method::POST, auth::logout).build())
             .service(Endpoint::new("/inquiries/{id}").get(inquiry::inquiry).build())
+            .service(Endpoint::new("/inquiries/{id}/files/{file}").get(inquiry::file).build())
             .service(Endpoint::new("/inquiries/{id}/status").on(Method::POST, inquiry::change_status).build())
             .service(Endpoint::new("/inquiries/{id}/triage").on(Method::POST, inquiry::triage).build())
             .service(Endpoint::new("/inquiries/{id}/not-spam").on(Method::POST, inquiry::not_spam).build())

@@ -56,6 +56,8 @@ fn csv_column(custom: Option<&[String]>) -> String {
             let path = format!("'$.{name}'");
             let expr = format!(
                 "CASE json_type(i.fields, {path}) WHEN 'text' THEN json_extract(i.fields, {path}) \
+                 WHEN 'array' THEN (SELECT group_concat(json_extract(f.value, '$.name') || ' (' || \
+                     json_extract(f.value, '$.size') || ' bytes)', '; ') FROM json_each(i.fields, {path}) f) \
                  ELSE coalesce(i.fields -> {path}, '') END"
             );
             ((*name).clone(), expr)

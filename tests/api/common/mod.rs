@@ -143,6 +143,21 @@ impl TestApp {
         Self::start(dir, env)
     }
 
+    /// The server's process id (to read its memory from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.0.id()
+    }
+
+    /// A `multipart/form-data` POST of `parts`, with `headers`.
+    pub fn post_multipart(&self, path: &str, parts: &[Part], headers: &[(&str, &str)]) -> Reply {
+        let (content_type, body) = multipart(parts);
+        let mut req = ureq::post(&self.url(path)).set("Content-Type", &content_type);
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        Reply::from(req.send_bytes(&body))
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.0.kill();
         let _ = self.child.0.wait();
@@ -562,4 +577,39 @@ pub fn utc_date(ms: i64) -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// One part of a `multipart/form-data` body: a text field, or a file (with
+/// its name and declared type).
+pub enum Part<'a> {
+    Text(&'a str, &'a str),
+    File { field: &'a str, name: &'a str, kind: &'a str, bytes: &'a [u8] },
+}
+
+pub const BOUNDARY: &str = "----inquiryd-test-boundary-7MA4YWxkTrZu0gW";
+
+/// `(Content-Type, body)` of a multipart request made of `parts`.
+pub fn multipart(parts: &[Part]) -> (String, Vec<u8>) {
+    let mut body = Vec::new();
+    for part in parts {
+        body.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
+        match part {
+            Part::Text(name, value) => {
+                body.extend_from_slice(format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes());
+                body.extend_from_slice(value.as_bytes());
+            }
+            Part::File { field, name, kind, bytes } => {
+                body.extend_from_slice(
+                    format!(
+                        "Content-Disposition: form-data; name=\"{field}\"; filename=\"{name}\"\r\nContent-Type: {kind}\r\n\r\n"
+                    )
+                    .as_bytes(),
+                );
+                body.extend_from_slice(bytes);
+            }
+        }
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={BOUNDARY}"), body)
 }
