@@ -26,6 +26,9 @@ const DEMO_PAGE: &str = include_str!("../../examples/contact-form.html");
 /// The example registration form (it renders `GET /api/v1/forms/conference`),
 /// served at `/event-registration` when `server.demo_page` is on.
 const EVENT_PAGE: &str = include_str!("../../examples/event-registration.html");
+/// The example internship application (a CV upload to the form `internships`),
+/// served at `/internship` when `server.demo_page` is on.
+const INTERNSHIP_PAGE: &str = include_str!("../../examples/internship.html");
 
 pub fn configure(cfg: &mut web::ServiceConfig, demo_page: bool, console: bool) {
     extractor_errors(cfg);
@@ -41,6 +44,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, demo_page: bool, console: bool) {
         .service(
             Endpoint::new("/event-registration")
                 .get(|| async { HttpResponse::Ok().content_type("text/html; charset=utf-8").body(EVENT_PAGE) })
+                .build(),
+        )
+        .service(
+            Endpoint::new("/internship")
+                .get(|| async { HttpResponse::Ok().content_type("text/html; charset=utf-8").body(INTERNSHIP_PAGE) })
                 .build(),
         );
     }

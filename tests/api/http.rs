@@ -114,9 +114,10 @@ fn every_spelling_of_an_admin_path_needs_the_token() {
 
 /// Every route and the methods it serves (admin calls with a write token; the
 /// console on).
-const ROUTES: [(&str, &[&str]); 34] = [
+const ROUTES: [(&str, &[&str]); 37] = [
     ("/", &["GET", "HEAD"]),
     ("/event-registration", &["GET", "HEAD"]),
+    ("/internship", &["GET", "HEAD"]),
     ("/healthz", &["GET", "HEAD"]),
     ("/readyz", &["GET", "HEAD"]),
     ("/metrics", &["GET", "HEAD"]),
@@ -126,6 +127,7 @@ const ROUTES: [(&str, &[&str]); 34] = [
     ("/api/v1/admin/inquiries", &["GET", "HEAD"]),
     ("/api/v1/admin/inquiries/export?format=csv", &["GET", "HEAD"]),
     ("/api/v1/admin/inquiries/01ARZ3NDEKTSV4RRFFQ69G5FAV", &["GET", "HEAD", "PATCH", "DELETE"]),
+    ("/api/v1/admin/inquiries/01ARZ3NDEKTSV4RRFFQ69G5FAV/files/0123", &["GET", "HEAD"]),
     ("/api/v1/admin/stats", &["GET", "HEAD"]),
     ("/api/v1/admin/notifications/01ARZ3NDEKTSV4RRFFQ69G5FAV/retry", &["POST"]),
     ("/api/v1/admin/erasures", &["POST"]),
@@ -135,6 +137,7 @@ const ROUTES: [(&str, &[&str]); 34] = [
     ("/admin/login", &["GET", "HEAD", "POST"]),
     ("/admin/logout", &["POST"]),
     ("/admin/inquiries/01ARZ3NDEKTSV4RRFFQ69G5FAV", &["GET", "HEAD"]),
+    ("/admin/inquiries/01ARZ3NDEKTSV4RRFFQ69G5FAV/files/0123", &["GET", "HEAD"]),
     ("/admin/inquiries/01ARZ3NDEKTSV4RRFFQ69G5FAV/status", &["POST"]),
     ("/admin/inquiries/01ARZ3NDEKTSV4RRFFQ69G5FAV/triage", &["POST"]),
     ("/admin/inquiries/01ARZ3NDEKTSV4RRFFQ69G5FAV/not-spam", &["POST"]),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Headless-browser tests against the real inquiryd binary: examples/contact-form.html
-# (form.test.mjs) and the admin console (console.test.mjs).
+# (form.test.mjs), the admin console (console.test.mjs) and examples/internship.html
+# with a file upload, with and without JavaScript (uploads.test.mjs).
 # Installs what is missing (Debian's Chromium, sqlite3, playwright-core from the npm
 # registry -- never a browser download), builds the binary when needed, runs the test.
 #
@@ -32,7 +33,7 @@ fi
 if [[ -z "${INQUIRYD_BIN:-}" ]]; then
     bin=target/debug/inquiryd
     # The page is compiled into the binary (include_str!): rebuild when it or the code changed.
-    if [[ ! -x $bin ]] || [[ -n "$(find src examples/contact-form.html migrations config Cargo.toml Cargo.lock \
+    if [[ ! -x $bin ]] || [[ -n "$(find src examples migrations config Cargo.toml Cargo.lock \
             -newer "$bin" -print -quit)" ]]; then
         cargo build --locked --bin inquiryd
     fi
@@ -45,7 +46,7 @@ fi
 passed=0
 failed=0
 status=0
-for test in form console; do
+for test in form console uploads; do
     log=$(mktemp)
     node "tests/browser/$test.test.mjs" 2>&1 | tee "$log" || status=1
     summary=$(tail -n 1 "$log")
