@@ -466,3 +466,80 @@ fn staff_email_attaches_small_files_and_links_large_ones_and_receipts_carry_none
     let link = format!("https://forms.example.org/admin/inquiries/{large_id}/files/");
     assert!(text.contains("large.pdf (20000 bytes") && text.contains(&link), "{text}");
 }
+
+#[test]
+fn webhooks_carry_the_files_metadata_and_a_replay_keeps_one_copy() {
+    use crate::common::receiver::{Answer, Receiver};
+    let receiver = Receiver::start(Answer::status(204));
+    let hook = format!(
+        "[webhooks]\nallow_private_targets = true\n[[forms.internships.webhooks]]\nname = \"crm\"\nurl = \"{}\"\n\
+         secret = \"whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD\"\nevents = [\"inquiry.created\"]",
+        receiver.url("/hooks")
+    );
+    let app = TestApp::spawn(&format!("{FORM}\n{hook}"));
+    let mut parts = text_parts("With a webhook.");
+    parts.push(Part::File { field: "cv", name: "cv.pdf", kind: "application/pdf", bytes: PDF });
+    let key = [("Accept", "application/json"), ("Idempotency-Key", "upload-1")];
+    let id = created(&app.post_multipart(SUBMIT, &parts, &key));
+    // The same request again (a new boundary would not matter): the first answer, one stored copy.
+    assert_eq!(created(&app.post_multipart(SUBMIT, &parts, &key)), id);
+    let mut other = text_parts("With a webhook, changed.");
+    other.push(Part::File { field: "cv", name: "cv.pdf", kind: "application/pdf", bytes: PDF });
+    assert_eq!(app.post_multipart(SUBMIT, &other, &key).status, 422, "a reused key with another body");
+    assert_eq!(stored(&files_dir(&app)), vec![sha256(PDF)]);
+
+    let event = eventually("the webhook", || receiver.requests().into_iter().next());
+    let body: Value = serde_json::from_str(&event.body).unwrap();
+    let file = &body["data"]["fields"]["cv"][0];
+    assert_eq!((file["name"].as_str(), file["size"].as_u64()), (Some("cv.pdf"), Some(PDF.len() as u64)));
+    assert_eq!(file["sha256"], sha256(PDF));
+    assert!(!event.body.contains("Catalog"), "the webhook carried the file's bytes");
+}
+
+/// A 1 MB tmpfs mounted on the files directory (root only; `None` elsewhere),
+/// unmounted when dropped.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(at: &Path) -> Option<Self> {
+        std::fs::create_dir_all(at).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(at)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then(|| Self(at.to_owned()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_503_and_leaves_nothing_partial() {
+    let dir = crate::common::Workdir::new();
+    let files = dir.path().join("data/files");
+    let Some(_disk) = SmallDisk::mount(&files) else {
+        eprintln!("skipped: cannot mount a small tmpfs here (needs root)");
+        return;
+    };
+    dir.write_config(FORM);
+    let app = TestApp::start_in(dir);
+    let mut parts = text_parts("Too big for the disk.");
+    let big = unique_pdf(7, 2 * 1024 * 1024);
+    parts.push(Part::File { field: "cv", name: "cv.pdf", kind: "application/pdf", bytes: &big });
+    let reply = app.post_multipart(SUBMIT, &parts, &[("Accept", "application/json")]);
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert_eq!(reply.header("content-type"), Some("application/problem+json"));
+    assert!(reply.header("retry-after").is_some());
+    assert_eq!(stored(&files), Vec::<String>::new(), "a partial file was left");
+    assert_eq!(app.db().scalar("SELECT COUNT(*) FROM inquiries WHERE form = ?", "internships"), 0);
+    // Room again for a small one.
+    let mut parts = text_parts("Small enough.");
+    parts.push(Part::File { field: "cv", name: "cv.pdf", kind: "application/pdf", bytes: PDF });
+    created(&app.post_multipart(SUBMIT, &parts, &[("Accept", "application/json")]));
+}

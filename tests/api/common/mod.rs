@@ -116,6 +116,11 @@ impl TestApp {
         Self::start(dir, env)
     }
 
+    /// Starts the server on a directory the test prepared (its config written).
+    pub fn start_in(dir: Workdir) -> Self {
+        Self::start(dir, Vec::new())
+    }
+
     fn start(dir: Workdir, env: Vec<(String, String)>) -> Self {
         let mut child = command(dir.path(), &env)
             .arg("serve")
