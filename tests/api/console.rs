@@ -453,6 +453,45 @@ fn the_inbox_filters_by_form_and_an_inquiry_shows_its_custom_fields() {
 }
 
 #[test]
+fn an_inquirys_files_are_listed_harmlessly_and_downloaded_only_with_a_session() {
+    use crate::common::Part;
+    let form = "[forms.internships]\n[[forms.internships.fields]]\nname = \"cv\"\nlabel = \"CV\"\ntype = \"file\"\n\
+                max_files = 2\naccept = [\"application/pdf\"]\n[forms.contact]\ntitle = \"Contact\"";
+    let app = spawn(form);
+    create_user(&app, "viewer@example.org", "viewer");
+    let pdf = crate::uploads::PDF;
+    let parts = [
+        Part::Text("name", "Aigerim"),
+        Part::Text("email", "aigerim@example.org"),
+        Part::Text("subject", "Internship"),
+        Part::Text("message", "My CV."),
+        Part::File { field: "cv", name: "<script>.pdf", kind: "application/pdf", bytes: pdf },
+        Part::File { field: "cv", name: "../../etc/passwd", kind: "application/pdf", bytes: pdf },
+    ];
+    let reply = app.post_multipart("/api/v1/forms/internships/inquiries", &parts, &[("Accept", "application/json")]);
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    let cookie = signed_in(&app, "viewer@example.org");
+    let page = get(&app, &format!("/admin/inquiries/{id}"), Some(&cookie)).body;
+    assert!(!page.contains("<script>"), "a file name was rendered as markup");
+    assert!(page.contains(">&lt;script&gt;.pdf</a>"), "the name is shown, escaped");
+    assert!(
+        page.contains(&format!(">passwd</a> <span class=\"muted\">{} bytes · application&#x2f;pdf</span>", pdf.len())),
+        "{page}"
+    );
+    let at = page.find(&format!("/admin/inquiries/{id}/files/")).expect("a download link");
+    let link = &page[at..at + page[at..].find('"').unwrap()];
+    let download = get(&app, link, Some(&cookie));
+    assert_eq!(download.status, 200);
+    assert!(download.header("content-disposition").is_some_and(|d| d.starts_with("attachment")));
+    assert_eq!(download.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(download.header("content-length"), Some(pdf.len().to_string().as_str()));
+    assert!(download.body.starts_with("%PDF-1.7"));
+    let anonymous = get(&app, link, None);
+    assert_eq!((anonymous.status, anonymous.header("location")), (303, Some("/admin/login")));
+}
+
+#[test]
 fn logout_ends_the_session_on_the_server() {
     let app = spawn("");
     create_user(&app, "staff@example.org", "viewer");
