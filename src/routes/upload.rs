@@ -133,6 +133,17 @@ pub async fn read(
         while let Some(chunk) = part.next().await {
             let chunk = chunk.map_err(broken)?;
             if incoming.size() + chunk.len() as u64 > rules.max_bytes {
+                drop(incoming);
+                // The rest is read and thrown away (within the body's limit and
+                // time), so that a browser still sending it gets the answer
+                // rather than a reset connection.
+                let mut rest_readable = drain(&mut part).await.is_ok();
+                // The multipart stream moves on only once this part is gone.
+                drop(part);
+                while rest_readable {
+                    let Some(Ok(mut rest)) = multipart.next().await else { break };
+                    rest_readable = drain(&mut rest).await.is_ok();
+                }
                 return Err(Problem::FileTooLarge(vec![too_large(field, rules.max_bytes)]));
             }
             incoming.write(&chunk).await.map_err(storage)?;

@@ -192,6 +192,13 @@ async function withoutJavaScript() {
   const text = await page.textContent('body');
   check(/CV is required/.test(text), `the error page reads ${JSON.stringify(text.slice(0, 300))}`);
   await page.screenshot({ path: join(SHOTS, 'internship-nojs-error.png') });
+  // A file over max_bytes: the browser, still sending, gets the error page (not a reset).
+  await page.goto(`${server.origin}/internship`);
+  await fillApplicant(page, 'A CV that is too large.');
+  await page.setInputFiles('#cv', { name: 'huge.pdf', mimeType: 'application/pdf', buffer: pdf('huge', 11 * 1024 * 1024) });
+  await Promise.all([page.waitForNavigation(), page.click('#submit')]);
+  const tooLarge = await page.textContent('body');
+  check(/CV must be at most 10485760 bytes per file/.test(tooLarge), `the error page reads ${JSON.stringify(tooLarge.slice(0, 300))}`);
   return `inquiry ${id}`;
 }
 
