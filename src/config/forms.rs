@@ -481,5 +481,28 @@ max = 5
         let optional =
             load_with(&EVENT.replace("optional = [\"organization\"]", "optional = [\"fax\"]")).unwrap_err().to_string();
         assert!(optional.contains("forms.event.optional: \"fax\""), "{optional}");
+        let file = |keys: &str| error(&format!("[[forms.event.fields]]\nname = \"cv\"\ntype = \"file\"\n{keys}"));
+        assert!(file("max_files = 11\n").contains("forms.event.fields.2.max_files: must be from 1 to 10"));
+        assert!(file("max_bytes = 26214401\n").contains("forms.event.fields.2.max_bytes: must be from 1 to"));
+        let accept = file("accept = [\"pdf\"]\n");
+        assert!(accept.contains("forms.event.fields.2.accept: \"pdf\" is neither a MIME type"), "{accept}");
+        let text = error("[[forms.event.fields]]\nname = \"cv\"\ntype = \"text\"\nmax_files = 2\n");
+        assert!(text.contains("forms.event.fields.2.max_files: only a file field has it"), "{text}");
+    }
+
+    #[test]
+    fn a_file_field_takes_its_limits_and_defaults_to_one_file_up_to_the_upload_limit() {
+        let settings = load_with(&format!(
+            "{EVENT}[[forms.event.fields]]\nname = \"cv\"\ntype = \"file\"\naccept = [\"Application/PDF\", \".docx\"]\n"
+        ))
+        .unwrap();
+        let forms = settings.forms().unwrap();
+        let event = forms.get("event").unwrap();
+        let upload = event.field("cv").unwrap().upload.clone().unwrap();
+        assert_eq!(
+            upload,
+            UploadRules { max_files: 1, max_bytes: 26214400, accept: vec!["application/pdf".into(), ".docx".into()] }
+        );
+        assert!(event.takes_files());
     }
 }
