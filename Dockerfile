@@ -25,6 +25,7 @@ ENV INQUIRYD_CONFIG=/etc/inquiryd/inquiryd.toml \
     INQUIRYD_SERVER__HOST=0.0.0.0 \
     INQUIRYD_DATABASE__URL=sqlite:///data/inquiries.db \
     INQUIRYD_MAIL__FILE_DIR=/data/mail \
+    INQUIRYD_STORAGE__FILES_DIR=/data/files \
     INQUIRYD_MAIL__TEMPLATES_DIR=/etc/inquiryd/templates
 USER inquiryd:inquiryd
 WORKDIR /data
