@@ -53,7 +53,7 @@ problem-body-too-large-detail = Тело запроса должно быть н
 problem-body-timeout-title = Запрос передаётся слишком медленно
 problem-body-timeout-detail = Всё тело запроса должно прийти за { $seconds } с.
 problem-unsupported-media-type-title = Неподдерживаемый тип содержимого
-problem-unsupported-media-type-detail = Отправьте application/json или application/x-www-form-urlencoded.
+problem-unsupported-media-type-detail = Отправьте application/json, application/x-www-form-urlencoded или multipart/form-data.
 problem-validation-title = В форме есть ошибки
 problem-validation-detail = { $count ->
     [one] { $count } поле требует внимания.

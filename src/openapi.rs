@@ -104,6 +104,7 @@ problem_response!(NoToken, 401, "No valid token (`WWW-Authenticate: Bearer`)");
 problem_response!(ReadToken, 403, "A read token");
 problem_response!(NotFound, 404, "No such resource");
 problem_response!(UnsupportedType, 415, "Content type other than JSON or form-encoded");
+problem_response!(UnsupportedSubmissionType, 415, "Content type other than JSON, form-encoded or multipart/form-data");
 problem_response!(Invalid, 422, "Invalid: every failing field listed");
 problem_response!(RateLimited, 429, "Rate-limited (`Retry-After`)");
 problem_response!(Unavailable, 503, "Storage unavailable (`Retry-After`)");

@@ -138,8 +138,7 @@ impl Problem {
             Self::HeadTimeout => "The request line and headers must arrive promptly; send them at once.".to_owned(),
             Self::HeadersTooLarge => "The request's headers are too many or too large.".to_owned(),
             Self::UnsupportedMediaType => {
-                "Send application/json or application/x-www-form-urlencoded (multipart/form-data to a form that takes files)."
-                    .to_owned()
+                "Send application/json, application/x-www-form-urlencoded or multipart/form-data.".to_owned()
             }
             Self::Validation(errors)
             | Self::InvalidQuery(errors)

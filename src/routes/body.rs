@@ -11,7 +11,7 @@ use crate::problem::{Malformed, Problem};
 pub enum BodyKind {
     Json,
     Form,
-    /// `multipart/form-data`: only a form that takes files reads it (see `upload`).
+    /// `multipart/form-data`: read as a stream by `upload` (files are only sent this way).
     Multipart,
 }
 

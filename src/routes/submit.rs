@@ -80,9 +80,9 @@ impl Allowances {
             (crate::openapi::Problem = "application/problem+json"), (String = "text/html"))),
         (status = 409, description = "The first request with this Idempotency-Key is still in flight", content(
             (crate::openapi::Problem = "application/problem+json"), (String = "text/html"))),
-        (status = 413, description = "Body over `server.body_limit_bytes` (`multipart/form-data`: `server.upload_limit_bytes`), or a file over its field's `max_bytes` (`errors` names the field, code `too_large`)", content(
+        (status = 413, description = "Body over `server.body_limit_bytes` (`multipart/form-data` to a form with file fields: `server.upload_limit_bytes`), or a file over its field's `max_bytes` (`errors` names the field, code `too_large`)", content(
             (crate::openapi::Problem = "application/problem+json"), (String = "text/html"))),
-        crate::openapi::UnsupportedType,
+        crate::openapi::UnsupportedSubmissionType,
         (status = 422, description = "Invalid: every failing field listed (a plain form post gets an HTML page listing them); files: `too_many_files`, `invalid_file_type`, `empty_file`", content(
             (crate::openapi::Problem = "application/problem+json"), (String = "text/html"))),
         (status = 429, description = "Rate-limited (`Retry-After`)", content(
@@ -99,9 +99,10 @@ pub async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<Ap
 /// Submit an inquiry to one form. The body documented here is the built-in
 /// fields; a form with custom fields (or hidden built-in ones) takes exactly
 /// what its definition, `GET /api/v1/forms/{form}`, lists, and answers any
-/// other field with a 422 naming it. A form with `file` fields also takes
-/// `multipart/form-data` (files as parts with a filename); any other form
-/// answers it with 415.
+/// other field with a 422 naming it. Every form also takes `multipart/form-data`
+/// (what a plain HTML form with `enctype="multipart/form-data"` sends); a form
+/// with `file` fields takes its files that way only, as parts with a filename,
+/// in a body of up to `server.upload_limit_bytes`.
 #[utoipa::path(
     post,
     path = "/api/v1/forms/{form}/inquiries",
@@ -126,9 +127,9 @@ pub async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<Ap
             (crate::openapi::Problem = "application/problem+json"), (String = "text/html"))),
         (status = 409, description = "The first request with this Idempotency-Key is still in flight", content(
             (crate::openapi::Problem = "application/problem+json"), (String = "text/html"))),
-        (status = 413, description = "Body over `server.body_limit_bytes` (`multipart/form-data`: `server.upload_limit_bytes`), or a file over its field's `max_bytes` (`errors` names the field, code `too_large`)", content(
+        (status = 413, description = "Body over `server.body_limit_bytes` (`multipart/form-data` to a form with file fields: `server.upload_limit_bytes`), or a file over its field's `max_bytes` (`errors` names the field, code `too_large`)", content(
             (crate::openapi::Problem = "application/problem+json"), (String = "text/html"))),
-        crate::openapi::UnsupportedType,
+        crate::openapi::UnsupportedSubmissionType,
         (status = 422, description = "Invalid: every failing field listed (a plain form post gets an HTML page listing them); files: `too_many_files`, `invalid_file_type`, `empty_file`", content(
             (crate::openapi::Problem = "application/problem+json"), (String = "text/html"))),
         (status = 429, description = "Rate-limited (`Retry-After`)", content(
@@ -200,9 +201,11 @@ async fn accept(
     allowances.note(state.guard.check_ip(client).await)?;
 
     let (fields, files, mut errors, request_hash) = match kind {
-        BodyKind::Multipart if form.takes_files() => {
-            let limits =
-                upload::Limits { upload: settings.server.upload_limit_bytes, text: settings.server.body_limit_bytes };
+        BodyKind::Multipart => {
+            // Only a form with file fields takes a body larger than a JSON one.
+            let text = settings.server.body_limit_bytes;
+            let upload = if form.takes_files() { settings.server.upload_limit_bytes } else { text };
+            let limits = upload::Limits { upload, text };
             let timeout = settings.server.client_timeout();
             let read = upload::read(req, payload, form, state.store.blobs(), limits);
             let received = tokio::time::timeout(timeout, read)
@@ -210,7 +213,6 @@ async fn accept(
                 .unwrap_or(Err(Problem::BodyTimeout { seconds: timeout.as_secs() }))?;
             (received.fields, received.files, received.errors, received.request_hash)
         }
-        BodyKind::Multipart => return Err(Problem::UnsupportedMediaType),
         BodyKind::Json | BodyKind::Form => {
             let limit = settings.server.body_limit_bytes;
             let bytes = read_body(req, payload, limit, settings.server.client_timeout()).await?;

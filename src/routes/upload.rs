@@ -1,4 +1,5 @@
-//! `multipart/form-data` for a form that takes files: read as a stream, each
+//! `multipart/form-data` (every form takes it; a form with file fields takes its
+//! files only this way): read as a stream, each
 //! file written to a temporary file in `files_dir` as it arrives (hashed on the
 //! way), every limit enforced while reading: the whole body
 //! (`server.upload_limit_bytes`), its text (`server.body_limit_bytes`), each
@@ -40,7 +41,7 @@ pub struct Limits {
     pub text: usize,
 }
 
-/// Reads the body of a submission to `form` (which takes files).
+/// Reads the body of a submission to `form`.
 pub async fn read(
     req: &HttpRequest,
     payload: web::Payload,

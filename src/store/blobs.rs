@@ -52,10 +52,10 @@ pub struct Persisted {
 }
 
 impl Blobs {
-    /// Creates the directory when missing.
-    pub fn open(dir: &Path) -> io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
-        Ok(Self { dir: dir.to_owned(), committing: RwLock::new(()) })
+    /// The directory is created by the first upload: a service whose forms
+    /// take no files (or a command) leaves no empty directory behind.
+    pub fn open(dir: &Path) -> Self {
+        Self { dir: dir.to_owned(), committing: RwLock::new(()) }
     }
 
     pub fn dir(&self) -> &Path {
@@ -64,6 +64,7 @@ impl Blobs {
 
     /// A new temporary file in the directory (so that the rename stays on one file system).
     pub async fn receive(&self) -> io::Result<Incoming> {
+        tokio::fs::create_dir_all(&self.dir).await?;
         let path = self.dir.join(format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4().simple()));
         let file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await?;
         Ok(Incoming { file: Some(file), path, hasher: Sha256::new(), sha256: None, size: 0, head: Vec::new() })
@@ -128,7 +129,11 @@ impl Blobs {
 
     /// Every stored file and temporary file older than `grace`: (hashes, temporaries).
     pub async fn older_than(&self, grace: Duration) -> io::Result<(Vec<String>, Vec<PathBuf>)> {
-        let mut entries = tokio::fs::read_dir(&self.dir).await?;
+        let mut entries = match tokio::fs::read_dir(&self.dir).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
+            Err(e) => return Err(e),
+        };
         let (mut hashes, mut temporaries) = (Vec::new(), Vec::new());
         let now = SystemTime::now();
         while let Some(entry) = entries.next_entry().await? {
@@ -214,7 +219,7 @@ mod tests {
     #[tokio::test]
     async fn a_file_is_named_by_its_hash_and_a_dropped_one_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let blobs = Blobs::open(dir.path()).unwrap();
+        let blobs = Blobs::open(dir.path());
         let mut incoming = blobs.receive().await.unwrap();
         incoming.write(b"hello").await.unwrap();
         let stored = blobs.persist(incoming).await.unwrap();

@@ -142,9 +142,7 @@ impl Store {
         options: StoreOptions,
         outbox: Arc<Notify>,
     ) -> Result<(Self, JoinHandle<()>), StoreError> {
-        let blobs =
-            blobs::Blobs::open(&options.files_dir).map_err(|e| StoreError::Directory(options.files_dir.clone(), e))?;
-        let blobs = Arc::new(blobs);
+        let blobs = Arc::new(blobs::Blobs::open(&options.files_dir));
         if is_postgres(&settings.url) {
             let (db, task) = postgres::Postgres::open(settings, options, outbox).await?;
             return Ok((Self { db: Backend::Postgres(db), blobs }, task));

@@ -189,8 +189,18 @@ fn every_refusal_has_its_code_in_the_visitors_language_and_leaves_no_file() {
     body["cv"] =
         serde_json::json!([{"id": "x", "name": "x", "size": 1, "type": "application/pdf", "sha256": sha256(PDF)}]);
     assert_eq!(refusal(app.post_json(SUBMIT, &body)), (422, vec![("cv".into(), "invalid_type".into())]));
-    // A form without file fields does not read multipart at all.
-    assert_eq!(refusal(app.post_multipart("/api/v1/inquiries", &text_parts("x"), &json)).0, 415);
+    // A form without file fields takes multipart text (within body_limit_bytes), never a file.
+    assert_eq!(app.post_multipart("/api/v1/inquiries", &text_parts("Multipart text."), &json).status, 201);
+    let mut stray = text_parts("A file to the contact form.");
+    stray.push(cv("cv.pdf", "application/pdf", PDF));
+    assert_eq!(
+        refusal(app.post_multipart("/api/v1/inquiries", &stray, &json)),
+        (422, vec![("cv".into(), "unknown_field".into())])
+    );
+    let mut long = text_parts("Over the contact form's body limit.");
+    let padding: &'static str = Box::leak("x".repeat(70_000).into_boxed_str());
+    long.push(Part::Text("organization", padding));
+    assert_eq!(refusal(app.post_multipart("/api/v1/inquiries", &long, &json)).0, 413);
     // In the visitor's language, codes and fields unchanged.
     let ru = app.post_multipart(SUBMIT, &empty, &[("Accept", "application/json"), ("Accept-Language", "ru")]);
     assert_eq!(ru.header("content-language"), Some("ru"));

@@ -32,6 +32,8 @@ url = "sqlite://$dir/inquiries.db"
 [mail]
 transport = "file"
 file_dir = "$dir/mail"
+[storage]
+files_dir = "$dir/files"
 [limits]
 per_ip_per_minute = 1000000
 per_ip_burst = 1000000
