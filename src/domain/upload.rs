@@ -169,6 +169,24 @@ mod tests {
         assert!(!is_accept_entry("pdf") && !is_accept_entry("./x") && !is_accept_entry("a/b c"));
     }
 
+    proptest::proptest! {
+        /// Whatever a client sends, the name is non-empty display text: no
+        /// separator, control or hidden character, no leading dot, at most 200 characters.
+        #[test]
+        fn any_name_becomes_harmless_display_text(raw in "\\PC*|[./\\\\\u{202E}\u{200B}\r\n\0a-z]{0,40}") {
+            let name = clean_name(&raw);
+            proptest::prop_assert!(!name.is_empty() && name.chars().count() <= MAX_NAME_CHARS);
+            proptest::prop_assert!(!name.starts_with('.') && !name.contains(['/', '\\']));
+            proptest::prop_assert!(!name.chars().any(|c| c.is_control() || is_hidden_format(c)));
+        }
+
+        /// Sniffing never panics, whatever the bytes and the declared type.
+        #[test]
+        fn sniffing_takes_any_bytes(head in proptest::collection::vec(proptest::num::u8::ANY, 0..64), declared in "[a-z/+.-]{0,30}") {
+            let _ = sniff(&head, Some(&declared));
+        }
+    }
+
     #[test]
     fn names_are_display_text_only() {
         assert_eq!(clean_name("../../etc/passwd"), "passwd");
