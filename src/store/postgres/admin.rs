@@ -151,7 +151,7 @@ pub async fn erase(tx: &mut Tx, which: &Erase) -> Result<Vec<InquiryRecord>, sql
 /// entries (GIN's pending list included) instead of leaving them until autovacuum.
 pub async fn vacuum(pool: &PgPool) {
     let tables =
-        "inquiries, notifications, notification_attempts, idempotency_keys, webhook_deliveries, webhook_attempts";
+        "inquiries, notifications, notification_attempts, idempotency_keys, webhook_deliveries, webhook_attempts, files";
     if let Err(error) = sqlx::query(&format!("VACUUM {tables}")).execute(pool).await {
         tracing::warn!(%error, "VACUUM after erasure failed; autovacuum will remove the dead rows later");
     }
