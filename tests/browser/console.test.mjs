@@ -15,17 +15,11 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { join, resolve } from 'node:path';
+import { BIN, CHROMIUM, ROOT, SHOTS, check, freePort, launchChromium, runScenarios } from './harness.mjs';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const BIN = resolve(ROOT, process.env.INQUIRYD_BIN || 'target/debug/inquiryd');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const SINK = resolve(ROOT, process.env.SMTP_SINK_BIN || 'target/debug/examples/smtp_sink');
-const SHOTS = join(ROOT, 'target', 'browser');
 const OVERALL_TIMEOUT_MS = 120_000;
 const PASSWORD = 'correct horse battery staple';
 const AXE = readFileSync(join(ROOT, 'tests', 'browser', 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
@@ -36,17 +30,6 @@ let sink = null;
 let receiver = null;
 
 // ---------------------------------------------------------------- server
-
-function freePort() {
-  return new Promise((done, fail) => {
-    const probe = createServer();
-    probe.once('error', fail);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => done(port));
-    });
-  });
-}
 
 /** The SMTP sink (examples/smtp_sink.rs): every message it accepts is a file in its dir. */
 async function startSink(dir) {
@@ -173,10 +156,6 @@ async function submit(fields) {
 }
 
 // ---------------------------------------------------------------- helpers
-
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-}
 
 /** A fresh browser context that records script errors, dialogs and CSP violations. */
 async function newPage(width = 1100) {
@@ -601,11 +580,7 @@ async function main() {
   ids.xss = await submit(XSS);
   console.log(`console server ${server.origin}`);
 
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
   const scenarios = [
     ['console: log in', logIn],
     ['console: a wrong password', wrongPassword],
@@ -624,19 +599,7 @@ async function main() {
     ['console: idle timeout', idleTimeout],
     ['console: erase with confirmation', erase],
   ];
-  let passed = 0;
-  let failed = 0;
-  for (const [name, run] of scenarios) {
-    const t0 = Date.now();
-    try {
-      const note = await run();
-      passed++;
-      console.log(`ok   ${name} (${Date.now() - t0} ms): ${note}`);
-    } catch (e) {
-      failed++;
-      console.log(`FAIL ${name} (${Date.now() - t0} ms): ${e.message}`);
-    }
-  }
+  const { passed, failed } = await runScenarios(scenarios);
   await browser.close();
   stop();
   if (failed) console.log(`--- server (${server.dir}) log tail:\n${server.log.slice(-3_000)}`);

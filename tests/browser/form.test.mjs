@@ -13,16 +13,10 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { join } from 'node:path';
+import { BIN, CHROMIUM, ROOT, SHOTS, check, freePort, launchChromium, runScenarios } from './harness.mjs';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const BIN = resolve(ROOT, process.env.INQUIRYD_BIN || 'target/debug/inquiryd');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const SHOTS = join(ROOT, 'target', 'browser');
 const OVERALL_TIMEOUT_MS = 90_000;
 
 const servers = [];
@@ -32,18 +26,6 @@ let browser = null;
 
 function toml(value) {
   return JSON.stringify(value); // a TOML basic string or array of them
-}
-
-/** A free loopback port, for a server that must know its own URL (server.public_url). */
-function freePort() {
-  return new Promise((done, fail) => {
-    const probe = createServer();
-    probe.once('error', fail);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => done(port));
-    });
-  });
 }
 
 async function startServer(label, { allowedOrigins = [], public: isPublic = false, extra = '' } = {}) {
@@ -155,10 +137,6 @@ async function adminInquiry(server, id) {
 }
 
 // ---------------------------------------------------------------- helpers
-
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -550,11 +528,7 @@ async function main() {
   check(served === readFileSync(join(ROOT, 'examples', 'contact-form.html'), 'utf8'),
     `${BIN} serves an older examples/contact-form.html at GET /: rebuild it (cargo build --bin inquiryd)`);
 
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 
   const scenarios = [
     ['submit a Unicode inquiry cross-origin', successScenario],
@@ -565,19 +539,7 @@ async function main() {
     ['origin not allowed by the API', disallowedOriginScenario],
     ['plain form post without JavaScript', noJavaScriptScenario],
   ];
-  let passed = 0;
-  let failed = 0;
-  for (const [name, run] of scenarios) {
-    const t0 = Date.now();
-    try {
-      const note = await run({ P, A, X });
-      passed++;
-      console.log(`ok   ${name} (${Date.now() - t0} ms): ${note}`);
-    } catch (e) {
-      failed++;
-      console.log(`FAIL ${name} (${Date.now() - t0} ms): ${e.message}`);
-    }
-  }
+  const { passed, failed } = await runScenarios(scenarios, { P, A, X });
   await browser.close();
   await stopAll();
   if (failed) {

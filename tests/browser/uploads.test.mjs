@@ -10,15 +10,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync, readFileSync, readdirSync, rmSync, existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createServer } from 'node:net';
-import { chromium } from 'playwright-core';
+import { join } from 'node:path';
+import { BIN, ROOT, SHOTS, check, freePort, launchChromium, runScenarios } from './harness.mjs';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const BIN = resolve(ROOT, process.env.INQUIRYD_BIN || 'target/debug/inquiryd');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const SHOTS = join(ROOT, 'target', 'browser');
 
 const FORM = `
 [forms.internships]
@@ -35,18 +29,6 @@ accept = ["application/pdf", "image/png", "image/jpeg", ".docx"]
 
 let server = null;
 let browser = null;
-
-/** A free loopback port: the page posts to its own origin, which must be public_url. */
-function freePort() {
-  return new Promise((done, fail) => {
-    const probe = createServer();
-    probe.once('error', fail);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => done(port));
-    });
-  });
-}
 
 async function startServer() {
   const dir = mkdtempSync(join(tmpdir(), 'inquiryd-browser-uploads-'));
@@ -89,10 +71,6 @@ ${FORM}`);
 }
 
 process.on('exit', () => { if (server) try { server.child.kill('SIGKILL'); } catch { /* gone */ } });
-
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-}
 
 function sql(query) {
   const r = spawnSync('sqlite3', ['-json', '-cmd', '.timeout 5000', join(server.dir, 'inquiries.db'), query], { encoding: 'utf8' });
@@ -208,28 +186,13 @@ async function main() {
   const served = await (await fetch(`${server.origin}/internship`)).text();
   check(served === readFileSync(join(ROOT, 'examples', 'internship.html'), 'utf8'),
     `${BIN} serves an older examples/internship.html: rebuild it (cargo build --bin inquiryd)`);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
   const scenarios = [
     ['upload with JavaScript and a progress bar', withJavaScript],
     ['an HTML file declared as PNG is refused next to the field', refusedWithJavaScript],
     ['upload without JavaScript (plain multipart post)', withoutJavaScript],
   ];
-  let passed = 0;
-  let failed = 0;
-  for (const [name, run] of scenarios) {
-    const t0 = Date.now();
-    try {
-      const note = await run();
-      passed++;
-      console.log(`ok   ${name} (${Date.now() - t0} ms): ${note}`);
-    } catch (e) {
-      failed++;
-      console.log(`FAIL ${name} (${Date.now() - t0} ms): ${e.message}`);
-    }
-  }
+  const { passed, failed } = await runScenarios(scenarios);
   await browser.close();
   server.child.kill('SIGTERM');
   if (failed) console.log(`--- server (${server.dir}) log tail:\n${server.log.slice(-3_000)}`);
