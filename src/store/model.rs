@@ -557,7 +557,7 @@ pub struct Counts {
 }
 
 impl Counts {
-    /// The day (since the epoch, UTC) `days` days back from today, today being 1 day back.
+    /// The first of the last `days` days (days since the epoch, UTC): `first_day(1)` is today.
     pub fn first_day(days: i64) -> i64 {
         crate::timestamp::now_ms().div_euclid(DAY_MS) - (days - 1)
     }
