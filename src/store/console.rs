@@ -470,7 +470,7 @@ macro_rules! console_queries {
             Ok(true)
         }
 
-        /// The kept counts (`inquiry_counts`, kept by triggers): totals by
+        /// The kept counts (`inquiry_counts`: see the migrations), summed over shards: totals by
         /// form, status and category, and the rows of each day from `since_day` on.
         pub async fn counts(conn: &mut $conn, since_day: i64) -> Result<$crate::store::Counts, sqlx::Error> {
             use $crate::store::model::{StoredTally, Tally};
@@ -481,7 +481,8 @@ macro_rules! console_queries {
             .fetch_all(&mut *conn)
             .await?;
             let days: Vec<StoredTally> = sqlx::query_as(
-                "SELECT day, form, status, category, n, unread FROM inquiry_counts WHERE day >= $1 AND n > 0",
+                "SELECT day, form, status, category, CAST(SUM(n) AS BIGINT), CAST(SUM(unread) AS BIGINT) \
+                 FROM inquiry_counts WHERE day >= $1 GROUP BY day, form, status, category HAVING SUM(n) > 0",
             )
             .bind(since_day)
             .fetch_all(&mut *conn)
