@@ -178,7 +178,7 @@ impl Composer {
     /// The staff email's attachments (`None`: the files are only listed).
     fn attachments(&self, files: &[StoredFile]) -> Option<Vec<SinglePart>> {
         let (dir, max_bytes) = self.attach.as_ref()?;
-        if files.iter().map(|f| f.size).sum::<u64>() > *max_bytes {
+        if files.iter().map(|f| f.size).sum::<u64>() >= *max_bytes {
             return None;
         }
         files

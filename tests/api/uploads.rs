@@ -452,12 +452,17 @@ fn staff_email_attaches_small_files_and_links_large_ones_and_receipts_carry_none
     let mut parts = text_parts("Large file.");
     parts.push(Part::File { field: "cv", name: "large.pdf", kind: "application/pdf", bytes: &large });
     let large_id = created(&app.post_multipart(SUBMIT, &parts, &[("Accept", "application/json")]));
+    // SPEC: attached while the total is *under* attach_max_bytes; exactly at it, listed.
+    let exact = unique_pdf(4, 10_000);
+    let mut parts = text_parts("Exact file.");
+    parts.push(Part::File { field: "cv", name: "exact.pdf", kind: "application/pdf", bytes: &exact });
+    created(&app.post_multipart(SUBMIT, &parts, &[("Accept", "application/json")]));
 
-    let messages = sink.wait_for(4, Duration::from_secs(10));
-    assert_eq!(messages.len(), 4);
+    let messages = sink.wait_for(6, Duration::from_secs(10));
+    assert_eq!(messages.len(), 6);
     let staff: Vec<_> = messages.iter().filter(|m| m.to == ["inbox@localhost"]).collect();
     let receipts: Vec<_> = messages.iter().filter(|m| m.to == ["aigerim@example.org"]).collect();
-    assert_eq!((staff.len(), receipts.len()), (2, 2));
+    assert_eq!((staff.len(), receipts.len()), (3, 3));
     for receipt in &receipts {
         assert_eq!(receipt.parsed().attachment_count(), 0, "a receipt carried a file");
     }
@@ -475,6 +480,8 @@ fn staff_email_attaches_small_files_and_links_large_ones_and_receipts_carry_none
     let text = linked.body_text(0).unwrap();
     let link = format!("https://forms.example.org/admin/inquiries/{large_id}/files/");
     assert!(text.contains("large.pdf (20000 bytes") && text.contains(&link), "{text}");
+    let exact = staff.iter().find(|m| String::from_utf8_lossy(&m.raw).contains("Exact file.")).unwrap().parsed();
+    assert_eq!(exact.attachment_count(), 0, "a file of exactly attach_max_bytes was attached");
 }
 
 #[test]
