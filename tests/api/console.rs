@@ -370,6 +370,9 @@ fn the_dashboard_draws_30_or_90_days_by_status_category_and_form_and_the_totals(
     let ninety = get(&app, "/admin/dashboard?days=90", Some(&cookie)).body;
     assert!(ninety.contains("aria-current=\"page\">Last 90 days"), "{ninety}");
     assert!(ninety.contains("3 inquiries in these 90 days"));
+    for bad in ["days=7", "days=ninety"] {
+        assert_eq!(get(&app, &format!("/admin/dashboard?{bad}"), Some(&cookie)).status, 400, "{bad}");
+    }
     let emails = ninety.split("<th scope=\"row\">Emails</th><td>").nth(1).expect("a row of email health");
     assert_eq!(emails.split("</td><td>").nth(1), Some("0"), "none failed: {emails}");
 }

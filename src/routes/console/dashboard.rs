@@ -24,7 +24,7 @@ const CHART_HEIGHT: f64 = 160.0;
 /// The periods the dashboard offers, in days; the first is the default.
 const PERIODS: [i64; 2] = [30, 90];
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 struct DashboardQuery {
     #[serde(default)]
     days: Option<i64>,
@@ -77,8 +77,13 @@ fn series(labels: impl IntoIterator<Item = String>) -> Vec<Series> {
 
 pub async fn dashboard(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     let Some(signed) = current(&req, &state).await? else { return Ok(see_other("/admin/login")) };
-    let query: DashboardQuery = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
-    let days = query.days.filter(|d| PERIODS.contains(d)).unwrap_or(PERIODS[0]);
+    let query: DashboardQuery = serde_urlencoded::from_str(req.query_string())
+        .map_err(|e| Problem::BadRequest(format!("The query string is malformed: {e}.")))?;
+    let days = match query.days {
+        None => PERIODS[0],
+        Some(days) if PERIODS.contains(&days) => days,
+        Some(_) => return Err(Problem::BadRequest(format!("days must be one of {PERIODS:?}."))),
+    };
     let first = Counts::first_day(days);
     let counts = state.store.counts(first).await?;
     let stats = counts.stats(None);
