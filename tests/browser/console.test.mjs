@@ -17,7 +17,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSyn
 import { createServer as createHttpServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { BIN, CHROMIUM, ROOT, SHOTS, check, freePort, launchChromium, runScenarios } from './harness.mjs';
+import { BIN, CHROMIUM, ROOT, SHOTS, check, freePort, launchChromium, runScenarios, sqlite } from './harness.mjs';
 
 const SINK = resolve(ROOT, process.env.SMTP_SINK_BIN || 'target/debug/examples/smtp_sink');
 const OVERALL_TIMEOUT_MS = 120_000;
@@ -139,11 +139,7 @@ function createUser(email, role) {
   if (r.status !== 0) throw new Error(`user create ${email}: ${r.stderr}`);
 }
 
-function sql(query) {
-  const r = spawnSync('sqlite3', ['-json', '-cmd', '.timeout 5000', server.db, query], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`sqlite3: ${r.stderr.trim()}`);
-  return r.stdout.trim() ? JSON.parse(r.stdout) : [];
-}
+const sql = (query) => sqlite(server.db, query);
 
 async function submit(fields) {
   const res = await fetch(`${server.origin}/api/v1/inquiries`, {

@@ -15,7 +15,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, CHROMIUM, ROOT, SHOTS, check, freePort, launchChromium, runScenarios } from './harness.mjs';
+import { BIN, CHROMIUM, ROOT, SHOTS, check, freePort, launchChromium, runScenarios, sqlite } from './harness.mjs';
 
 const OVERALL_TIMEOUT_MS = 90_000;
 
@@ -115,11 +115,7 @@ function ensureSqlite3() {
   if (spawnSync('sqlite3', ['-version']).status !== 0) throw new Error('the sqlite3 command-line tool is needed (apt-get install sqlite3)');
 }
 
-function sql(server, query) {
-  const r = spawnSync('sqlite3', ['-json', '-cmd', '.timeout 5000', server.db, query], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`sqlite3 failed on ${server.label}'s database: ${r.stderr.trim()}`);
-  return r.stdout.trim() ? JSON.parse(r.stdout) : [];
-}
+const sql = (server, query) => sqlite(server.db, query);
 
 const countInquiries = (server) => sql(server, 'SELECT count(*) AS n FROM inquiries')[0].n;
 

@@ -1,6 +1,7 @@
 // What the browser tests share: where things are, Chromium, a free port, and
 // the loop that runs the scenarios and prints "N passed, M failed" last.
 
+import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,4 +53,11 @@ export async function runScenarios(scenarios, context) {
     }
   }
   return { passed, failed };
+}
+
+/** The rows a query returns from a SQLite database file (the sqlite3 tool, JSON out). */
+export function sqlite(db, query) {
+  const r = spawnSync('sqlite3', ['-json', '-cmd', '.timeout 5000', db, query], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`sqlite3 on ${db}: ${r.stderr.trim()}`);
+  return r.stdout.trim() ? JSON.parse(r.stdout) : [];
 }

@@ -6,12 +6,12 @@
 //
 // Prints "N passed, M failed" last; exits non-zero on failure.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync, readFileSync, readdirSync, rmSync, existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, ROOT, SHOTS, check, freePort, launchChromium, runScenarios } from './harness.mjs';
+import { BIN, ROOT, SHOTS, check, freePort, launchChromium, runScenarios, sqlite } from './harness.mjs';
 
 
 const FORM = `
@@ -72,11 +72,7 @@ ${FORM}`);
 
 process.on('exit', () => { if (server) try { server.child.kill('SIGKILL'); } catch { /* gone */ } });
 
-function sql(query) {
-  const r = spawnSync('sqlite3', ['-json', '-cmd', '.timeout 5000', join(server.dir, 'inquiries.db'), query], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`sqlite3: ${r.stderr.trim()}`);
-  return r.stdout.trim() ? JSON.parse(r.stdout) : [];
-}
+const sql = (query) => sqlite(join(server.dir, 'inquiries.db'), query);
 
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 const storedFiles = () => readdirSync(join(server.dir, 'files')).sort();
