@@ -5,10 +5,12 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::address::Envelope;
 use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
-use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use lettre::transport::smtp::response::Response;
-use lettre::Message;
+use lettre::{Address, Message};
 use secrecy::ExposeSecret;
 use tokio::net::TcpStream;
 
@@ -168,9 +170,8 @@ impl SmtpPool {
         message: &Message,
         raw: &[u8],
     ) -> Result<String, SendError> {
-        match tokio::time::timeout(self.timeout, conn.send(message.envelope(), raw)).await {
-            Ok(Ok(response)) => Ok(describe(&response)),
-            Ok(Err(e)) => Err(SendError { permanent: e.is_permanent(), detail: describe_error(&e) }),
+        match tokio::time::timeout(self.timeout, transaction(conn, message.envelope(), raw)).await {
+            Ok(result) => result.map(|response| describe(&response)),
             Err(_) => Err(SendError::transient(format!("no answer within {} s", self.timeout.as_secs()))),
         }
     }
@@ -238,6 +239,58 @@ impl SmtpPool {
     }
 }
 
+/// One mail transaction: MAIL, RCPT, DATA, then the message with its final
+/// dot in a single write (lettre's `send` writes the dot apart, and every
+/// write to a socket costs a system call and a segment for the server to wake
+/// up to). The MAIL parameters are the ones lettre's `send` would give.
+async fn transaction(conn: &mut AsyncSmtpConnection, envelope: &Envelope, raw: &[u8]) -> Result<Response, SendError> {
+    let refused = |e: lettre::transport::smtp::Error| SendError { permanent: e.is_permanent(), detail: describe_error(&e) };
+    let mut parameters = Vec::new();
+    let non_ascii = |address: &Address| !AsRef::<str>::as_ref(address).is_ascii();
+    if envelope.from().is_some_and(non_ascii) || envelope.to().iter().any(non_ascii) {
+        if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
+            return Err(SendError { permanent: true, detail: "the server does not take non-ASCII addresses".into() });
+        }
+        parameters.push(MailParameter::SmtpUtfEight);
+    }
+    if !raw.is_ascii() {
+        if !conn.server_info().supports_feature(Extension::EightBitMime) {
+            return Err(SendError { permanent: true, detail: "the server does not take 8-bit messages".into() });
+        }
+        parameters.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    conn.command(Mail::new(envelope.from().cloned(), parameters)).await.map_err(refused)?;
+    for recipient in envelope.to() {
+        conn.command(Rcpt::new(recipient.clone(), Vec::new())).await.map_err(refused)?;
+    }
+    conn.command(Data).await.map_err(refused)?;
+    match std::str::from_utf8(raw) {
+        Ok(text) => conn.command(Content(text)).await,
+        Err(_) => conn.message(raw).await,
+    }
+    .map_err(refused)
+}
+
+/// A message's content as DATA sends it: every line starting with a dot gets a
+/// second one, and the content ends with `CRLF . CRLF` (RFC 5321, 4.5.2).
+struct Content<'a>(&'a str);
+
+impl std::fmt::Display for Content<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut lines = self.0.split("\r\n").peekable();
+        while let Some(line) = lines.next() {
+            if line.starts_with('.') {
+                f.write_str(".")?;
+            }
+            f.write_str(line)?;
+            if lines.peek().is_some() {
+                f.write_str("\r\n")?;
+            }
+        }
+        f.write_str("\r\n.\r\n")
+    }
+}
+
 fn describe(response: &Response) -> String {
     let text: Vec<&str> = response.message().collect();
     format!("{} {}", response.code(), text.join(" "))
@@ -252,4 +305,16 @@ fn describe_error(e: &lettre::transport::smtp::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Content;
+
+    #[test]
+    fn content_doubles_leading_dots_and_ends_with_a_lone_dot() {
+        let sent = Content(".first\r\nmiddle . dot\r\n.\r\n..two\r\nlast\r\n").to_string();
+        assert_eq!(sent, "..first\r\nmiddle . dot\r\n..\r\n...two\r\nlast\r\n\r\n.\r\n");
+        assert_eq!(Content("no newline").to_string(), "no newline\r\n.\r\n");
+    }
 }
