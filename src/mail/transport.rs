@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
@@ -244,7 +244,8 @@ impl SmtpPool {
 /// write to a socket costs a system call and a segment for the server to wake
 /// up to). The MAIL parameters are the ones lettre's `send` would give.
 async fn transaction(conn: &mut AsyncSmtpConnection, envelope: &Envelope, raw: &[u8]) -> Result<Response, SendError> {
-    let refused = |e: lettre::transport::smtp::Error| SendError { permanent: e.is_permanent(), detail: describe_error(&e) };
+    let refused =
+        |e: lettre::transport::smtp::Error| SendError { permanent: e.is_permanent(), detail: describe_error(&e) };
     let mut parameters = Vec::new();
     let non_ascii = |address: &Address| !AsRef::<str>::as_ref(address).is_ascii();
     if envelope.from().is_some_and(non_ascii) || envelope.to().iter().any(non_ascii) {

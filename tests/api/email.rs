@@ -280,6 +280,32 @@ fn outage_loses_nothing_and_delivers_each_once() {
     }
 }
 
+/// The writer hands what it commits straight to the mail worker while the
+/// worker has room (64 deliveries with one connection), and queues the rest.
+/// With the server hanging, more than that are submitted: the handed ones
+/// wait past half their 3 s lease, so the queue takes them over, and the
+/// copies still waiting in the hand-over must then be dropped, not sent again.
+#[test]
+fn a_hanging_server_and_more_mail_than_the_hand_over_holds_deliver_each_once() {
+    let sink = SmtpSink::start();
+    let app = TestApp::spawn(&format!("{}\n{}\nconcurrency = 1", sink.config(), common::SHORT_LEASE));
+    sink.freeze();
+    let ids: HashSet<String> = (0..150).map(|n| submit(&app, &unique_submission(n))).collect();
+    // Past the 5 s SMTP timeout: the first round fails and the queue is
+    // looked at while stale copies still wait in the hand-over.
+    std::thread::sleep(Duration::from_secs(6));
+    sink.thaw();
+    let messages = sink.wait_for(150, Duration::from_secs(40));
+    std::thread::sleep(Duration::from_secs(2));
+    let messages_after = sink.messages();
+    let delivered: HashSet<String> = messages_after.iter().map(|m| m.header("X-Inquiry-Id").unwrap()).collect();
+    assert_eq!(delivered, ids, "every inquiry's staff email arrives");
+    assert_eq!(messages.len(), 150, "{}", app.logs());
+    assert_eq!(messages_after.len(), 150, "each is delivered once");
+    let db = app.db();
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM notifications WHERE status = 'sent'", ""), 150);
+}
+
 #[test]
 fn permanent_rejection_fails_at_once_with_the_error_kept() {
     let sink = SmtpSink::start_with(&["--reject-rcpt", "550"]);

@@ -82,6 +82,21 @@ impl SmtpSink {
         }
     }
 
+    /// The server hangs: the kernel still accepts connections, nobody greets
+    /// them, until [`SmtpSink::thaw`].
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, which: &str) {
+        let pid = self.child.as_ref().expect("the sink runs").id().to_string();
+        assert!(Command::new("kill").args([which, &pid]).status().unwrap().success());
+    }
+
     pub fn resume(&mut self) {
         let listen = format!("127.0.0.1:{}", self.port);
         self.launch(&listen);
