@@ -239,8 +239,14 @@ pub(crate) const DELIVERIES_SQL: &str =
      UNION ALL SELECT id, 'webhook', event, webhook, status, last_error, sent_at, created_at \
        FROM webhook_deliveries WHERE inquiry_id = $1 ORDER BY 8, 1";
 
+/// Every attempt of an inquiry's deliveries. An email delivered is its own
+/// last attempt: its row is only logged apart when it went wrong (older
+/// databases also have a row for each success, which is then shown instead).
 pub(crate) const ATTEMPTS_SQL: &str = "SELECT n.id, a.attempt, a.at, a.outcome, a.detail FROM notification_attempts a \
        JOIN notifications n ON n.id = a.notification_id WHERE n.inquiry_id = $1 \
+     UNION ALL SELECT n.id, n.attempts, n.sent_at, 'sent', n.smtp_response FROM notifications n \
+       WHERE n.inquiry_id = $1 AND n.status = 'sent' AND NOT EXISTS (SELECT 1 FROM notification_attempts a \
+       WHERE a.notification_id = n.id AND a.outcome = 'sent') \
      UNION ALL SELECT d.id, a.attempt, a.at, a.outcome, a.detail FROM webhook_attempts a \
        JOIN webhook_deliveries d ON d.seq = a.delivery_seq WHERE d.inquiry_id = $1 ORDER BY 1, 2";
 

@@ -272,12 +272,25 @@ fn outage_loses_nothing_and_delivers_each_once() {
         assert_eq!(row["status"].as_deref(), Some("sent"));
         let attempts: i64 = row["attempts"].as_deref().unwrap().parse().unwrap();
         assert!(attempts >= 2);
+        // Each failed attempt keeps a row; the last, delivered one is the notification's own.
         let logged = db.scalar(
-            "SELECT COUNT(*) FROM notification_attempts WHERE notification_id = ?",
+            "SELECT COUNT(*) FROM notification_attempts WHERE notification_id = ? AND outcome = 'retry'",
             row["id"].as_deref().unwrap(),
         );
-        assert_eq!(logged, attempts, "every attempt is kept");
+        assert_eq!(logged, attempts - 1, "every failed attempt is kept");
+        assert!(row["sent_at"].is_some() && row["smtp_response"].as_deref().is_some_and(|r| r.starts_with("250")));
     }
+    // The admin view lists every attempt, the delivered one last.
+    let token = app.create_token("read");
+    let view = app.admin("GET", &format!("/inquiries/{}", ids[0]), Some(&token), None).json();
+    let email = view["deliveries"].as_array().unwrap().iter().find(|d| d["channel"] == "email").unwrap().clone();
+    let attempts = email["attempts"].as_array().unwrap();
+    let row = notification(&db, &ids[0], "staff");
+    assert_eq!(attempts.len().to_string(), row["attempts"].clone().unwrap(), "{email}");
+    let (last, failed) = attempts.split_last().unwrap();
+    assert_eq!(last["outcome"], "sent");
+    assert!(last["detail"].as_str().unwrap().starts_with("250"), "{email}");
+    assert!(failed.iter().all(|a| a["outcome"] == "retry" && a["detail"].as_str().unwrap().contains("connect")));
 }
 
 /// The writer hands what it commits straight to the mail worker while the

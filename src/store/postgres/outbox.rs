@@ -68,7 +68,8 @@ pub async fn extend_lease(pool: &PgPool, ids: &[String], lease_ms: i64) -> Resul
 
 /// Records each attempt's outcome, in one transaction. A settlement for an
 /// attempt that is no longer the current one (its lease ran out and another
-/// replica claimed it again) changes nothing but the attempt log.
+/// replica claimed it again) changes nothing but the attempt log. As with
+/// SQLite, only attempts that went wrong get a row of their own.
 pub async fn settle(pool: &PgPool, settlements: &[Settlement]) -> Result<(), sqlx::Error> {
     if settlements.is_empty() {
         return Ok(());
@@ -91,7 +92,7 @@ pub async fn settle(pool: &PgPool, settlements: &[Settlement]) -> Result<(), sql
                 .bind(attempt)
                 .execute(&mut *tx)
                 .await?;
-                (id, attempt, "sent", response)
+                continue;
             }
             Settlement::Retry { id, attempt, error, next_attempt_at } => {
                 sqlx::query(

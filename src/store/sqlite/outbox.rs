@@ -68,6 +68,9 @@ pub async fn extend_lease(conn: &mut sqlx::SqliteConnection, ids: &[String], lea
 
 /// Records each attempt's outcome. A settlement for an attempt that is no longer
 /// the current one (its lease ran out and it was claimed again) changes nothing.
+/// Only attempts that went wrong get a row in `notification_attempts`: a
+/// delivery's own row (`sent_at`, `smtp_response`) already says how it ended,
+/// and readers show it as the last attempt ([`crate::store::webhooks::ATTEMPTS_SQL`]).
 pub fn settle(db: &rusqlite::Connection, settlements: &[Settlement], now: i64) -> Result<(), rusqlite::Error> {
     let mut sent = db.prepare_cached(
         "UPDATE notifications SET status = 'sent', sent_at = ?1, smtp_response = ?2, lease_until = NULL \
@@ -89,7 +92,7 @@ pub fn settle(db: &rusqlite::Connection, settlements: &[Settlement], now: i64) -
         let (id, attempt, outcome, detail) = match settlement {
             Settlement::Sent { id, attempt, response } => {
                 sent.execute(params![now, response, id, attempt])?;
-                (id, attempt, "sent", response)
+                continue;
             }
             Settlement::Retry { id, attempt, error, next_attempt_at } => {
                 retry.execute(params![next_attempt_at, error, id, attempt])?;
