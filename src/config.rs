@@ -86,6 +86,9 @@ pub struct DatabaseSettings {
     /// Commit concurrent submissions together; `false` commits one per transaction.
     pub group_commit: bool,
     pub batch_max: usize,
+    /// SQLite, under load: how long the writer waits for more submissions
+    /// before it commits a batch (see README, "Group commit").
+    pub commit_delay_us: u64,
     pub read_pool_size: u32,
     /// PostgreSQL: connections in the pool (every query and write of this replica).
     pub pool_size: u32,
@@ -413,6 +416,9 @@ impl Settings {
         }
         if self.database.batch_max == 0 || self.database.batch_max > 2000 {
             return fail("database.batch_max", "must be between 1 and 2000");
+        }
+        if self.database.commit_delay_us > 10_000 {
+            return fail("database.commit_delay_us", "must be at most 10000 (10 ms)");
         }
         if self.database.read_pool_size == 0 {
             return fail("database.read_pool_size", "must be at least 1");

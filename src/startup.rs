@@ -241,6 +241,7 @@ pub async fn open_store(
     let options = StoreOptions {
         group_commit: settings.database.group_commit,
         batch_max: settings.database.batch_max,
+        commit_delay: Duration::from_micros(settings.database.commit_delay_us),
         message_id_domain: mail::message_id_domain(&settings.mail),
         webhooks,
         files_dir: settings.storage.files_dir.clone(),

@@ -102,6 +102,9 @@ impl StoreError {
 pub struct StoreOptions {
     pub group_commit: bool,
     pub batch_max: usize,
+    /// SQLite: how long the writer waits for more work before committing a
+    /// batch, when the previous commit was recent (under load only).
+    pub commit_delay: std::time::Duration,
     /// Right-hand side of every Message-ID this service generates.
     pub message_id_domain: String,
     /// Which events the configured webhooks want.

@@ -553,6 +553,7 @@ mod tests {
                 busy_timeout_ms: 1234,
                 group_commit: true,
                 batch_max: 64,
+                commit_delay_us: 0,
                 read_pool_size: 1,
                 pool_size: 1,
                 search_index: true,

@@ -138,13 +138,19 @@ type OutboxJob = (OutboxOp, oneshot::Sender<Result<OutboxReply, StoreUnavailable
 
 impl WriterTask {
     fn run(mut self) {
+        // When the last batch ended: a commit delay only applies under load.
+        let mut last = Instant::now();
+        let delay = self.options.commit_delay;
         while let Some(first) = self.rx.blocking_recv() {
             let mut commands = vec![first];
-            while self.options.group_commit && commands.len() < self.options.batch_max {
-                match self.rx.try_recv() {
-                    Ok(command) => commands.push(command),
-                    Err(_) => break,
-                }
+            self.gather(&mut commands);
+            if !delay.is_zero()
+                && self.options.group_commit
+                && commands.len() < self.options.batch_max
+                && last.elapsed() < delay * 4
+            {
+                std::thread::sleep(delay);
+                self.gather(&mut commands);
             }
             let mut jobs = Vec::new();
             let mut ops = Vec::new();
@@ -162,8 +168,19 @@ impl WriterTask {
             for exec in execs {
                 self.runtime.block_on(exec(&mut self.conn));
             }
+            last = Instant::now();
         }
         tracing::debug!("writer stopped");
+    }
+
+    /// Adds whatever else is queued, up to a batch.
+    fn gather(&mut self, commands: &mut Vec<Command>) {
+        while self.options.group_commit && commands.len() < self.options.batch_max {
+            match self.rx.try_recv() {
+                Ok(command) => commands.push(command),
+                Err(_) => break,
+            }
+        }
     }
 
     fn process(&mut self, jobs: Vec<Job>, ops: Vec<OutboxJob>) {
