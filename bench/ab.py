@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""A/B of two builds (or two settings) at one steady open-loop rate, alternated.
+
+Each round starts a fresh server per variant, offers --rate submissions/s for
+--seconds (examples/loadgen, 64 connections, unique 1-5 KB Unicode bodies from
+distinct forwarded addresses), waits until every staff email has reached the
+SMTP sink (up to 30 s), and reports the CPU the server spent per accepted
+submission over that whole time: intake, the commit, the search index and the
+delivery of its mail. Also the commits, the latency percentiles and what was
+left undelivered. Variants alternate (A B A B ...) so that the machine's drift
+hits both.
+
+    python3 bench/ab.py --a BINARY[:key=value,...] --b BINARY[:key=value,...] \
+        [--rate 2500] [--seconds 10] [--rounds 3] [--out bench/results/NAME.json]
+
+key=value pairs are config overrides such as database.commit_delay_us=0.
+Build the binaries first (`cargo build --release`; an older commit in a
+worktree of its own).
+"""
+import argparse
+import json
+import os
+import pathlib
+import statistics
+import sys
+import tempfile
+import time
+import importlib.machinery
+import importlib.util
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import lib  # noqa: E402
+
+_loader = importlib.machinery.SourceFileLoader("bench_run", str(HERE / "run"))
+run = importlib.util.module_from_spec(importlib.util.spec_from_loader("bench_run", _loader))
+_loader.exec_module(run)
+
+
+def variant(spec):
+    binary, _, settings = spec.partition(":")
+    overrides = {}
+    for pair in filter(None, settings.split(",")):
+        key, value = pair.split("=", 1)
+        section, name = key.split(".", 1)
+        overrides.setdefault(section, {})[name] = int(value) if value.lstrip("-").isdigit() else value
+    return {"spec": spec, "binary": binary, "overrides": overrides}
+
+
+def once(v, sink, rate, seconds):
+    with lib.Server(lib.merged(run.config(sink), v["overrides"]), binary=v["binary"]) as server:
+        time.sleep(1)
+        before = server.thread_cpu()
+        accepted_before = server.metric('inquiryd_submissions_total{outcome="accepted"}')
+        mailed_before = sink.count()
+        commits_before = server.metric("inquiryd_store_commits_total")
+        load = run.loadgen(server, rate, seconds)
+        accepted = server.metric('inquiryd_submissions_total{outcome="accepted"}') - accepted_before
+        deadline = time.monotonic() + 30
+        while sink.count() - mailed_before < accepted and time.monotonic() < deadline:
+            time.sleep(0.05)
+        spent = sum(t - before.get(tid, 0) for tid, t in server.thread_cpu().items())
+        return {
+            "accepted": accepted,
+            "undelivered": accepted - (sink.count() - mailed_before),
+            "commits": server.metric("inquiryd_store_commits_total") - commits_before,
+            "cpu_us_per_submission": spent * 1e6 / os.sysconf("SC_CLK_TCK") / max(accepted, 1),
+            "p50_ms": load["p50_ms"],
+            "p99_ms": load["p99_ms"],
+        }
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--a", required=True)
+    parser.add_argument("--b", required=True)
+    parser.add_argument("--rate", type=int, default=2500)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out")
+    args = parser.parse_args()
+    variants = {"a": variant(args.a), "b": variant(args.b)}
+    runs = {"a": [], "b": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        sink = run.Sink(tmp)
+        try:
+            for _ in range(args.rounds):
+                for name in ("a", "b"):
+                    result = once(variants[name], sink, args.rate, args.seconds)
+                    runs[name].append(result)
+                    print(name, json.dumps(result), flush=True)
+        finally:
+            sink.stop()
+    summary = {}
+    for name in ("a", "b"):
+        cpu = [r["cpu_us_per_submission"] for r in runs[name]]
+        summary[name] = {"variant": variants[name]["spec"], "cpu_us_median": statistics.median(cpu),
+                         "cpu_us": [round(c) for c in cpu], "commits": [r["commits"] for r in runs[name]],
+                         "p50_ms": [r["p50_ms"] for r in runs[name]], "p99_ms": [r["p99_ms"] for r in runs[name]],
+                         "undelivered": [r["undelivered"] for r in runs[name]]}
+    ratio = summary["b"]["cpu_us_median"] / summary["a"]["cpu_us_median"]
+    print(f"\nCPU per submission, its mail delivered, at {args.rate}/s for {args.seconds} s "
+          f"({args.rounds} rounds, medians): a {summary['a']['cpu_us_median']:.0f} us, "
+          f"b {summary['b']['cpu_us_median']:.0f} us (b/a {ratio:.2f})")
+    for name in ("a", "b"):
+        s = summary[name]
+        print(f"  {name}: {s['variant']}\n     CPU {s['cpu_us']} us, commits {s['commits']}, "
+              f"p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, undelivered {s['undelivered']}")
+    if args.out:
+        record = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rate": args.rate,
+                  "seconds": args.seconds, "rounds": args.rounds, "b_over_a": ratio, **summary, "runs": runs}
+        pathlib.Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
