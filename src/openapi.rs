@@ -380,7 +380,7 @@ pub struct Filters {
     /// The visitor's address, case-insensitive.
     #[param(min_length = 1, max_length = 254)]
     email: Option<String>,
-    /// Full-text search in any language (every word, the last as a prefix).
+    /// Full-text search in any language: every word must occur, as a whole word.
     #[param(max_length = 200)]
     q: Option<String>,
     /// RFC 3339, inclusive.

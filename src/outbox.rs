@@ -3,12 +3,6 @@
 //! each outcome. One worker runs per channel (email, webhooks), each with its
 //! own queue table; the claim, lease, backoff and crash-recovery rules are the
 //! same for both and live here.
-//!
-//! A worker may also be handed deliveries directly (`handed`): rows its own
-//! process has just committed already claimed for it (SQLite's mail, see
-//! [`crate::store::Handoff`]). It delivers and settles those like claimed ones,
-//! and only goes to the queue table when woken, when a retry falls due, or when
-//! a handed delivery's lease ran short while it waited.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -16,7 +10,7 @@ use std::time::Duration;
 
 use futures_util::{stream, StreamExt};
 use rand::Rng;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -88,17 +82,7 @@ pub struct OutboxWorker<C: Channel> {
     pub store: Store,
     pub channel: C,
     pub wake: Arc<Notify>,
-    /// Deliveries claimed for this worker as they were committed, each with
-    /// the end of its lease.
-    pub handed: Option<mpsc::Receiver<(i64, C::Item)>>,
     pub options: WorkerOptions,
-}
-
-/// What a round left in the queue for later.
-enum Left {
-    Nothing,
-    /// Retries or deliveries handed back.
-    Queued,
 }
 
 enum Delivery {
@@ -114,98 +98,44 @@ impl<C: Channel> OutboxWorker<C> {
         tokio::spawn(self.run(stop))
     }
 
-    async fn run(mut self, stop: CancellationToken) {
+    async fn run(self, stop: CancellationToken) {
         if self.channel.reset_in_flight(&self.store).await.is_err() {
             tracing::warn!("could not requeue deliveries left in flight");
         }
-        let mut handed = self.handed.take();
-        let mut check_queue = true;
-        let mut next_check = tokio::time::Instant::now();
         loop {
-            if check_queue {
-                while !stop.is_cancelled() {
-                    match self.round(&stop).await {
-                        Ok(0) => break,
-                        Ok(_) => {}
-                        Err(()) => {
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                            break;
-                        }
+            while !stop.is_cancelled() {
+                match self.round(&stop).await {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(()) => {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        break;
                     }
                 }
-                next_check = tokio::time::Instant::now() + self.until_next_due().await;
             }
             if stop.is_cancelled() {
                 break;
             }
-            check_queue = true;
+            let wait = self.until_next_due().await;
             tokio::select! {
                 _ = self.wake.notified() => {}
-                Some(first) = next_handed(&mut handed) => {
-                    let mut items = vec![first];
-                    if let Some(rx) = handed.as_mut() {
-                        while items.len() < self.limit() {
-                            let Ok(item) = rx.try_recv() else { break };
-                            items.push(item);
-                        }
-                    }
-                    check_queue = self.deliver_handed(items, &stop).await || tokio::time::Instant::now() >= next_check;
-                }
-                _ = tokio::time::sleep_until(next_check) => {}
+                _ = tokio::time::sleep(wait) => {}
                 _ = stop.cancelled() => {}
-            }
-        }
-        if let Some(mut rx) = handed {
-            // Handed but not started: back to the queue for the next start.
-            rx.close();
-            let mut ids = Vec::new();
-            while let Ok((_, item)) = rx.try_recv() {
-                ids.push(C::id(&item).to_owned());
-            }
-            if !ids.is_empty() && self.channel.release(&self.store, ids).await.is_err() {
-                tracing::warn!("could not release handed deliveries; they are retried at the next start");
             }
         }
         tracing::debug!("outbox worker stopped");
     }
 
-    /// How many deliveries one round takes on.
-    fn limit(&self) -> usize {
-        self.options.concurrency * 16
-    }
-
     /// One claim, deliver and settle; returns how many deliveries it claimed.
     async fn round(&self, stop: &CancellationToken) -> Result<usize, ()> {
+        let limit = (self.options.concurrency * 16) as i64;
         let lease_ms = self.options.lease_ms;
-        let Ok(claimed) = self.channel.claim(&self.store, self.limit() as i64, lease_ms).await else {
+        let Ok(claimed) = self.channel.claim(&self.store, limit, lease_ms).await else {
             return Err(());
         };
         let count = claimed.len();
         if count == 0 {
             return Ok(0);
-        }
-        self.deliver_all(claimed, stop).await.map(|_| count)
-    }
-
-    /// Delivers and settles deliveries handed over at their commit. One whose
-    /// lease has less than half left is skipped: the queue may give it to
-    /// someone else before this round could renew it, so it is left to the
-    /// queue. Returns whether the queue needs a look: some were skipped, are
-    /// to be retried or could not be settled.
-    async fn deliver_handed(&self, items: Vec<(i64, C::Item)>, stop: &CancellationToken) -> bool {
-        let now = now_ms();
-        let count = items.len();
-        let fresh: Vec<C::Item> =
-            items.into_iter().filter(|(until, _)| until - now > self.options.lease_ms / 2).map(|(_, i)| i).collect();
-        let skipped = fresh.len() < count;
-        !matches!(self.deliver_all(fresh, stop).await, Ok(Left::Nothing)) || skipped
-    }
-
-    /// Delivers claimed deliveries with bounded concurrency, renewing their
-    /// lease meanwhile, and records the outcomes.
-    async fn deliver_all(&self, claimed: Vec<C::Item>, stop: &CancellationToken) -> Result<Left, ()> {
-        if claimed.is_empty() {
-            return Ok(Left::Nothing);
         }
         let ids: Vec<String> = claimed.iter().map(|n| C::id(n).to_owned()).collect();
         let deliveries =
@@ -218,11 +148,6 @@ impl<C: Channel> OutboxWorker<C> {
                 Delivery::Released(id) => released.push(id),
             }
         }
-        let left = if released.is_empty() && !settled.iter().any(|s| matches!(s, Settlement::Retry { .. })) {
-            Left::Nothing
-        } else {
-            Left::Queued
-        };
         if !released.is_empty() && self.channel.release(&self.store, released).await.is_err() {
             tracing::warn!("could not release claimed deliveries; they are retried when their lease runs out");
         }
@@ -231,7 +156,7 @@ impl<C: Channel> OutboxWorker<C> {
             tracing::error!("could not record delivery outcomes");
             return Err(());
         }
-        Ok(left)
+        Ok(count)
     }
 
     /// Runs `work` while renewing the lease of `ids` every third of it, so
@@ -298,14 +223,6 @@ impl<C: Channel> OutboxWorker<C> {
             Ok(Some(due)) => Duration::from_millis((due - now_ms()).clamp(0, IDLE_POLL.as_millis() as i64) as u64),
             _ => IDLE_POLL,
         }
-    }
-}
-
-/// The next handed delivery; pending forever when there is no hand-over.
-async fn next_handed<T>(handed: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
-    match handed {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
     }
 }
 

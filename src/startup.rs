@@ -37,7 +37,7 @@ use crate::mail::{Composer, MailChannel, Transport};
 use crate::outbox::{OutboxWorker, WorkerOptions};
 use crate::problem::Problem;
 use crate::store::webhooks::WebhookPlan;
-use crate::store::{Handoff, Store, StoreOptions};
+use crate::store::{Store, StoreOptions};
 use crate::webhooks::WebhookChannel;
 use crate::{mail, retention, routes, telemetry};
 
@@ -116,15 +116,7 @@ impl Application {
         let settings = Arc::new(settings);
         let outbox = Arc::new(Notify::new());
         let webhooks = Arc::new(WebhookPlan::new(&settings));
-        // With SQLite this process is the database's only user: its writer hands
-        // what it commits straight to the mail worker. Room for four claims' worth.
-        let (handoff, handed) = if crate::store::is_postgres(&settings.database.url) {
-            (None, None)
-        } else {
-            let (tx, rx) = tokio::sync::mpsc::channel(settings.mail.concurrency.max(1) * 64);
-            (Some(Handoff { tx, lease_ms: settings.mail.lease_seconds as i64 * 1000 }), Some(rx))
-        };
-        let (store, writer_task) = open_store(&settings, outbox.clone(), webhooks.clone(), handoff).await?;
+        let (store, writer_task) = open_store(&settings, outbox.clone(), webhooks.clone()).await?;
         store.ensure_search_index(settings.database.search_index).await.context("cannot prepare the search index")?;
         // What an upload interrupted by a crash left. With SQLite this process
         // is the directory's only user; replicas may be mid-upload.
@@ -155,21 +147,15 @@ impl Application {
             lease_ms: settings.mail.lease_seconds as i64 * 1000,
         };
         let mail = MailChannel { composer: Arc::new(composer), transport: Arc::new(transport) };
-        let mut outbox_workers = vec![OutboxWorker {
-            store: store.clone(),
-            channel: mail,
-            wake: outbox.clone(),
-            handed,
-            options: options.clone(),
-        }
-        .spawn(stop.clone())];
+        let mut outbox_workers =
+            vec![OutboxWorker { store: store.clone(), channel: mail, wake: outbox.clone(), options: options.clone() }
+                .spawn(stop.clone())];
         // Runs even with no webhook configured: deliveries queued for one that
         // was removed since are settled as failed (and can be replayed) rather
         // than left pending.
         let channel = WebhookChannel::new(&settings);
         let wake = webhooks.wake.clone();
-        outbox_workers
-            .push(OutboxWorker { store: store.clone(), channel, wake, handed: None, options }.spawn(stop.clone()));
+        outbox_workers.push(OutboxWorker { store: store.clone(), channel, wake, options }.spawn(stop.clone()));
         let mut producers = vec![("file sweep", retention::spawn_file_sweep(store.clone(), &settings, stop.clone()))];
         if settings.privacy.retention_days > 0 {
             producers.push(("retention", retention::spawn(store.clone(), settings.clone(), stop.clone())));
@@ -236,7 +222,6 @@ pub async fn open_store(
     settings: &Settings,
     outbox: Arc<Notify>,
     webhooks: Arc<WebhookPlan>,
-    handoff: Option<Handoff>,
 ) -> anyhow::Result<(Store, JoinHandle<()>)> {
     let options = StoreOptions {
         group_commit: settings.database.group_commit,
@@ -245,7 +230,6 @@ pub async fn open_store(
         message_id_domain: mail::message_id_domain(&settings.mail),
         webhooks,
         files_dir: settings.storage.files_dir.clone(),
-        handoff,
     };
     Store::open(&settings.database, options, outbox).await.context("cannot open the database")
 }

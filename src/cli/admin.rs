@@ -103,7 +103,7 @@ impl Filters {
 /// every clone) is dropped, which the commands do before they return.
 pub(super) async fn open(settings: &Settings) -> anyhow::Result<Store> {
     let plan = std::sync::Arc::new(crate::store::webhooks::WebhookPlan::new(settings));
-    let (store, _writer) = open_store(settings, Default::default(), plan, None).await?;
+    let (store, _writer) = open_store(settings, Default::default(), plan).await?;
     Ok(store)
 }
 

@@ -111,26 +111,7 @@ pub struct StoreOptions {
     pub webhooks: std::sync::Arc<webhooks::WebhookPlan>,
     /// `[storage] files_dir`: uploaded files.
     pub files_dir: PathBuf,
-    /// Where the SQLite writer hands the notifications it has just committed
-    /// to this process's mail worker (see [`Handoff`]); `None` queues them
-    /// for a claim (PostgreSQL, the CLI).
-    pub handoff: Option<Handoff>,
 }
-
-/// The way from the SQLite writer to this process's mail worker. A notification
-/// committed while the worker has room is written already claimed by it
-/// (`sending`, attempt 1, leased for `lease_ms`) and passed on after the commit
-/// with its inquiry, so that it costs no claim (an UPDATE and a read of the
-/// inquiry back) and no separate commit. When the channel is full, it is
-/// queued `pending` as before and the worker claims it.
-#[derive(Debug, Clone)]
-pub struct Handoff {
-    pub tx: mpsc::Sender<Handed>,
-    pub lease_ms: i64,
-}
-
-/// A notification handed over, with when its lease runs out.
-pub type Handed = (i64, ClaimedNotification);
 
 /// The handle to the database: cheap to clone. The background task returned by
 /// [`Store::open`] ends once every handle is dropped, after committing its queue.

@@ -22,9 +22,7 @@ use uuid::Uuid;
 use super::{outbox, search};
 use crate::store::model::{fields_json, file_hashes, resolve, KnownKeys, DAY_MS};
 use crate::store::webhooks;
-use crate::store::{
-    ClaimedNotification, Handed, InquiryRecord, NewRecord, Receipt, Settlement, StoreOptions, WriteOutcome,
-};
+use crate::store::{ClaimedNotification, NewRecord, Receipt, Settlement, StoreOptions, WriteOutcome};
 use crate::timestamp::now_ms;
 
 const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
@@ -239,23 +237,13 @@ impl WriterTask {
         metrics::histogram!("inquiryd_store_transaction_seconds", "phase" => "commit")
             .record(committing.elapsed().as_secs_f64());
         match written {
-            Ok((outcomes, replies, Queued { pending, handed })) => {
+            Ok((outcomes, replies, notifications)) => {
                 metrics::counter!("inquiryd_store_commits_total").increment(1);
                 if !records.is_empty() {
                     metrics::histogram!("inquiryd_group_commit_batch_size").record(records.len() as f64);
                 }
-                if pending > 0 {
+                if notifications > 0 {
                     self.outbox.notify_one();
-                }
-                if let Some(handoff) = &self.options.handoff {
-                    // Only this thread sends, and it counted the room before
-                    // writing: this fails only when the worker has stopped. The
-                    // rows stay leased; the next start (or the lease's end) frees them.
-                    for item in handed {
-                        if handoff.tx.try_send(item).is_err() {
-                            break;
-                        }
-                    }
                 }
                 Ok((outcomes, replies))
             }
@@ -271,12 +259,9 @@ impl WriterTask {
         &mut self,
         records: &[&NewRecord],
         ops: Vec<OutboxOp>,
-    ) -> Result<(Vec<WriteOutcome>, Vec<OutboxReply>, Queued), rusqlite::Error> {
-        let (outcomes, queued) = if records.is_empty() {
-            (Vec::new(), Queued::default())
-        } else {
-            write_batch(&self.db, records, &self.options)?
-        };
+    ) -> Result<(Vec<WriteOutcome>, Vec<OutboxReply>, usize), rusqlite::Error> {
+        let (outcomes, notifications) =
+            if records.is_empty() { (Vec::new(), 0) } else { write_batch(&self.db, records, &self.options)? };
         let now = now_ms();
         let mut replies = Vec::with_capacity(ops.len());
         for op in ops {
@@ -301,7 +286,7 @@ impl WriterTask {
                 }
             });
         }
-        Ok((outcomes, replies, queued))
+        Ok((outcomes, replies, notifications))
     }
 }
 
@@ -352,30 +337,19 @@ const INSERT_INQUIRY: &str = "INSERT INTO inquiries (id, received_at, status, ca
      ?20, ?21)";
 const INSERT_NOTIFICATION: &str = "INSERT INTO notifications \
      (id, inquiry_id, kind, recipients, message_id, next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)";
-/// A notification handed straight to the mail worker: already claimed by it.
-const INSERT_CLAIMED: &str = "INSERT INTO notifications (id, inquiry_id, kind, recipients, message_id, \
-     next_attempt_at, created_at, status, attempts, lease_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 'sending', 1, ?7)";
 const COUNT_INSERTED: &str = "INSERT INTO inquiry_counts (day, form, status, category, n, unread) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT DO UPDATE SET n = n + excluded.n, unread = unread + excluded.unread";
 const INSERT_FILE: &str = "INSERT OR IGNORE INTO files (inquiry_id, sha256) VALUES (?1, ?2)";
 const INSERT_IDEMPOTENCY_KEY: &str = "INSERT OR REPLACE INTO idempotency_keys \
      (key, request_hash, inquiry_id, received_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5)";
 
-/// The notifications a batch queued: how many wait for a claim, and those
-/// written claimed for the mail worker, to hand over once committed.
-#[derive(Default)]
-struct Queued {
-    pending: usize,
-    handed: Vec<Handed>,
-}
-
 /// Inside the open transaction: resolves replays and duplicates, inserts the rest.
-/// Returns each record's outcome and the notifications it queued.
+/// Returns each record's outcome and how many notifications were queued.
 fn write_batch(
     db: &rusqlite::Connection,
     records: &[&NewRecord],
     options: &StoreOptions,
-) -> Result<(Vec<WriteOutcome>, Queued), rusqlite::Error> {
+) -> Result<(Vec<WriteOutcome>, usize), rusqlite::Error> {
     let now = now_ms();
     let keys = known_keys(db, records, now)?;
     let recent = recent_duplicates(db, records, now)?;
@@ -384,9 +358,7 @@ fn write_batch(
     let mut insert = db.prepare_cached(INSERT_INQUIRY)?;
     let mut notify = db.prepare_cached(INSERT_NOTIFICATION)?;
     let mut remember = db.prepare_cached(INSERT_IDEMPOTENCY_KEY)?;
-    let mut queued = Queued::default();
-    // How many the mail worker can take now (only this thread fills its channel).
-    let mut room = options.handoff.as_ref().map_or(0, |h| h.tx.capacity());
+    let mut notifications = 0;
     let mut events = 0;
     let mut counts: HashMap<(i64, &str, &str, &str), i64> = HashMap::new();
     for (record, id) in &fresh {
@@ -429,44 +401,18 @@ fn write_batch(
         for sha256 in file_hashes(record) {
             db.prepare_cached(INSERT_FILE)?.execute(params![id, sha256])?;
         }
-        let mut stored: Option<InquiryRecord> = None;
         for planned in &record.notifications {
             let notification_id = Uuid::now_v7().to_string();
             let message_id = format!("<{notification_id}@{}>", options.message_id_domain);
-            let recipients = planned.recipients.join(", ");
-            let kind = planned.kind.as_str();
-            match &options.handoff {
-                Some(handoff) if room > 0 => {
-                    room -= 1;
-                    let lease_until = now + handoff.lease_ms;
-                    db.prepare_cached(INSERT_CLAIMED)?.execute(params![
-                        notification_id,
-                        id,
-                        kind,
-                        recipients,
-                        message_id,
-                        now,
-                        lease_until
-                    ])?;
-                    let inquiry = stored
-                        .get_or_insert_with(|| InquiryRecord { seq, ..InquiryRecord::from_new(record, id) })
-                        .clone();
-                    let claimed = ClaimedNotification {
-                        id: notification_id,
-                        kind: planned.kind,
-                        recipients: planned.recipients.clone(),
-                        message_id,
-                        attempt: 1,
-                        lang: record.lang,
-                        inquiry,
-                    };
-                    queued.handed.push((lease_until, claimed));
-                }
-                _ => {
-                    notify.execute(params![notification_id, id, kind, recipients, message_id, now])?;
-                    queued.pending += 1;
-                }
-            }
+            notify.execute(params![
+                notification_id,
+                id,
+                planned.kind.as_str(),
+                planned.recipients.join(", "),
+                message_id,
+                now
+            ])?;
+            notifications += 1;
         }
         if let Some(claim) = &record.idempotency {
             remember.execute(params![claim.key, &claim.request_hash[..], id, record.received_at, now])?;
@@ -495,7 +441,7 @@ fn write_batch(
     if events > 0 {
         options.webhooks.wake.notify_one();
     }
-    Ok((outcomes, queued))
+    Ok((outcomes, notifications))
 }
 
 fn known_keys(db: &rusqlite::Connection, records: &[&NewRecord], now: i64) -> Result<KnownKeys, rusqlite::Error> {
