@@ -293,10 +293,10 @@ fn outage_loses_nothing_and_delivers_each_once() {
     assert!(failed.iter().all(|a| a["outcome"] == "retry" && a["detail"].as_str().unwrap().contains("connect")));
 }
 
-/// A server that accepts connections and never answers, while far more mail
-/// is queued than one round claims (16 with one connection) and the claims'
-/// 3 s leases are renewed past their end: once it answers, every email
-/// arrives once.
+/// A server that accepts connections and never answers (past the 5 s SMTP
+/// timeout, so the first round fails and is retried) while far more mail is
+/// queued than one round claims (16 with one connection): once it answers,
+/// every email arrives, and only once.
 #[test]
 fn a_hanging_server_and_a_long_queue_deliver_each_once() {
     let sink = SmtpSink::start();
