@@ -25,6 +25,11 @@ use crate::store::webhooks;
 use crate::store::{ClaimedNotification, NewRecord, Receipt, Settlement, StoreOptions, WriteOutcome};
 use crate::timestamp::now_ms;
 
+/// The commit delay applies only to a batch smaller than this. At saturation
+/// the queue already holds more when a commit ends, and waiting would only
+/// leave the writer idle (with 64 clients each waiting for its answer, a 1 ms
+/// wait took 11-19 % off the saturation rate).
+const DELAY_BELOW: usize = 8;
 const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 const DEDUPE_WINDOW_MS: i64 = 10 * 60 * 1000;
 
@@ -144,7 +149,7 @@ impl WriterTask {
             self.gather(&mut commands);
             if !delay.is_zero()
                 && self.options.group_commit
-                && commands.len() < self.options.batch_max
+                && commands.len() < DELAY_BELOW
                 && last.elapsed() < delay * 4
             {
                 std::thread::sleep(delay);
