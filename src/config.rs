@@ -87,7 +87,7 @@ pub struct DatabaseSettings {
     pub group_commit: bool,
     pub batch_max: usize,
     /// SQLite, under load: how long the writer waits for more submissions
-    /// before it commits a batch (see README, "Group commit").
+    /// before it commits a batch (see README, "Storage").
     pub commit_delay_us: u64,
     pub read_pool_size: u32,
     /// PostgreSQL: connections in the pool (every query and write of this replica).
