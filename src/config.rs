@@ -800,6 +800,17 @@ mod tests {
     }
 
     #[test]
+    fn the_commit_delay_is_bounded_at_10_ms() {
+        let mut settings: Settings = Figment::new().merge(Toml::string(DEFAULT_TOML)).extract().unwrap();
+        assert_eq!(settings.database.commit_delay_us, 1000);
+        settings.database.commit_delay_us = 10_000;
+        settings.validate().expect("10 ms is allowed");
+        settings.database.commit_delay_us = 10_001;
+        let error = settings.validate().expect_err("over 10 ms is refused").to_string();
+        assert!(error.contains("database.commit_delay_us"), "{error}");
+    }
+
+    #[test]
     fn origins_must_be_bare() {
         assert!(is_origin("https://example.org"));
         assert!(is_origin("http://localhost:8080"));

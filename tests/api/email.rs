@@ -317,6 +317,40 @@ fn a_hanging_server_and_a_long_queue_deliver_each_once() {
     assert_eq!(db.scalar("SELECT COUNT(*) FROM notifications WHERE status = 'sent'", ""), 150);
 }
 
+/// A delivery is listed as its notification's last attempt; a database from
+/// before that, which logged the success in a row of its own, shows that row
+/// once, not twice.
+#[test]
+fn a_delivery_is_listed_once_whether_or_not_it_was_logged_apart() {
+    let sink = SmtpSink::start();
+    let app = TestApp::spawn(&sink.config());
+    let id = submit(&app, &valid_submission());
+    let db = app.db();
+    let row = eventually("the staff email sent", || {
+        Some(notification(&db, &id, "staff")).filter(|row| row["status"].as_deref() == Some("sent"))
+    });
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM notification_attempts", ""), 0, "a success has no row of its own");
+    let token = app.create_token("read");
+    let attempts = |app: &TestApp| -> Vec<serde_json::Value> {
+        let view = app.admin("GET", &format!("/inquiries/{id}"), Some(&token), None).json();
+        let email = view["deliveries"].as_array().unwrap().iter().find(|d| d["channel"] == "email").unwrap().clone();
+        email["attempts"].as_array().unwrap().clone()
+    };
+    let listed = attempts(&app);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["outcome"], "sent");
+    assert_eq!(listed[0]["detail"].as_str(), row["smtp_response"].as_deref());
+
+    let nid = row["id"].clone().unwrap();
+    db.write(&format!(
+        "INSERT INTO notification_attempts (notification_id, attempt, at, outcome, detail) \
+         VALUES ('{nid}', 1, 0, 'sent', '250 logged apart')"
+    ));
+    let listed = attempts(&app);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["detail"], "250 logged apart");
+}
+
 #[test]
 fn permanent_rejection_fails_at_once_with_the_error_kept() {
     let sink = SmtpSink::start_with(&["--reject-rcpt", "550"]);
