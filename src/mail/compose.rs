@@ -1,5 +1,6 @@
 //! Turns a notification into an email, from templates staff can edit.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -8,6 +9,7 @@ use fluent_bundle::FluentValue;
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
+use minijinja::value::{merge_maps, Value};
 use minijinja::Environment;
 use serde::Serialize;
 
@@ -72,9 +74,7 @@ struct Context<'a> {
     /// else each with a console link when there is a console.
     files: Vec<FileLine>,
     files_attached: bool,
-    /// Every key of the inquiry object but `fields` (see above).
-    #[serde(flatten)]
-    inquiry: serde_json::Map<String, serde_json::Value>,
+    // Every key of the inquiry object is there too: see `Context::value`.
 }
 
 #[derive(Serialize)]
@@ -115,11 +115,6 @@ impl<'a> Context<'a> {
                 .map(|(name, value)| FieldLine { name: name.clone(), label: name.clone(), value: display(value) })
                 .collect(),
         };
-        let mut object = match serde_json::to_value(inquiry) {
-            Ok(serde_json::Value::Object(object)) => object,
-            _ => serde_json::Map::new(),
-        };
-        object.remove("fields");
         Self {
             prefix,
             lang: lang.tag(),
@@ -129,8 +124,15 @@ impl<'a> Context<'a> {
             console_link: None,
             files: Vec::new(),
             files_attached: false,
-            inquiry: object,
         }
+    }
+
+    /// What the templates see: every key of the inquiry object and these keys,
+    /// which win where both have one (`fields`: the labelled ones). Built once
+    /// for the three templates of a message; the merge copies neither map.
+    fn value(&self, inquiry: &InquiryRecord) -> Value {
+        // A merged map looks a key up in the last map first.
+        merge_maps([Value::from_serialize(inquiry), Value::from_serialize(self)])
     }
 }
 
@@ -220,6 +222,7 @@ impl Composer {
             })
             .collect();
         let kind = notification.kind.as_str();
+        let context = context.value(&inquiry);
         let subject = self.render(&format!("{kind}_subject.txt"), &context)?;
         let text = self.render(&format!("{kind}.txt"), &context)?;
         let html = self.render(&format!("{kind}.html"), &context)?;
@@ -264,7 +267,7 @@ impl Composer {
             .singlepart(SinglePart::plain(text.to_owned()))?)
     }
 
-    fn render(&self, name: &str, context: &Context<'_>) -> Result<String, ComposeError> {
+    fn render(&self, name: &str, context: &Value) -> Result<String, ComposeError> {
         Ok(self.env.get_template(name)?.render(context)?)
     }
 }
@@ -289,10 +292,13 @@ fn alternative(text: String, html: String) -> MultiPart {
 
 /// Every line break in the stored text becomes `\n`, which the encoder turns into
 /// CRLF: a lone CR can never end a line of the SMTP conversation.
-fn normalized(inquiry: &InquiryRecord) -> InquiryRecord {
+fn normalized(inquiry: &InquiryRecord) -> Cow<'_, InquiryRecord> {
+    if !inquiry.message.contains('\r') {
+        return Cow::Borrowed(inquiry);
+    }
     let mut copy = inquiry.clone();
     copy.message = copy.message.replace("\r\n", "\n").replace('\r', "\n");
-    copy
+    Cow::Owned(copy)
 }
 
 /// Header text: any control character (CR and LF included) becomes a space.
@@ -418,7 +424,8 @@ mod tests {
     fn html_part_is_escaped() {
         let composer = Composer::new(&settings(), forms()).unwrap();
         let staff = claimed(NotificationKind::Staff);
-        let context = Context::new("Inquiry", Lang::En, BTreeMap::new(), &staff.inquiry, &forms());
+        let context =
+            Context::new("Inquiry", Lang::En, BTreeMap::new(), &staff.inquiry, &forms()).value(&staff.inquiry);
         let html = composer.render("staff.html", &context).unwrap();
         assert!(html.contains("&lt;script&gt;"), "{html}");
         assert!(!html.contains("<script>"));
@@ -449,7 +456,7 @@ mod tests {
             receipt.inquiry.name = "<b>Иван</b>".into();
             let inquiry = normalized(&receipt.inquiry);
             let t = receipt_words(lang, &inquiry);
-            let context = Context::new("Inquiry", lang, t, &inquiry, &forms());
+            let context = Context::new("Inquiry", lang, t, &inquiry, &forms()).value(&inquiry);
             let text = composer.render("receipt.txt", &context).unwrap();
             assert!(text.contains(greeting) && text.contains("<b>Иван</b>"), "{lang:?}: {text}");
             let html = composer.render("receipt.html", &context).unwrap();

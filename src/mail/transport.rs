@@ -278,16 +278,18 @@ struct Content<'a>(&'a str);
 
 impl std::fmt::Display for Content<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut lines = self.0.split("\r\n").peekable();
-        while let Some(line) = lines.next() {
-            if line.starts_with('.') {
-                f.write_str(".")?;
-            }
-            f.write_str(line)?;
-            if lines.peek().is_some() {
-                f.write_str("\r\n")?;
-            }
+        let text = self.0;
+        if text.starts_with('.') {
+            f.write_str(".")?;
         }
+        // Each match is ASCII, so every cut falls between two characters.
+        let mut start = 0;
+        for at in memchr::memmem::find_iter(text.as_bytes(), b"\r\n.") {
+            f.write_str(&text[start..at + 2])?;
+            f.write_str(".")?;
+            start = at + 2;
+        }
+        f.write_str(&text[start..])?;
         f.write_str("\r\n.\r\n")
     }
 }
@@ -317,5 +319,6 @@ mod tests {
         let sent = Content(".first\r\nmiddle . dot\r\n.\r\n..two\r\nlast\r\n").to_string();
         assert_eq!(sent, "..first\r\nmiddle . dot\r\n..\r\n...two\r\nlast\r\n\r\n.\r\n");
         assert_eq!(Content("no newline").to_string(), "no newline\r\n.\r\n");
+        assert_eq!(Content("Привет\r\n.точка\r\n关于.\r\n").to_string(), "Привет\r\n..точка\r\n关于.\r\n\r\n.\r\n");
     }
 }
