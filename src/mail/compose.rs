@@ -286,8 +286,25 @@ fn load(dir: &Path, name: &str) -> Result<Option<String>, ComposeError> {
 
 fn alternative(text: String, html: String) -> MultiPart {
     MultiPart::alternative()
-        .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(text))
-        .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(html))
+        .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(crlf(&text)))
+        .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(crlf(&html)))
+}
+
+/// The text with a CR before every LF that has none, in one pass. lettre
+/// would do the same by inserting each CR into the string in place, moving
+/// the rest of the text once per line.
+fn crlf(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 32);
+    let mut start = 0;
+    for at in memchr::memchr_iter(b'\n', text.as_bytes()) {
+        out.push_str(&text[start..at]);
+        if !text[..at].ends_with('\r') {
+            out.push('\r');
+        }
+        start = at;
+    }
+    out.push_str(&text[start..]);
+    out
 }
 
 /// Every line break in the stored text becomes `\n`, which the encoder turns into
@@ -418,6 +435,12 @@ mod tests {
         assert!(raw.contains("Reply-To: "));
         assert!(!raw.contains("Auto-Submitted"));
         assert_eq!(message.envelope().to()[0].to_string(), "inbox@localhost");
+    }
+
+    #[test]
+    fn every_line_ends_with_crlf_once() {
+        assert_eq!(crlf("\nодин\nдва\r\n三\r\rfour\n\n"), "\r\nодин\r\nдва\r\n三\r\rfour\r\n\r\n");
+        assert_eq!(crlf("no break"), "no break");
     }
 
     #[test]
