@@ -3,6 +3,7 @@
 //! through sqlx, between batches); reads use a pool over the same file.
 
 mod admin;
+mod batch;
 mod console;
 mod export;
 mod inquiries;
