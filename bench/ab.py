@@ -7,8 +7,10 @@ distinct forwarded addresses), waits until every staff email has reached the
 SMTP sink (up to 30 s), and reports the CPU the server spent per accepted
 submission over that whole time: intake, the commit, the search index and the
 delivery of its mail. Also the commits, the latency percentiles and what was
-left undelivered. Variants alternate (A B A B ...) so that the machine's drift
-hits both.
+left undelivered, and how the CPU splits between SQLite's writer thread, the
+HTTP workers and the rest (a build older than the named `inquiryd-writer`
+thread counts its writer in the rest). Variants alternate (A B A B ...) so that
+the machine's drift hits both.
 
     python3 bench/ab.py --a BINARY[:key=value,...] --b BINARY[:key=value,...] \
         [--rate 2500] [--seconds 10] [--rounds 3] [--out bench/results/NAME.json]
@@ -37,6 +39,13 @@ run = importlib.util.module_from_spec(importlib.util.spec_from_loader("bench_run
 _loader.exec_module(run)
 
 
+def group(thread_name):
+    """Which part of the server a thread is, by its name."""
+    if thread_name == "inquiryd-writer":
+        return "writer"
+    return "http" if thread_name.startswith("actix") else "other"
+
+
 def variant(spec):
     binary, _, settings = spec.partition(":")
     overrides = {}
@@ -59,12 +68,20 @@ def once(v, sink, rate, seconds):
         deadline = time.monotonic() + 30
         while sink.count() - mailed_before < accepted and time.monotonic() < deadline:
             time.sleep(0.05)
-        spent = sum(t - before.get(tid, 0) for tid, t in server.thread_cpu().items())
+        names = server.thread_names()
+        ticks = {"writer": 0, "http": 0, "other": 0}
+        for tid, t in server.thread_cpu().items():
+            ticks[group(names.get(tid, ""))] += t - before.get(tid, 0)
+        spent = sum(ticks.values())
+        per_submission = 1e6 / os.sysconf("SC_CLK_TCK") / max(accepted, 1)
         return {
             "accepted": accepted,
             "undelivered": accepted - (sink.count() - mailed_before),
             "commits": server.metric("inquiryd_store_commits_total") - commits_before,
-            "cpu_us_per_submission": spent * 1e6 / os.sysconf("SC_CLK_TCK") / max(accepted, 1),
+            "cpu_us_per_submission": spent * per_submission,
+            # Where it went: SQLite's writer thread, the HTTP workers, the rest
+            # (the outbox workers composing and sending mail, timers, the runtime).
+            "cpu_us_by_thread": {name: round(t * per_submission) for name, t in ticks.items()},
             "p50_ms": load["p50_ms"],
             "p99_ms": load["p99_ms"],
         }
@@ -97,14 +114,17 @@ def main():
         summary[name] = {"variant": variants[name]["spec"], "cpu_us_median": statistics.median(cpu),
                          "cpu_us": [round(c) for c in cpu], "commits": [r["commits"] for r in runs[name]],
                          "p50_ms": [r["p50_ms"] for r in runs[name]], "p99_ms": [r["p99_ms"] for r in runs[name]],
-                         "undelivered": [r["undelivered"] for r in runs[name]]}
+                         "undelivered": [r["undelivered"] for r in runs[name]],
+                         "cpu_us_by_thread": {part: statistics.median(r["cpu_us_by_thread"][part] for r in runs[name])
+                                              for part in ("writer", "http", "other")}}
     ratio = summary["b"]["cpu_us_median"] / summary["a"]["cpu_us_median"]
     print(f"\nCPU per submission, its mail delivered, at {args.rate}/s for {args.seconds} s "
           f"({args.rounds} rounds, medians): a {summary['a']['cpu_us_median']:.0f} us, "
           f"b {summary['b']['cpu_us_median']:.0f} us (b/a {ratio:.2f})")
     for name in ("a", "b"):
         s = summary[name]
-        print(f"  {name}: {s['variant']}\n     CPU {s['cpu_us']} us, commits {s['commits']}, "
+        by_thread = ", ".join(f"{part} {us:.0f}" for part, us in s["cpu_us_by_thread"].items())
+        print(f"  {name}: {s['variant']}\n     CPU {s['cpu_us']} us ({by_thread}), commits {s['commits']}, "
               f"p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, undelivered {s['undelivered']}")
     if args.out:
         record = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rate": args.rate,

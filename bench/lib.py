@@ -100,6 +100,17 @@ class Server:
             ticks[stat.parent.name] = int(fields[11]) + int(fields[12])
         return ticks
 
+    def thread_names(self):
+        """The name (`comm`) of each of the server's threads: `inquiryd-writer`
+        (SQLite's writer), `actix-server wo…` (HTTP), `tokio-rt-worker` (the rest)."""
+        names = {}
+        for comm in pathlib.Path(f"/proc/{self.proc.pid}/task").glob("*/comm"):
+            try:
+                names[comm.parent.name] = comm.read_text().strip()
+            except FileNotFoundError:
+                pass
+        return names
+
     def cpu_seconds(self):
         """CPU time (user + system) of the whole server process so far, exited threads included."""
         fields = pathlib.Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()

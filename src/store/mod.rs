@@ -53,6 +53,8 @@ pub enum StoreError {
     OpenWriter(#[source] rusqlite::Error),
     #[error("cannot apply migrations")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error("cannot start the writer thread")]
+    Thread(#[source] std::io::Error),
     #[error(
         "the database is at migration {applied}, newer than this inquiryd knows (up to {known}): \
          run the newer inquiryd it was migrated by, or restore a backup made by this version"

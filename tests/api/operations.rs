@@ -211,6 +211,27 @@ fn sigterm_under_load_with_every_background_task_exits_in_time_and_loses_nothing
     assert!(app.logs().contains("all tasks stopped"), "{}", app.logs());
 }
 
+/// SQLite's writer runs on a thread of its own, named so that `top -H`, `perf`
+/// and the benchmarks can tell its CPU apart, and SIGTERM still waits for it.
+#[test]
+fn the_sqlite_writer_is_a_named_thread_and_shutdown_waits_for_it() {
+    if common::skip_unless_sqlite("the writer thread is SQLite's") {
+        return;
+    }
+    let mut app = TestApp::spawn("");
+    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", app.pid()))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_owned())
+        .collect();
+    assert_eq!(threads.iter().filter(|name| *name == "inquiryd-writer").count(), 1, "{threads:?}");
+    let id = app.post_json(SUBMIT, &valid_submission()).json()["id"].as_str().unwrap().to_owned();
+    let status = app.terminate_within(Duration::from_secs(10));
+    assert!(status.success(), "exit status {status:?}\n{}", app.logs());
+    assert!(app.logs().contains("all tasks stopped"), "{}", app.logs());
+    assert_eq!(app.db().scalar("SELECT count(*) FROM inquiries WHERE id = ?", &id), 1);
+}
+
 #[test]
 fn sigterm_while_a_retention_purge_runs_finishes_the_purge_and_exits() {
     let mut app = TestApp::spawn("");

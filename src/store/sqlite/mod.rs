@@ -221,7 +221,7 @@ impl Sqlite {
         let reads = open_reads(settings).await?;
         let hot = open_hot_writer(settings)?;
         let webhooks = options.webhooks.clone();
-        let (writer, task) = Writer::spawn(hot, conn, options, outbox);
+        let (writer, task) = Writer::spawn(hot, conn, options, outbox).map_err(StoreError::Thread)?;
         Ok((Self { writer, reads, webhooks }, task))
     }
 

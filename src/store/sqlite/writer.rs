@@ -73,17 +73,30 @@ pub struct Writer {
 impl Writer {
     /// Starts the writer thread; it ends when every handle is dropped and the queue is drained.
     /// `db` and `conn` are two connections to the same database, used one after the other.
+    /// The thread is named `inquiryd-writer` (in `top -H`, `perf` and `/proc`); the
+    /// task returned ends when it does.
     pub fn spawn(
         db: rusqlite::Connection,
         conn: SqliteConnection,
         options: StoreOptions,
         outbox: Arc<Notify>,
-    ) -> (Self, JoinHandle<()>) {
+    ) -> std::io::Result<(Self, JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(options.batch_max * 4);
         let runtime = Handle::current();
         db.set_prepared_statement_cache_capacity(64);
         let task = WriterTask { db, conn, rx, options, outbox, runtime };
-        (Self { tx }, tokio::task::spawn_blocking(move || task.run()))
+        let (done, finished) = oneshot::channel::<()>();
+        std::thread::Builder::new().name("inquiryd-writer".into()).spawn(move || {
+            task.run();
+            let _ = done.send(());
+        })?;
+        // Also ends if the thread panics: the sender is dropped with it.
+        Ok((
+            Self { tx },
+            tokio::spawn(async move {
+                let _ = finished.await;
+            }),
+        ))
     }
 
     /// Queues the record and waits until the transaction holding it is committed.
