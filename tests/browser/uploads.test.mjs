@@ -14,18 +14,15 @@ import { join } from 'node:path';
 import { BIN, ROOT, SHOTS, check, freePort, launchChromium, runScenarios, sqlite } from './harness.mjs';
 
 
-const FORM = `
-[forms.internships]
-title = "Internship application"
-[[forms.internships.fields]]
-name = "cv"
-label = "CV"
-type = "file"
-required = true
-max_files = 1
-max_bytes = 10485760
-accept = ["application/pdf", "image/png", "image/jpeg", ".docx"]
-`;
+// The form exactly as the example page documents it in its opening comment (the
+// indented lines after "The form is configuration"), so the test proves the
+// documented configuration works.
+const PAGE = readFileSync(join(ROOT, 'examples', 'internship.html'), 'utf8');
+const FORM = PAGE.split('The form is configuration')[1].split('-->')[0]
+  .split('\n').filter((line) => line.startsWith('    ')).map((line) => line.trim()).join('\n') + '\n';
+if (!FORM.includes('[forms.internships]') || !FORM.includes('type = "file"')) {
+  throw new Error(`examples/internship.html no longer documents its form:\n${FORM}`);
+}
 
 let server = null;
 let browser = null;
@@ -180,7 +177,7 @@ async function main() {
   mkdirSync(SHOTS, { recursive: true });
   server = await startServer();
   const served = await (await fetch(`${server.origin}/internship`)).text();
-  check(served === readFileSync(join(ROOT, 'examples', 'internship.html'), 'utf8'),
+  check(served === PAGE,
     `${BIN} serves an older examples/internship.html: rebuild it (cargo build --bin inquiryd)`);
   browser = await launchChromium();
   const scenarios = [
