@@ -85,16 +85,18 @@ impl Writer {
         let runtime = Handle::current();
         db.set_prepared_statement_cache_capacity(64);
         let task = WriterTask { db, conn, rx, options, outbox, runtime };
-        let (done, finished) = oneshot::channel::<()>();
+        let (done, finished) = oneshot::channel();
         std::thread::Builder::new().name("inquiryd-writer".into()).spawn(move || {
-            task.run();
-            let _ = done.send(());
+            let _ = done.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run())));
         })?;
-        // Also ends if the thread panics: the sender is dropped with it.
+        // A panic on the thread resumes in the task, so that whoever awaits it
+        // learns that the writer failed (as with a blocking task of tokio's).
         Ok((
             Self { tx },
             tokio::spawn(async move {
-                let _ = finished.await;
+                if let Ok(Err(panic)) = finished.await {
+                    std::panic::resume_unwind(panic);
+                }
             }),
         ))
     }
