@@ -437,6 +437,25 @@ mod tests {
         assert_eq!(message.envelope().to()[0].to_string(), "inbox@localhost");
     }
 
+    proptest::proptest! {
+        /// Any mix of CR, LF and text: every LF ends up after exactly one CR
+        /// that was there or added, and nothing else changes.
+        #[test]
+        fn crlf_only_adds_a_missing_cr(text in "(\r|\n|\r\n|a|я|合){0,60}") {
+            let out = crlf(&text);
+            let mut expected = String::new();
+            let mut previous = None;
+            for c in text.chars() {
+                if c == '\n' && previous != Some('\r') {
+                    expected.push('\r');
+                }
+                expected.push(c);
+                previous = Some(c);
+            }
+            proptest::prop_assert_eq!(out, expected);
+        }
+    }
+
     #[test]
     fn every_line_ends_with_crlf_once() {
         assert_eq!(crlf("\nодин\nдва\r\n三\r\rfour\n\n"), "\r\nодин\r\nдва\r\n三\r\rfour\r\n\r\n");

@@ -313,6 +313,22 @@ fn describe_error(e: &lettre::transport::smtp::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::Content;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever the message holds, DATA ends only at its own final dot, and
+        /// the server's un-stuffing (RFC 5321, 4.5.2) gives the message back.
+        #[test]
+        fn data_ends_only_at_its_own_dot(text in "([.\r\n]|\r\n\\.|a|я|合){0,60}") {
+            let sent = Content(&text).to_string();
+            prop_assert!(sent.ends_with("\r\n.\r\n"));
+            let body = &sent[..sent.len() - "\r\n.\r\n".len()];
+            prop_assert!(!body.contains("\r\n.\r\n") && !body.starts_with(".\r\n"), "{:?}", sent);
+            let unstuffed: Vec<&str> =
+                body.split("\r\n").map(|line| line.strip_prefix('.').unwrap_or(line)).collect();
+            prop_assert_eq!(unstuffed.join("\r\n"), text);
+        }
+    }
 
     #[test]
     fn content_doubles_leading_dots_and_ends_with_a_lone_dot() {

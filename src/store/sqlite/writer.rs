@@ -85,20 +85,7 @@ impl Writer {
         let runtime = Handle::current();
         db.set_prepared_statement_cache_capacity(64);
         let task = WriterTask { db, conn, rx, options, outbox, runtime };
-        let (done, finished) = oneshot::channel();
-        std::thread::Builder::new().name("inquiryd-writer".into()).spawn(move || {
-            let _ = done.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run())));
-        })?;
-        // A panic on the thread resumes in the task, so that whoever awaits it
-        // learns that the writer failed (as with a blocking task of tokio's).
-        Ok((
-            Self { tx },
-            tokio::spawn(async move {
-                if let Ok(Err(panic)) = finished.await {
-                    std::panic::resume_unwind(panic);
-                }
-            }),
-        ))
+        Ok((Self { tx }, spawn_named("inquiryd-writer", move || task.run())?))
     }
 
     /// Queues the record and waits until the transaction holding it is committed.
@@ -305,6 +292,21 @@ impl WriterTask {
     }
 }
 
+/// Runs `work` on a thread of its own called `name`; the task returned ends
+/// when it does. A panic on the thread resumes in the task, so that whoever
+/// awaits it learns that the work failed, as with a blocking task of tokio's.
+fn spawn_named(name: &str, work: impl FnOnce() + Send + 'static) -> std::io::Result<JoinHandle<()>> {
+    let (done, finished) = oneshot::channel();
+    std::thread::Builder::new().name(name.to_owned()).spawn(move || {
+        let _ = done.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)));
+    })?;
+    Ok(tokio::spawn(async move {
+        if let Ok(Err(panic)) = finished.await {
+            std::panic::resume_unwind(panic);
+        }
+    }))
+}
+
 /// Busy, locked, full or failing storage: the write may succeed later.
 fn is_transient(error: &rusqlite::Error) -> bool {
     use rusqlite::ErrorCode::{CannotOpen, DatabaseBusy, DatabaseLocked, DiskFull, SystemIoFailure};
@@ -344,4 +346,25 @@ async fn truncate_wal(conn: &mut SqliteConnection) {
         }
     }
     tracing::warn!("WAL checkpoint after erasure kept being blocked by readers");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spawn_named;
+
+    #[tokio::test]
+    async fn a_named_thread_ends_its_task_and_a_panic_on_it_fails_the_task() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let task = spawn_named("inquiryd-test", move || {
+            tx.send(std::thread::current().name().map(str::to_owned)).unwrap();
+        })
+        .unwrap();
+        task.await.expect("a thread that returns ends its task cleanly");
+        assert_eq!(rx.recv().unwrap().as_deref(), Some("inquiryd-test"));
+
+        let failed = spawn_named("inquiryd-test", || panic!("writer bug")).unwrap().await.unwrap_err();
+        assert!(failed.is_panic(), "{failed}");
+        let message = failed.into_panic();
+        assert_eq!(message.downcast_ref::<&str>(), Some(&"writer bug"));
+    }
 }
