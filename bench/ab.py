@@ -13,7 +13,11 @@ thread counts its writer in the rest). Variants alternate (A B A B ...) so that
 the machine's drift hits both.
 
     python3 bench/ab.py --a BINARY[:key=value,...] --b BINARY[:key=value,...] \
-        [--rate 2500] [--seconds 10] [--rounds 3] [--out bench/results/NAME.json]
+        [--rate 2500 | --saturate] [--seconds 10] [--rounds 3] [--out bench/results/NAME.json]
+
+--saturate offers as much as 64 connections can send instead (wrk, closed
+loop, as bench/run's saturation step) and reports accepted submissions/s and
+the CPU per accepted submission during the run, without waiting for the mail.
 
 key=value pairs are config overrides such as database.commit_delay_us=0.
 Build the binaries first (`cargo build --release`; an older commit in a
@@ -57,15 +61,21 @@ def variant(spec):
 
 
 def once(v, sink, rate, seconds):
+    """One run; `rate` None saturates (wrk) and does not wait for the mail."""
     with lib.Server(lib.merged(run.config(sink), v["overrides"]), binary=v["binary"]) as server:
         time.sleep(1)
         before = server.thread_cpu()
         accepted_before = server.metric('inquiryd_submissions_total{outcome="accepted"}')
         mailed_before = sink.count()
         commits_before = server.metric("inquiryd_store_commits_total")
-        load = run.loadgen(server, rate, seconds)
+        if rate is None:
+            submit = lib.wrk(server.base + "/api/v1/inquiries", "submit.lua", duration=seconds)
+            load = {"p50_ms": submit["latency_ms"].get(50), "p99_ms": submit["latency_ms"].get(99),
+                    "accepted_per_s": round(run.accepted_rate(submit))}
+        else:
+            load = run.loadgen(server, rate, seconds)
         accepted = server.metric('inquiryd_submissions_total{outcome="accepted"}') - accepted_before
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + (0 if rate is None else 30)
         while sink.count() - mailed_before < accepted and time.monotonic() < deadline:
             time.sleep(0.05)
         names = server.thread_names()
@@ -84,6 +94,7 @@ def once(v, sink, rate, seconds):
             "cpu_us_by_thread": {name: round(t * per_submission) for name, t in ticks.items()},
             "p50_ms": load["p50_ms"],
             "p99_ms": load["p99_ms"],
+            **({"accepted_per_s": load["accepted_per_s"]} if rate is None else {}),
         }
 
 
@@ -91,7 +102,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--a", required=True)
     parser.add_argument("--b", required=True)
-    parser.add_argument("--rate", type=int, default=2500)
+    rate = parser.add_mutually_exclusive_group()
+    rate.add_argument("--rate", type=int, default=2500)
+    rate.add_argument("--saturate", action="store_true")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out")
@@ -103,7 +116,7 @@ def main():
         try:
             for _ in range(args.rounds):
                 for name in ("a", "b"):
-                    result = once(variants[name], sink, args.rate, args.seconds)
+                    result = once(variants[name], sink, None if args.saturate else args.rate, args.seconds)
                     runs[name].append(result)
                     print(name, json.dumps(result), flush=True)
         finally:
@@ -115,19 +128,32 @@ def main():
                          "cpu_us": [round(c) for c in cpu], "commits": [r["commits"] for r in runs[name]],
                          "p50_ms": [r["p50_ms"] for r in runs[name]], "p99_ms": [r["p99_ms"] for r in runs[name]],
                          "undelivered": [r["undelivered"] for r in runs[name]],
+                         "accepted_per_s": [r.get("accepted_per_s") for r in runs[name]],
                          "cpu_us_by_thread": {part: statistics.median(r["cpu_us_by_thread"][part] for r in runs[name])
                                               for part in ("writer", "http", "other")}}
     ratio = summary["b"]["cpu_us_median"] / summary["a"]["cpu_us_median"]
-    print(f"\nCPU per submission, its mail delivered, at {args.rate}/s for {args.seconds} s "
-          f"({args.rounds} rounds, medians): a {summary['a']['cpu_us_median']:.0f} us, "
-          f"b {summary['b']['cpu_us_median']:.0f} us (b/a {ratio:.2f})")
+    if args.saturate:
+        for name in ("a", "b"):
+            summary[name]["accepted_per_s_median"] = statistics.median(r["accepted_per_s"] for r in runs[name])
+        print(f"\nAt saturation (wrk, 64 connections, {args.seconds} s, {args.rounds} rounds, medians): "
+              f"a {summary['a']['accepted_per_s_median']:,.0f}/s, b {summary['b']['accepted_per_s_median']:,.0f}/s; "
+              f"CPU per submission (mail not waited for): a {summary['a']['cpu_us_median']:.0f} us, "
+              f"b {summary['b']['cpu_us_median']:.0f} us (b/a {ratio:.2f})")
+    else:
+        print(f"\nCPU per submission, its mail delivered, at {args.rate}/s for {args.seconds} s "
+              f"({args.rounds} rounds, medians): a {summary['a']['cpu_us_median']:.0f} us, "
+              f"b {summary['b']['cpu_us_median']:.0f} us (b/a {ratio:.2f})")
     for name in ("a", "b"):
         s = summary[name]
         by_thread = ", ".join(f"{part} {us:.0f}" for part, us in s["cpu_us_by_thread"].items())
-        print(f"  {name}: {s['variant']}\n     CPU {s['cpu_us']} us ({by_thread}), commits {s['commits']}, "
-              f"p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, undelivered {s['undelivered']}")
+        rates = f"accepted {s['accepted_per_s']}/s, " if args.saturate else ""
+        # At saturation the mail is not waited for: what is still queued says nothing.
+        left = "" if args.saturate else f", undelivered {s['undelivered']}"
+        print(f"  {name}: {s['variant']}\n     {rates}CPU {s['cpu_us']} us ({by_thread}), commits {s['commits']}, "
+              f"p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms{left}")
     if args.out:
-        record = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rate": args.rate,
+        record = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                  "rate": "saturation" if args.saturate else args.rate,
                   "seconds": args.seconds, "rounds": args.rounds, "b_over_a": ratio, **summary, "runs": runs}
         pathlib.Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
 
