@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use fluent_bundle::FluentValue;
 
-use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
-use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::message::header::{ContentTransferEncoding, ContentType, Header, HeaderName, HeaderValue};
+use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 use minijinja::value::{merge_maps, Value};
 use minijinja::Environment;
@@ -286,8 +286,29 @@ fn load(dir: &Path, name: &str) -> Result<Option<String>, ComposeError> {
 
 fn alternative(text: String, html: String) -> MultiPart {
     MultiPart::alternative()
-        .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(crlf(&text)))
-        .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(crlf(&html)))
+        .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(body(&text)))
+        .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(body(&html)))
+}
+
+/// The text encoded as lettre's `Body::new` encodes it, byte for byte (a
+/// property test checks it): the same chooser picks the encoding from the text
+/// as written (for a relay without 8BITMIME), and the lines get their CRLF in
+/// [`crlf`]'s one pass, not in lettre's, which walks every character backwards
+/// and inserts each CR in place.
+fn body(text: &str) -> Body {
+    use email_encoding::body::Encoding;
+    match Encoding::choose(text, false) {
+        Encoding::SevenBit => Body::dangerous_pre_encoded(crlf(text).into_bytes(), ContentTransferEncoding::SevenBit),
+        Encoding::Base64 => {
+            let text = crlf(text);
+            let mut out = String::with_capacity(email_encoding::body::base64::encoded_len(text.len()));
+            email_encoding::body::base64::encode(text.as_bytes(), &mut out).expect("writing to a String");
+            Body::dangerous_pre_encoded(out.into_bytes(), ContentTransferEncoding::Base64)
+        }
+        // Mostly ASCII with long lines or a few other characters: rare, and
+        // lettre has the encoder.
+        Encoding::QuotedPrintable | Encoding::EightBit => Body::new(text.to_owned()),
+    }
 }
 
 /// The text with a CR before every LF that has none, in one pass. lettre
@@ -453,6 +474,31 @@ mod tests {
                 previous = Some(c);
             }
             proptest::prop_assert_eq!(out, expected);
+        }
+
+        /// Texts of every kind the chooser tells apart (ASCII, Cyrillic and
+        /// Chinese, lines longer than 78 characters from runs of 80 x's,
+        /// CR/LF mixes) come out as lettre encodes them.
+        #[test]
+        fn a_body_is_encoded_as_lettre_encodes_it(
+            text in "(\r|\n|\r\n|a|Z|=| |я|合|\t|x{80}){0,300}"
+        ) {
+            let ours = body(&text);
+            let theirs = Body::new(text);
+            proptest::prop_assert_eq!(ours.encoding(), theirs.encoding());
+            proptest::prop_assert_eq!(ours.into_vec(), theirs.into_vec());
+        }
+
+        /// Texts mostly in one script, so that each encoding (7bit,
+        /// quoted-printable, base64) is chosen.
+        #[test]
+        fn a_body_with_mostly_one_script_is_encoded_as_lettre_encodes_it(
+            text in "(a{1,30}|я{1,30}|合{1,5}|\n| ){0,100}"
+        ) {
+            let ours = body(&text);
+            let theirs = Body::new(text);
+            proptest::prop_assert_eq!(ours.encoding(), theirs.encoding());
+            proptest::prop_assert_eq!(ours.into_vec(), theirs.into_vec());
         }
     }
 
