@@ -9,6 +9,7 @@ mod export;
 mod inquiries;
 mod outbox;
 mod search;
+mod tokenizer;
 mod tokens;
 mod webhooks;
 mod writer;
@@ -93,7 +94,11 @@ fn ensure_directory(options: &SqliteConnectOptions) -> Result<(), StoreError> {
 async fn open_writer(settings: &DatabaseSettings) -> Result<SqliteConnection, StoreError> {
     let options = connect_options(settings)?;
     ensure_directory(&options)?;
-    SqliteConnection::connect_with(&options).await.map_err(StoreError::Open)
+    let mut conn = SqliteConnection::connect_with(&options).await.map_err(StoreError::Open)?;
+    if let Err(error) = tokenizer::register_sqlx(&mut conn).await {
+        tracing::warn!(%error, "the search index keeps SQLite's own tokenizer");
+    }
+    Ok(conn)
 }
 
 /// Opens the writer's second connection, for submissions and the outbox, with
@@ -111,6 +116,9 @@ fn open_hot_writer(settings: &DatabaseSettings) -> Result<rusqlite::Connection, 
         "PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;"
     ))
     .map_err(StoreError::OpenWriter)?;
+    if let Err(error) = tokenizer::register(&db) {
+        tracing::warn!(%error, "the search index keeps SQLite's own tokenizer");
+    }
     Ok(db)
 }
 
