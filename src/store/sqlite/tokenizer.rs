@@ -493,10 +493,23 @@ mod tests {
 
     use super::*;
 
+    type Tokens = Vec<(Vec<u8>, c_int, c_int)>;
+
     /// What the tokenizer FTS5 finds as `unicode61` on `db` yields for `text`,
     /// configured as the search index configures it: each token's bytes and offsets.
-    fn tokens(db: &rusqlite::Connection, text: impl AsRef<[u8]>) -> Vec<(Vec<u8>, c_int, c_int)> {
-        let text = text.as_ref();
+    fn tokens(db: &rusqlite::Connection, text: impl AsRef<[u8]>) -> Tokens {
+        let (tokens, rc) = tokenized(db, text.as_ref(), None);
+        assert_eq!(rc, ffi::SQLITE_OK);
+        tokens
+    }
+
+    /// The same, with the callback answering `code` from its `n`th token on (as
+    /// FTS5's own callbacks do on an error): the tokens it was given and the result.
+    fn tokenized(db: &rusqlite::Connection, text: &[u8], answer: Option<(usize, c_int)>) -> (Tokens, c_int) {
+        struct Seen {
+            tokens: Tokens,
+            answer: Option<(usize, c_int)>,
+        }
         unsafe extern "C" fn push(
             ctx: *mut c_void,
             _: c_int,
@@ -505,20 +518,22 @@ mod tests {
             start: c_int,
             end: c_int,
         ) -> c_int {
-            let out = unsafe { &mut *ctx.cast::<Vec<(Vec<u8>, c_int, c_int)>>() };
+            let seen = unsafe { &mut *ctx.cast::<Seen>() };
             let bytes = unsafe { std::slice::from_raw_parts(token.cast::<u8>(), len as usize) };
-            out.push((bytes.to_vec(), start, end));
-            ffi::SQLITE_OK
+            seen.tokens.push((bytes.to_vec(), start, end));
+            match seen.answer {
+                Some((n, code)) if seen.tokens.len() >= n => code,
+                _ => ffi::SQLITE_OK,
+            }
         }
         let found = unsafe { find(fts5_api(db.handle()).unwrap()) }.unwrap();
         let args: Vec<CString> = ARGUMENTS.iter().map(|a| CString::new(*a).unwrap()).collect();
         let mut argv: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).collect();
         let instance = unsafe { Instance::create(found, argv.as_mut_ptr(), 2) }.unwrap();
-        let mut out = Vec::new();
-        let ctx = (&mut out as *mut Vec<(Vec<u8>, c_int, c_int)>).cast();
+        let mut seen = Seen { tokens: Vec::new(), answer };
+        let ctx = (&mut seen as *mut Seen).cast();
         let rc = unsafe { instance.tokenize(ctx, 0, text.as_ptr().cast(), text.len() as c_int, Some(push)) };
-        assert_eq!(rc, ffi::SQLITE_OK);
-        out
+        (seen.tokens, rc)
     }
 
     /// A connection with SQLite's own tokenizer, and one with ours registered.
@@ -613,6 +628,24 @@ mod tests {
             builtin.query_row("SELECT count(*) FROM t WHERE t MATCH ?1", [q], |r| r.get(0)).unwrap()
         };
         assert_eq!((count("\"研 究\""), count("creme"), count("семинара"), count("қазақ")), (1, 1, 1, 1));
+    }
+
+    #[test]
+    fn it_stops_where_the_callback_says_and_answers_as_unicode61_does() {
+        let (builtin, ours) = pair();
+        // Seven tokens. SQLITE_DONE stops without an error; any other code is the result.
+        let text = "Здравствуйте, 研 究 所 and Crème brûlée".as_bytes();
+        for (answer, count, result) in [
+            ((1, ffi::SQLITE_DONE), 1, ffi::SQLITE_OK),
+            ((3, ffi::SQLITE_DONE), 3, ffi::SQLITE_OK),
+            ((2, ffi::SQLITE_NOMEM), 2, ffi::SQLITE_NOMEM),
+            ((7, ffi::SQLITE_ERROR), 7, ffi::SQLITE_ERROR),
+            ((8, ffi::SQLITE_ERROR), 7, ffi::SQLITE_OK),
+        ] {
+            let (mine, rc) = tokenized(&ours, text, Some(answer));
+            assert_eq!((mine.len(), rc), (count, result), "{answer:?}");
+            assert_eq!((mine, rc), tokenized(&builtin, text, Some(answer)), "{answer:?}");
+        }
     }
 
     #[test]
