@@ -8,6 +8,7 @@ so that the server rebuilds it at start-up (timed), then measures over one
 keep-alive connection.
 
     python3 bench/admin.py [--rows 1000000] [--requests 1000] [--database postgres] [--console]
+    python3 bench/admin.py --rows 200000 --rebuild-against OTHER_BINARY [--rounds 2]
 
 With --console (SQLite) the console is on too, and the same searches are timed as
 console pages (signed in as an admin, the inbox and a search, HTML rendered),
@@ -22,6 +23,7 @@ import http.client
 import json
 import pathlib
 import random
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -126,6 +128,19 @@ def percentiles(conn, token, paths):
     return statistics.median(times), times[int(len(times) * 0.99) - 1]
 
 
+def rebuild_ab(seeded, args):
+    """The start-up rebuild, timed for two builds alternately, each over its own copy of `seeded`."""
+    for _ in range(args.rounds):
+        for binary in (args.rebuild_against, str(lib.TARGET / "inquiryd")):
+            copy = seeded / "copy"
+            shutil.copytree(seeded, copy, ignore=shutil.ignore_patterns("copy"))
+            started = time.monotonic()
+            with lib.Server({}, keep_dir=copy, binary=binary) as server:
+                elapsed, cpu = time.monotonic() - started, server.cpu_seconds()
+            print(f"{binary}: search index rebuilt at start-up in {elapsed:.1f} s, {cpu:.1f} s of CPU", flush=True)
+            shutil.rmtree(copy)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -133,6 +148,10 @@ def main():
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--console", action="store_true", help="time the console's inbox and search pages too")
+    parser.add_argument("--rebuild-against", metavar="BINARY",
+                        help="SQLite: only time the start-up rebuild of the search index, this build and BINARY "
+                             "alternated over copies of the same seeded file (--rounds each)")
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     if not args.no_build:
         lib.build()
@@ -171,6 +190,9 @@ def main():
         seed(db, args.rows)
         print(f"seeded {args.rows} inquiries in {time.monotonic() - started:.1f} s "
               f"({db.stat().st_size / 1e6:.0f} MB)", flush=True)
+        if args.rebuild_against:
+            rebuild_ab(tmp, args)
+            return
         token = run("token", "create", "--name", "bench").strip()
         if args.console:
             subprocess.run([str(lib.TARGET / "inquiryd"), "--config", str(config), "user", "create", "--email",
