@@ -147,6 +147,14 @@ impl Instance {
         }
     }
 
+    /// An instance configured with `args` (as a `tokenize = '… args'` clause).
+    fn with(builtin: Builtin, args: &[&str]) -> Option<Instance> {
+        let args: Vec<CString> = args.iter().map(|a| CString::new(*a).ok()).collect::<Option<_>>()?;
+        let mut argv: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).collect();
+        // SAFETY: argv holds that many C strings, which outlive the call.
+        unsafe { Instance::create(builtin, argv.as_mut_ptr(), argv.len() as c_int) }.ok()
+    }
+
     /// Tokenizes `text` with the built-in tokenizer.
     ///
     /// # Safety
@@ -172,6 +180,19 @@ impl Drop for Instance {
             // SAFETY: `raw` came from this tokenizer's xCreate and is deleted once.
             unsafe { delete(self.raw) }
         }
+    }
+}
+
+/// The `len` bytes at `at`, as FTS5 passes a text or a token (none if `len` is not positive).
+///
+/// # Safety
+/// `at` must point to `len` bytes that outlive `'a`.
+unsafe fn bytes_at<'a>(at: *const c_char, len: c_int) -> &'a [u8] {
+    if len <= 0 || at.is_null() {
+        &[]
+    } else {
+        // SAFETY: as the caller promises.
+        unsafe { std::slice::from_raw_parts(at.cast(), len as usize) }
     }
 }
 
@@ -312,10 +333,7 @@ unsafe fn find(api: *mut ffi::fts5_api) -> Result<Builtin, rusqlite::Error> {
 /// that it holds little besides the table. `None` if the answers do not fit
 /// this model.
 fn derive(builtin: Builtin) -> Option<Table> {
-    let args: Vec<CString> = ARGUMENTS.iter().map(|a| CString::new(*a).ok()).collect::<Option<_>>()?;
-    let mut argv: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).collect();
-    // SAFETY: argv holds ARGUMENTS.len() C strings that outlive the call.
-    let instance = unsafe { Instance::create(builtin, argv.as_mut_ptr(), argv.len() as c_int) }.ok()?;
+    let instance = Instance::with(builtin, &ARGUMENTS)?;
     let mut table = Table { index: Vec::with_capacity(CODE_POINTS as usize / BLOCK), blocks: Vec::new() };
     let mut seen = HashMap::new();
     let mut entries = Vec::with_capacity(BLOCK);
@@ -382,11 +400,7 @@ fn probe(instance: &Instance, first: char, code_points: std::ops::Range<u32>) ->
     ) -> c_int {
         // SAFETY: ctx is the `Found` passed with this callback; token points to len bytes.
         let found = unsafe { &mut *ctx.cast::<Found>() };
-        let bytes: &[u8] = if len <= 0 || token.is_null() {
-            &[]
-        } else {
-            unsafe { std::slice::from_raw_parts(token.cast(), len as usize) }
-        };
+        let bytes = unsafe { bytes_at(token, len) };
         let (slot, at) = (start as usize / SLOT, start as usize % SLOT);
         let text = std::str::from_utf8(bytes).ok();
         // "ac" gives "a" and the fold of c; " c" gives the fold of c alone.
@@ -462,8 +476,7 @@ unsafe extern "C" fn tokenize(
 ) -> c_int {
     // SAFETY: made by `create`; FTS5 passes `len` bytes of text.
     let ours = unsafe { &*tokenizer.cast::<Ours>() };
-    let bytes: &[u8] =
-        if len <= 0 || text.is_null() { &[] } else { unsafe { std::slice::from_raw_parts(text.cast(), len as usize) } };
+    let bytes = unsafe { bytes_at(text, len) };
     let table = match TABLE.get() {
         Some(table) => table.as_ref().filter(|_| ours.tabled),
         None => {
@@ -498,14 +511,20 @@ mod tests {
     /// What the tokenizer FTS5 finds as `unicode61` on `db` yields for `text`,
     /// configured as the search index configures it: each token's bytes and offsets.
     fn tokens(db: &rusqlite::Connection, text: impl AsRef<[u8]>) -> Tokens {
-        let (tokens, rc) = tokenized(db, text.as_ref(), None);
+        let (tokens, rc) = tokenized(db, &ARGUMENTS, text.as_ref(), None);
         assert_eq!(rc, ffi::SQLITE_OK);
         tokens
     }
 
-    /// The same, with the callback answering `code` from its `n`th token on (as
-    /// FTS5's own callbacks do on an error): the tokens it was given and the result.
-    fn tokenized(db: &rusqlite::Connection, text: &[u8], answer: Option<(usize, c_int)>) -> (Tokens, c_int) {
+    /// The same, configured with `args`, and with the callback answering `code`
+    /// from its `n`th token on (as FTS5's own callbacks do on an error): the
+    /// tokens it was given and the result.
+    fn tokenized(
+        db: &rusqlite::Connection,
+        args: &[&str],
+        text: &[u8],
+        answer: Option<(usize, c_int)>,
+    ) -> (Tokens, c_int) {
         struct Seen {
             tokens: Tokens,
             answer: Option<(usize, c_int)>,
@@ -519,7 +538,7 @@ mod tests {
             end: c_int,
         ) -> c_int {
             let seen = unsafe { &mut *ctx.cast::<Seen>() };
-            let bytes = unsafe { std::slice::from_raw_parts(token.cast::<u8>(), len as usize) };
+            let bytes = unsafe { bytes_at(token, len) };
             seen.tokens.push((bytes.to_vec(), start, end));
             match seen.answer {
                 Some((n, code)) if seen.tokens.len() >= n => code,
@@ -527,9 +546,7 @@ mod tests {
             }
         }
         let found = unsafe { find(fts5_api(db.handle()).unwrap()) }.unwrap();
-        let args: Vec<CString> = ARGUMENTS.iter().map(|a| CString::new(*a).unwrap()).collect();
-        let mut argv: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).collect();
-        let instance = unsafe { Instance::create(found, argv.as_mut_ptr(), 2) }.unwrap();
+        let instance = Instance::with(found, args).unwrap();
         let mut seen = Seen { tokens: Vec::new(), answer };
         let ctx = (&mut seen as *mut Seen).cast();
         let rc = unsafe { instance.tokenize(ctx, 0, text.as_ptr().cast(), text.len() as c_int, Some(push)) };
@@ -642,9 +659,21 @@ mod tests {
             ((7, ffi::SQLITE_ERROR), 7, ffi::SQLITE_ERROR),
             ((8, ffi::SQLITE_ERROR), 7, ffi::SQLITE_OK),
         ] {
-            let (mine, rc) = tokenized(&ours, text, Some(answer));
+            let (mine, rc) = tokenized(&ours, &ARGUMENTS, text, Some(answer));
             assert_eq!((mine.len(), rc), (count, result), "{answer:?}");
-            assert_eq!((mine, rc), tokenized(&builtin, text, Some(answer)), "{answer:?}");
+            assert_eq!((mine, rc), tokenized(&builtin, &ARGUMENTS, text, Some(answer)), "{answer:?}");
+        }
+    }
+
+    #[test]
+    fn other_arguments_tokenize_as_unicode61_does_with_them() {
+        let (builtin, ours) = pair();
+        // ǘ and ệ carry two accents each: only remove_diacritics 2 drops both.
+        let text = "Crème brûlée, naïve café: e-mail ǘ Việt ÀÉÎÕÜ Ǆemal İstanbul ß Здравствуйте 研究".as_bytes();
+        for args in [&[][..], &["remove_diacritics", "0"], &["remove_diacritics", "1"], &["tokenchars", "-"]] {
+            let mine = tokenized(&ours, args, text, None);
+            assert_eq!(mine, tokenized(&builtin, args, text, None), "{args:?}");
+            assert_ne!(mine, tokenized(&builtin, &ARGUMENTS, text, None), "{args:?} differs from the index's");
         }
     }
 
