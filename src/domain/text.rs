@@ -106,17 +106,30 @@ pub fn checked_text(field: &str, raw: &str, min: usize, max: usize, lines: Lines
         Lines::Single if value.contains(['\r', '\n']) => {
             Err(FieldError::new(field, "multiline", format!("{field} must be a single line")))
         }
-        Lines::Single if value.chars().any(char::is_control) => Err(control(field)),
+        Lines::Single if has_control(value, b"") => Err(control(field)),
         Lines::Single if value.chars().any(reorders_text) => Err(FieldError::new(
             field,
             "control_characters",
             format!("{field} must not contain characters that reorder text (bidi overrides or isolates)"),
         )),
-        Lines::Multi if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) => {
-            Err(control(field))
-        }
+        Lines::Multi if has_control(value, b"\n\r\t") => Err(control(field)),
         _ => Ok(value.to_owned()),
     }
+}
+
+/// Whether `text` holds a control character (`char::is_control`: U+0000–U+001F
+/// and U+007F–U+009F) other than the ASCII ones in `allowed`. Read from the
+/// UTF-8 bytes, without decoding characters: those are the bytes below 0x20,
+/// 0x7F, and 0xC2 followed by 0x80–0x9F (no other byte below 0x80 is part of a
+/// longer character).
+fn has_control(text: &str, allowed: &[u8]) -> bool {
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().any(|(i, &b)| match b {
+        0x00..=0x1F => !allowed.contains(&b),
+        0x7F => true,
+        0xC2 => bytes.get(i + 1).is_some_and(|&next| next < 0xA0),
+        _ => false,
+    })
 }
 
 fn control(field: &str) -> FieldError {
@@ -135,6 +148,19 @@ mod tests {
         ['\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}'];
 
     proptest! {
+        #[test]
+        fn control_characters_are_found_in_the_bytes_as_char_is_control_finds_them(
+            before in "[a-zа-яё一-龥 ]{0,20}",
+            c in "[\\x00-\\x1F]|[\\x7E-\\u{A1}]|[\\u{100}-\\u{17F}]|\\u{2028}|.",
+            after in "[a-zа-яё一-龥 ]{0,20}",
+        ) {
+            let text = format!("{before}{c}{after}");
+            for allowed in ["", "\n\r\t"] {
+                let expected = text.chars().any(|c| c.is_control() && !allowed.contains(c));
+                prop_assert_eq!(has_control(&text, allowed.as_bytes()), expected, "{:?} allowing {:?}", text, allowed);
+            }
+        }
+
         #[test]
         fn invisible_only_is_empty(chars in proptest::collection::vec(proptest::sample::select(&INVISIBLE[..]), 1..30)) {
             let value: String = chars.into_iter().collect();
@@ -179,6 +205,19 @@ mod tests {
     fn trims_and_requires() {
         assert_eq!(checked_text("name", "  Ада  ", 1, 100, Lines::Single).unwrap(), "Ада");
         assert_eq!(checked_text("name", " \t ", 1, 100, Lines::Single).unwrap_err().code, "required");
+    }
+
+    #[test]
+    fn every_character_is_found_a_control_character_or_not_as_char_is_control_says() {
+        let mut text = String::new();
+        for c in (0..=char::MAX as u32).filter_map(char::from_u32) {
+            text.clear();
+            text.push('a');
+            text.push(c);
+            for allowed in ["", "\n\r\t"] {
+                assert_eq!(has_control(&text, allowed.as_bytes()), c.is_control() && !allowed.contains(c), "{c:?}");
+            }
+        }
     }
 
     #[test]

@@ -72,8 +72,7 @@ impl SpamRules {
 fn link_hosts(text: &str) -> Vec<String> {
     let mut hosts = Vec::new();
     let mut rest = text;
-    while let Some(at) = ["http://", "https://", "www."].iter().filter_map(|p| rest.find(p).map(|i| (i, *p))).min() {
-        let (index, prefix) = at;
+    while let Some((index, prefix)) = next_link(rest) {
         let after = &rest[index + prefix.len()..];
         let end = after.find(|c: char| c.is_whitespace() || "/?#\"'<>)]".contains(c)).unwrap_or(after.len());
         let host = &after[..end];
@@ -83,6 +82,18 @@ fn link_hosts(text: &str) -> Vec<String> {
     }
     hosts
 }
+
+/// Where the first `http://`, `https://` or `www.` in `text` starts, and which
+/// it is: one pass for the bytes that can begin one (three searches of the
+/// whole text were a few per cent of the HTTP workers' time).
+fn next_link(text: &str) -> Option<(usize, &'static str)> {
+    let bytes = text.as_bytes();
+    memchr::memchr2_iter(b'h', b'w', bytes).find_map(|at| {
+        LINK_PREFIXES.into_iter().find(|prefix| bytes[at..].starts_with(prefix.as_bytes())).map(|prefix| (at, prefix))
+    })
+}
+
+const LINK_PREFIXES: [&str; 3] = ["http://", "https://", "www."];
 
 #[cfg(test)]
 mod tests {
@@ -130,6 +141,17 @@ mod tests {
         assert_eq!(r.flags(&submission("hi", "bot@mail.spam.example"), 0), vec!["blocked_domain"]);
         assert_eq!(r.flags(&submission("visit https://spam.example/x", "a@example.org"), 0), vec!["blocked_domain"]);
         assert!(r.flags(&submission("hi", "a@notspam.example"), 0).is_empty());
+    }
+
+    proptest::proptest! {
+        /// The one-pass search finds what a search for each prefix finds first.
+        #[test]
+        fn the_first_link_is_the_earliest_of_the_three_prefixes(
+            text in "(http://|https://|www\\.|https|http:/|ww|wh|h|w|t|p|:|/|\\.| |я|合|a){0,30}"
+        ) {
+            let earliest = LINK_PREFIXES.iter().filter_map(|p| text.find(p).map(|i| (i, *p))).min();
+            proptest::prop_assert_eq!(next_link(&text), earliest);
+        }
     }
 
     #[test]
