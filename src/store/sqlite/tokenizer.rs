@@ -172,6 +172,29 @@ impl Instance {
             None => ffi::SQLITE_ERROR,
         }
     }
+
+    /// Tokenizes `text`, calling `each(token, start, end)` for every token; an
+    /// answer other than `SQLITE_OK` stops it, as with FTS5's own callbacks.
+    /// `each` must not panic (it is called from C).
+    fn each_token<F: FnMut(&[u8], c_int, c_int) -> c_int>(&self, text: &[u8], mut each: F) -> c_int {
+        unsafe extern "C" fn call<F: FnMut(&[u8], c_int, c_int) -> c_int>(
+            ctx: *mut c_void,
+            _: c_int,
+            token: *const c_char,
+            len: c_int,
+            start: c_int,
+            end: c_int,
+        ) -> c_int {
+            // SAFETY: ctx is the `F` passed below; the token's bytes live through the call.
+            let each = unsafe { &mut *ctx.cast::<F>() };
+            each(unsafe { bytes_at(token, len) }, start, end)
+        }
+        let Ok(len) = c_int::try_from(text.len()) else {
+            return ffi::SQLITE_TOOBIG;
+        };
+        // SAFETY: `text` and `each` outlive the call; `call::<F>` expects the `F` passed as ctx.
+        unsafe { self.tokenize((&mut each as *mut F).cast(), 0, text.as_ptr().cast(), len, Some(call::<F>)) }
+    }
 }
 
 impl Drop for Instance {
@@ -378,47 +401,29 @@ const SLOT: usize = 6;
 /// what `c` folds to.
 fn probe(instance: &Instance, first: char, code_points: std::ops::Range<u32>) -> Option<Vec<Option<Token>>> {
     let mut text = String::with_capacity(code_points.len() * SLOT);
-    let slots = code_points.len();
+    let mut slots = vec![None; code_points.len()];
     for c in code_points.map(|c| char::from_u32(c).unwrap_or(' ')) {
         let before = text.len();
         text.push(first);
         text.push(c);
         text.extend(std::iter::repeat_n(' ', SLOT - (text.len() - before)));
     }
-    struct Found {
-        first: char,
-        slots: Vec<Option<Token>>,
-        ok: bool,
-    }
-    unsafe extern "C" fn found(
-        ctx: *mut c_void,
-        _: c_int,
-        token: *const c_char,
-        len: c_int,
-        start: c_int,
-        end: c_int,
-    ) -> c_int {
-        // SAFETY: ctx is the `Found` passed with this callback; token points to len bytes.
-        let found = unsafe { &mut *ctx.cast::<Found>() };
-        let bytes = unsafe { bytes_at(token, len) };
+    let mut ok = true;
+    let rc = instance.each_token(text.as_bytes(), |bytes, start, end| {
         let (slot, at) = (start as usize / SLOT, start as usize % SLOT);
         let text = std::str::from_utf8(bytes).ok();
         // "ac" gives "a" and the fold of c; " c" gives the fold of c alone.
-        let folded = match found.first {
+        let folded = match first {
             ' ' => text,
             first => text.and_then(|t| t.strip_prefix(first)),
         };
-        match (folded.and_then(fold), found.slots.get_mut(slot)) {
+        match (folded.and_then(fold), slots.get_mut(slot)) {
             (Some(fold), Some(place @ None)) => *place = Some(Token { at: at as u8, len: (end - start) as u8, fold }),
-            _ => found.ok = false,
+            _ => ok = false,
         }
         ffi::SQLITE_OK
-    }
-    let mut out = Found { first, slots: vec![None; slots], ok: true };
-    let len = c_int::try_from(text.len()).ok()?;
-    // SAFETY: text outlives the call; `found` expects the `Found` passed as ctx.
-    let rc = unsafe { instance.tokenize((&mut out as *mut Found).cast(), 0, text.as_ptr().cast(), len, Some(found)) };
-    (rc == ffi::SQLITE_OK && out.ok).then_some(out.slots)
+    });
+    (rc == ffi::SQLITE_OK && ok).then_some(slots)
 }
 
 /// A folded character as the table keeps it: its code point, 0 for none.
@@ -525,32 +530,17 @@ mod tests {
         text: &[u8],
         answer: Option<(usize, c_int)>,
     ) -> (Tokens, c_int) {
-        struct Seen {
-            tokens: Tokens,
-            answer: Option<(usize, c_int)>,
-        }
-        unsafe extern "C" fn push(
-            ctx: *mut c_void,
-            _: c_int,
-            token: *const c_char,
-            len: c_int,
-            start: c_int,
-            end: c_int,
-        ) -> c_int {
-            let seen = unsafe { &mut *ctx.cast::<Seen>() };
-            let bytes = unsafe { bytes_at(token, len) };
-            seen.tokens.push((bytes.to_vec(), start, end));
-            match seen.answer {
-                Some((n, code)) if seen.tokens.len() >= n => code,
-                _ => ffi::SQLITE_OK,
-            }
-        }
         let found = unsafe { find(fts5_api(db.handle()).unwrap()) }.unwrap();
         let instance = Instance::with(found, args).unwrap();
-        let mut seen = Seen { tokens: Vec::new(), answer };
-        let ctx = (&mut seen as *mut Seen).cast();
-        let rc = unsafe { instance.tokenize(ctx, 0, text.as_ptr().cast(), text.len() as c_int, Some(push)) };
-        (seen.tokens, rc)
+        let mut tokens = Tokens::new();
+        let rc = instance.each_token(text, |bytes, start, end| {
+            tokens.push((bytes.to_vec(), start, end));
+            match answer {
+                Some((n, code)) if tokens.len() >= n => code,
+                _ => ffi::SQLITE_OK,
+            }
+        });
+        (tokens, rc)
     }
 
     /// A connection with SQLite's own tokenizer, and one with ours registered.
