@@ -224,10 +224,14 @@ pub(crate) const INSERT_SQL: &str =
     "INSERT INTO webhook_deliveries (id, webhook, inquiry_id, event, data, next_attempt_at, created_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $6)";
 
+/// The claim. `status IN ('pending', 'sending')` is the condition of the index
+/// it reads (`webhook_deliveries_due` on both backends): without it SQLite
+/// read every delivery ever made, and sorted the due ones, for each claim.
 pub(crate) const CLAIM_SQL: &str =
     "UPDATE webhook_deliveries SET status = 'sending', lease_until = $1, attempts = attempts + 1 \
      WHERE seq IN (SELECT d.seq FROM webhook_deliveries d \
-         WHERE ((d.status = 'pending' AND d.next_attempt_at <= $2) OR (d.status = 'sending' AND d.lease_until < $2)) \
+         WHERE d.status IN ('pending', 'sending') \
+           AND ((d.status = 'pending' AND d.next_attempt_at <= $2) OR (d.status = 'sending' AND d.lease_until < $2)) \
            AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.inquiry_id = d.inquiry_id \
                AND e.webhook = d.webhook AND e.seq < d.seq AND e.status IN ('pending', 'sending')) \
          ORDER BY d.next_attempt_at LIMIT $3) \

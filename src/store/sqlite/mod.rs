@@ -547,26 +547,32 @@ impl Sqlite {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// The writer's rusqlite connection is the one submissions are committed
     /// through: it must carry the configured durability and the same pragmas.
+    /// A database file in `dir`, with the settings' defaults where a test
+    /// does not care.
+    pub(super) fn settings(dir: &std::path::Path) -> DatabaseSettings {
+        DatabaseSettings {
+            url: format!("sqlite://{}/inquiries.db", dir.display()),
+            synchronous: Synchronous::Full,
+            busy_timeout_ms: 1234,
+            group_commit: true,
+            batch_max: 64,
+            commit_delay_us: 0,
+            read_pool_size: 1,
+            pool_size: 1,
+            search_index: true,
+        }
+    }
+
     #[tokio::test]
     async fn hot_writer_gets_the_configured_pragmas() {
         let dir = tempfile::tempdir().unwrap();
         for (synchronous, expected) in [(Synchronous::Full, 2), (Synchronous::Normal, 1)] {
-            let settings = DatabaseSettings {
-                url: format!("sqlite://{}/inquiries.db", dir.path().display()),
-                synchronous,
-                busy_timeout_ms: 1234,
-                group_commit: true,
-                batch_max: 64,
-                commit_delay_us: 0,
-                read_pool_size: 1,
-                pool_size: 1,
-                search_index: true,
-            };
+            let settings = DatabaseSettings { synchronous, ..settings(dir.path()) };
             let _created = open_writer(&settings).await.unwrap();
             let db = open_hot_writer(&settings).unwrap();
             let pragma = |name: &str| db.query_row(&format!("PRAGMA {name}"), [], |r| r.get::<_, i64>(0)).unwrap();
