@@ -550,8 +550,6 @@ impl Sqlite {
 pub(super) mod tests {
     use super::*;
 
-    /// The writer's rusqlite connection is the one submissions are committed
-    /// through: it must carry the configured durability and the same pragmas.
     /// A database file in `dir`, with the settings' defaults where a test
     /// does not care.
     pub(super) fn settings(dir: &std::path::Path) -> DatabaseSettings {
@@ -568,6 +566,8 @@ pub(super) mod tests {
         }
     }
 
+    /// The writer's rusqlite connection is the one submissions are committed
+    /// through: it must carry the configured durability and the same pragmas.
     #[tokio::test]
     async fn hot_writer_gets_the_configured_pragmas() {
         let dir = tempfile::tempdir().unwrap();
