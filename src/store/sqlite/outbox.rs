@@ -155,7 +155,7 @@ mod tests {
 
     /// A claim reads as many notifications as it takes, however many are due:
     /// SQLite's count of the claim's virtual-machine steps stays the same with
-    /// 100 or 5,000 waiting (the query with `OR` took ~30x more at 5,000).
+    /// 100 or 5,000 waiting (the query with `OR` took ~23x more at 5,000).
     /// And what it takes is the longest due, an expired lease among them.
     #[tokio::test]
     async fn a_claim_costs_the_same_however_long_the_queue() {
@@ -195,7 +195,7 @@ mod tests {
 
     /// The same for webhook deliveries, which are never deleted when made: a
     /// claim reads the due ones, not every delivery ever made (the claim without
-    /// the index's condition took ~25x more steps with 5,000 made).
+    /// the index's condition took ~9x more steps with 5,000 made).
     #[tokio::test]
     async fn a_webhook_claim_reads_only_what_is_due() {
         let (_dir, db) = database().await;
