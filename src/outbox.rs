@@ -150,12 +150,15 @@ impl<C: Channel> OutboxWorker<C> {
                     running.push(self.deliver(item));
                 }
             }
-            if claiming.is_none() && more && queue.len() < limit / 2 {
+            let claim_now = more && queue.len() < limit / 2;
+            // Outcomes are recorded at least every quarter of a claim, so that a
+            // slow server's deliveries show as sent, and a crash repeats few.
+            if claiming.is_none() && (claim_now || outcomes.len() >= limit / 4) {
                 let settled = std::mem::take(&mut outcomes);
                 settled.iter().for_each(|s| {
                     held.remove(s.id());
                 });
-                claiming = Some(Box::pin(self.settle_and_claim(settled, limit)));
+                claiming = Some(Box::pin(self.settle_and_claim(settled, if claim_now { limit } else { 0 })));
             }
             if running.is_empty() && claiming.is_none() {
                 break;
@@ -166,7 +169,8 @@ impl<C: Channel> OutboxWorker<C> {
                     claiming = None;
                     failed |= !recorded;
                     match claimed {
-                        Ok(items) => {
+                        Ok(None) => more &= !failed,
+                        Ok(Some(items)) => {
                             more = !failed && items.len() == limit;
                             held.extend(items.iter().map(|item| C::id(item).to_owned()));
                             queue.extend(items);
@@ -199,12 +203,21 @@ impl<C: Channel> OutboxWorker<C> {
         }
     }
 
-    /// Records `settled` and claims up to `limit` more, sent to the store
-    /// together (the SQLite writer takes both into one transaction). Whether the
-    /// outcomes were recorded, and what was claimed.
-    async fn settle_and_claim(&self, settled: Vec<Settlement>, limit: usize) -> (bool, Result<Vec<C::Item>, ()>) {
+    /// Records `settled` and claims up to `limit` more (none when 0), sent to
+    /// the store together (the SQLite writer takes both into one transaction).
+    /// Whether the outcomes were recorded, and what was claimed, if asked.
+    async fn settle_and_claim(
+        &self,
+        settled: Vec<Settlement>,
+        limit: usize,
+    ) -> (bool, Result<Option<Vec<C::Item>>, ()>) {
         let settle = async { settled.is_empty() || self.channel.settle(&self.store, settled).await.is_ok() };
-        let claim = self.channel.claim(&self.store, limit as i64, self.options.lease_ms);
+        let claim = async {
+            match limit {
+                0 => Ok(None),
+                _ => self.channel.claim(&self.store, limit as i64, self.options.lease_ms).await.map(Some),
+            }
+        };
         let (recorded, claimed) = tokio::join!(settle, claim);
         if !recorded {
             // The leases run out and the deliveries are made again, with the same ids.
