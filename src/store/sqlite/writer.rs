@@ -7,6 +7,8 @@
 //! What a batch of submissions writes is in [`super::batch`].
 //! Everything else (admin writes, erasure, retention) is sqlx code run on the
 //! same thread, on a second connection to the file, between batches.
+//! When nothing is queued after a batch, the thread merges the search index's
+//! segments, a small step at a time ([`super::search::Merger`]).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,7 +20,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
 use super::batch::write_batch;
-use super::outbox;
+use super::{outbox, search};
 use crate::store::{ClaimedNotification, NewRecord, Settlement, StoreOptions, WriteOutcome};
 use crate::timestamp::now_ms;
 
@@ -84,7 +86,7 @@ impl Writer {
         let (tx, rx) = mpsc::channel(options.batch_max * 4);
         let runtime = Handle::current();
         db.set_prepared_statement_cache_capacity(64);
-        let task = WriterTask { db, conn, rx, options, outbox, runtime };
+        let task = WriterTask { db, conn, rx, options, outbox, runtime, merger: search::Merger::default() };
         Ok((Self { tx }, spawn_named("inquiryd-writer", move || task.run())?))
     }
 
@@ -132,6 +134,7 @@ struct WriterTask {
     options: StoreOptions,
     outbox: Arc<Notify>,
     runtime: Handle,
+    merger: search::Merger,
 }
 
 type OutboxJob = (OutboxOp, oneshot::Sender<Result<OutboxReply, StoreUnavailable>>);
@@ -168,6 +171,8 @@ impl WriterTask {
             for exec in execs {
                 self.runtime.block_on(exec(&mut self.conn));
             }
+            let rx = &self.rx;
+            self.merger.while_idle(&self.db, || rx.is_empty() && !rx.is_closed());
             last = Instant::now();
         }
         tracing::debug!("writer stopped");
@@ -246,6 +251,9 @@ impl WriterTask {
                 }
                 if notifications > 0 {
                     self.outbox.notify_one();
+                }
+                if records.iter().any(|r| r.search_document.is_some()) {
+                    self.merger.indexed();
                 }
                 Ok((outcomes, replies))
             }
