@@ -229,29 +229,6 @@ fn search_index_switched_back_on_is_rebuilt_at_start() {
     assert_eq!(search("number"), vec![indexed, unindexed], "and new rows are indexed as they come");
 }
 
-/// On SQLite, FTS5 writes a segment of the search index per commit, and the
-/// writer merges them while it is idle (src/store/sqlite/writer.rs) instead of
-/// FTS5 merging inside a commit. After 15 inquiries, each committed alone, no
-/// level is left with the 4 segments a merge needs: at most 3 on each of two
-/// levels. FTS5's `_idx` table names every segment's leaf pages by `segid`.
-/// Without the idle merge the 15 segments stay (below the crisis merge's 16).
-#[test]
-fn the_search_index_is_merged_while_the_writer_is_idle() {
-    if common::is_postgres() {
-        return;
-    }
-    let app = TestApp::spawn("");
-    for n in 0..15 {
-        submit(&app, &unique_submission(n));
-    }
-    let db = app.db();
-    let segments = || db.scalar("SELECT count(DISTINCT segid) FROM inquiries_fts_idx", "");
-    eventually("the search index merged to at most 6 segments", || (segments() <= 6).then_some(()));
-    let token = app.create_token("read");
-    let found = app.admin("GET", "/inquiries?q=number&limit=100", Some(&token), None).json();
-    assert_eq!(ids(&found).len(), 15, "every document is still found after the merges");
-}
-
 #[test]
 fn one_inquiry_with_notifications_patch_and_audit() {
     let app = TestApp::spawn("[mail]\nacknowledge_submitter = true");

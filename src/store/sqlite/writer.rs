@@ -7,8 +7,6 @@
 //! What a batch of submissions writes is in [`super::batch`].
 //! Everything else (admin writes, erasure, retention) is sqlx code run on the
 //! same thread, on a second connection to the file, between batches.
-//! When nothing is queued after a batch, the thread merges the search index's
-//! segments, a small step at a time ([`super::search::Merger`]).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,7 +18,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
 use super::batch::write_batch;
-use super::{outbox, search};
+use super::outbox;
 use crate::store::{ClaimedNotification, NewRecord, Settlement, StoreOptions, WriteOutcome};
 use crate::timestamp::now_ms;
 
@@ -86,7 +84,7 @@ impl Writer {
         let (tx, rx) = mpsc::channel(options.batch_max * 4);
         let runtime = Handle::current();
         db.set_prepared_statement_cache_capacity(64);
-        let task = WriterTask { db, conn, rx, options, outbox, runtime, merger: search::Merger::default() };
+        let task = WriterTask { db, conn, rx, options, outbox, runtime };
         Ok((Self { tx }, spawn_named("inquiryd-writer", move || task.run())?))
     }
 
@@ -134,7 +132,6 @@ struct WriterTask {
     options: StoreOptions,
     outbox: Arc<Notify>,
     runtime: Handle,
-    merger: search::Merger,
 }
 
 type OutboxJob = (OutboxOp, oneshot::Sender<Result<OutboxReply, StoreUnavailable>>);
@@ -171,8 +168,6 @@ impl WriterTask {
             for exec in execs {
                 self.runtime.block_on(exec(&mut self.conn));
             }
-            let rx = &self.rx;
-            self.merger.while_idle(&self.db, || rx.is_empty() && !rx.is_closed());
             last = Instant::now();
         }
         tracing::debug!("writer stopped");
@@ -251,9 +246,6 @@ impl WriterTask {
                 }
                 if notifications > 0 {
                     self.outbox.notify_one();
-                }
-                if records.iter().any(|r| r.search_document.is_some()) {
-                    self.merger.indexed();
                 }
                 Ok((outcomes, replies))
             }
