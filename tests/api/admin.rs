@@ -229,6 +229,53 @@ fn search_index_switched_back_on_is_rebuilt_at_start() {
     assert_eq!(search("number"), vec![indexed, unindexed], "and new rows are indexed as they come");
 }
 
+/// The search index is in a file of its own beside the database. One that
+/// belongs to the database a restored backup replaced, or one that was lost,
+/// is rebuilt at start.
+#[test]
+fn a_restored_backup_or_a_lost_search_file_gets_its_index_rebuilt() {
+    let app = TestApp::spawn("");
+    if common::skip_unless_sqlite("the search file is SQLite's") {
+        return;
+    }
+    let mut kept = unique_submission(1);
+    kept["message"] = json!("Вопрос о радиотелескопе");
+    let kept = submit(&app, &kept);
+    let mut erased = unique_submission(2);
+    erased["message"] = json!("关于天文合作的问题");
+    let erased = submit(&app, &erased);
+    let backup = app.dir.path().join("backup.db");
+    assert!(app.cli(&["backup", backup.to_str().unwrap()]).status.success());
+    let token = app.create_token("write");
+    assert_eq!(app.admin("DELETE", &format!("/inquiries/{erased}"), Some(&token), None).status, 204);
+
+    // Restored: the copy still holds the inquiry the live search file no longer indexes.
+    let mut app = app;
+    app.kill();
+    let db = app.dir.path().join("inquiries.db");
+    let remove = |suffixes: &[&str]| {
+        for suffix in suffixes {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+        }
+    };
+    remove(&["-wal", "-shm"]);
+    std::fs::copy(&backup, &db).unwrap();
+    let mut app = app.kill_and_restart();
+    let token = app.create_token("read");
+    let search = |app: &TestApp, q: &str| {
+        ids(&app.admin("GET", &format!("/inquiries?q={}", urlencode(q)), Some(&token), None).json())
+    };
+    assert_eq!(search(&app, "天文"), vec![erased.clone()], "the restored inquiry is found again");
+    assert_eq!(search(&app, "радиотелескопе"), vec![kept.clone()]);
+
+    // Lost: the search file removed while the service was stopped.
+    app.kill();
+    remove(&["-search", "-search-wal", "-search-shm"]);
+    let app = app.kill_and_restart();
+    assert_eq!(search(&app, "天文"), vec![erased]);
+    assert_eq!(search(&app, "радиотелескопе"), vec![kept]);
+}
+
 #[test]
 fn one_inquiry_with_notifications_patch_and_audit() {
     let app = TestApp::spawn("[mail]\nacknowledge_submitter = true");

@@ -3,9 +3,11 @@
 use serde_json::Value;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
+use super::index::Index;
 use super::search;
 use crate::domain::{InquiryFilter, InquiryStatus, Page};
 use crate::store::model::{keyset_page, StoredAudit, StoredNotification, INQUIRY_COLUMNS};
+use crate::store::search::document_of;
 use crate::store::{AuditEntry, Erase, InquiryRecord, NotificationStatus, NotificationView, Requeue};
 use crate::timestamp::now_ms;
 
@@ -131,10 +133,16 @@ pub async fn update(
 }
 
 /// Erases inquiries with their notifications, delivery attempts, idempotency
-/// keys and search-index entries; returns the erased inquiries. With `secure_delete`
-/// and the index's secure-delete option the data is overwritten, not just
-/// unlinked.
-pub async fn erase(conn: &mut SqliteConnection, which: &Erase) -> Result<Vec<InquiryRecord>, sqlx::Error> {
+/// keys and search-index entries (removed from the search file first; what
+/// that removal noted is left in `noted`, for [`Index::settle`]); returns the
+/// erased inquiries. With `secure_delete` and the index's secure-delete
+/// option the data is overwritten, not just unlinked.
+pub async fn erase(
+    conn: &mut SqliteConnection,
+    which: &Erase,
+    index: &Index,
+    noted: &std::sync::Mutex<Vec<i64>>,
+) -> Result<Vec<InquiryRecord>, sqlx::Error> {
     let mut select = QueryBuilder::<Sqlite>::new(format!("SELECT {INQUIRY_COLUMNS} FROM inquiries i WHERE "));
     match which {
         Erase::One(id) => select.push("i.id = ").push_bind(id.clone()),
@@ -142,8 +150,11 @@ pub async fn erase(conn: &mut SqliteConnection, which: &Erase) -> Result<Vec<Inq
         Erase::ReceivedBefore(cutoff) => select.push("i.received_at < ").push_bind(*cutoff),
     };
     let doomed: Vec<InquiryRecord> = select.build_query_as().fetch_all(&mut *conn).await?;
+    if !doomed.is_empty() {
+        let removed = index.remove(doomed.iter().map(|i| (i.seq, document_of(i))).collect()).await?;
+        *noted.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = removed;
+    }
     for chunk in doomed.chunks(500) {
-        search::unindex(conn, chunk).await?;
         for (table, column) in [("idempotency_keys", "inquiry_id"), ("inquiries", "id")] {
             let mut delete = QueryBuilder::<Sqlite>::new(format!("DELETE FROM {table} WHERE {column} IN ("));
             let mut list = delete.separated(", ");

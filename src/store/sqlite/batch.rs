@@ -1,15 +1,14 @@
 //! The submissions of one batch, written by the writer thread
 //! ([`super::writer`]) inside its open transaction: replays and double clicks
-//! resolved against what is stored, then each new inquiry with its search
-//! entry, files, notifications, idempotency key and webhook events, and the
-//! kept counts once per batch.
+//! resolved against what is stored, then each new inquiry with its files,
+//! notifications, idempotency key and webhook events, and the kept counts
+//! once per batch. Its search documents are returned, for the indexer.
 
 use std::collections::HashMap;
 
 use rusqlite::{params, OptionalExtension};
 use uuid::Uuid;
 
-use super::search;
 use crate::store::model::{fields_json, file_hashes, resolve, KnownKeys, DAY_MS};
 use crate::store::webhooks;
 use crate::store::{NewRecord, Receipt, StoreOptions, WriteOutcome};
@@ -30,13 +29,23 @@ const INSERT_FILE: &str = "INSERT OR IGNORE INTO files (inquiry_id, sha256) VALU
 const INSERT_IDEMPOTENCY_KEY: &str = "INSERT OR REPLACE INTO idempotency_keys \
      (key, request_hash, inquiry_id, received_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5)";
 
+/// What a batch wrote.
+#[derive(Default)]
+pub(super) struct Written {
+    /// Each record's, in order.
+    pub outcomes: Vec<WriteOutcome>,
+    /// How many notifications were queued.
+    pub notifications: usize,
+    /// The search documents of the inquiries inserted, `(seq, document)`.
+    pub documents: Vec<(i64, String)>,
+}
+
 /// Inside the open transaction: resolves replays and duplicates, inserts the rest.
-/// Returns each record's outcome and how many notifications were queued.
 pub(super) fn write_batch(
     db: &rusqlite::Connection,
     records: &[&NewRecord],
     options: &StoreOptions,
-) -> Result<(Vec<WriteOutcome>, usize), rusqlite::Error> {
+) -> Result<Written, rusqlite::Error> {
     let now = now_ms();
     let keys = known_keys(db, records, now)?;
     let recent = recent_duplicates(db, records, now)?;
@@ -47,6 +56,7 @@ pub(super) fn write_batch(
     let mut remember = db.prepare_cached(INSERT_IDEMPOTENCY_KEY)?;
     let mut notifications = 0;
     let mut events = 0;
+    let mut documents = Vec::new();
     let mut counts: HashMap<(i64, &str, &str, &str), i64> = HashMap::new();
     for (record, id) in &fresh {
         let inquiry = &record.inquiry;
@@ -83,7 +93,7 @@ pub(super) fn write_batch(
             fields_json(inquiry),
         ])?;
         if let Some(document) = &record.search_document {
-            db.prepare_cached(search::INSERT)?.execute(params![seq, document])?;
+            documents.push((seq, document.clone()));
         }
         for sha256 in file_hashes(record) {
             db.prepare_cached(INSERT_FILE)?.execute(params![id, sha256])?;
@@ -128,7 +138,7 @@ pub(super) fn write_batch(
     if events > 0 {
         options.webhooks.wake.notify_one();
     }
-    Ok((outcomes, notifications))
+    Ok(Written { outcomes, notifications, documents })
 }
 
 fn known_keys(db: &rusqlite::Connection, records: &[&NewRecord], now: i64) -> Result<KnownKeys, rusqlite::Error> {

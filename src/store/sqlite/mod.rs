@@ -1,11 +1,14 @@
 //! The SQLite backend: one writer thread owns every write (submissions and
 //! outbox bookkeeping through rusqlite, committed in groups; everything else
-//! through sqlx, between batches); reads use a pool over the same file.
+//! through sqlx, between batches); the search index is in a file of its own,
+//! written by a thread of its own ([`index`]); reads use a pool over the
+//! database with the search file attached.
 
 mod admin;
 mod batch;
 mod console;
 mod export;
+mod index;
 mod inquiries;
 mod outbox;
 mod search;
@@ -94,11 +97,7 @@ fn ensure_directory(options: &SqliteConnectOptions) -> Result<(), StoreError> {
 async fn open_writer(settings: &DatabaseSettings) -> Result<SqliteConnection, StoreError> {
     let options = connect_options(settings)?;
     ensure_directory(&options)?;
-    let mut conn = SqliteConnection::connect_with(&options).await.map_err(StoreError::Open)?;
-    if let Err(error) = tokenizer::register_sqlx(&mut conn).await {
-        tracing::warn!(%error, "the search index keeps SQLite's own tokenizer");
-    }
-    Ok(conn)
+    SqliteConnection::connect_with(&options).await.map_err(StoreError::Open)
 }
 
 /// Opens the writer's second connection, for submissions and the outbox, with
@@ -116,18 +115,24 @@ fn open_hot_writer(settings: &DatabaseSettings) -> Result<rusqlite::Connection, 
         "PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;"
     ))
     .map_err(StoreError::OpenWriter)?;
-    if let Err(error) = tokenizer::register(&db) {
-        tracing::warn!(%error, "the search index keeps SQLite's own tokenizer");
-    }
     Ok(db)
 }
 
-/// Opens the read pool over the same file.
+/// Opens the read pool over the same file, with the search file attached (as
+/// `search`: its `inquiries_fts` is found by that name alone).
 async fn open_reads(settings: &DatabaseSettings) -> Result<SqlitePool, StoreError> {
     let options = connect_options(settings)?.read_only(true);
+    let search = index::path_for(options.get_filename()).to_string_lossy().into_owned();
     SqlitePoolOptions::new()
         .max_connections(settings.read_pool_size)
         .acquire_timeout(Duration::from_secs(5))
+        .after_connect(move |conn, _| {
+            let search = search.clone();
+            Box::pin(async move {
+                sqlx::query("ATTACH DATABASE ? AS search").bind(search).execute(conn).await?;
+                Ok(())
+            })
+        })
         .connect_with(options)
         .await
         .map_err(StoreError::Open)
@@ -200,8 +205,13 @@ pub async fn backup(settings: &DatabaseSettings, target: &std::path::Path) -> Re
     let mut conn = open_writer(settings).await?;
     sqlx::query("VACUUM INTO ?").bind(target.to_string_lossy().into_owned()).execute(&mut conn).await?;
     conn.close().await.map_err(StoreError::Open)?;
-    let copy = SqliteConnectOptions::new().filename(target).read_only(true);
+    let copy = SqliteConnectOptions::new().filename(target);
     let mut copy = SqliteConnection::connect_with(&copy).await.map_err(StoreError::Open)?;
+    // The copy holds no search index; restored, it builds its own instead of
+    // trusting the search file of the database it replaces.
+    sqlx::query("UPDATE meta SET value = lower(hex(randomblob(16))) WHERE key = 'search_epoch'")
+        .execute(&mut copy)
+        .await?;
     let check: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&mut copy).await?;
     if check != "ok" {
         return Err(StoreError::BackupCorrupt(check));
@@ -213,6 +223,7 @@ pub async fn backup(settings: &DatabaseSettings, target: &std::path::Path) -> Re
 #[derive(Clone)]
 pub struct Sqlite {
     writer: Writer,
+    index: index::Index,
     reads: SqlitePool,
     webhooks: Arc<WebhookPlan>,
 }
@@ -226,15 +237,27 @@ impl Sqlite {
     ) -> Result<(Self, JoinHandle<()>), StoreError> {
         let mut conn = open_writer(settings).await?;
         migrate(&mut conn).await?;
+        let epoch: String =
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'search_epoch'").fetch_one(&mut conn).await?;
+        let newest: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM inquiries").fetch_one(&mut conn).await?;
+        let path = connect_options(settings)?.get_filename().to_owned();
+        // The search file first: the read pool attaches it.
+        let search = index::open_file(&index::path_for(&path)).map_err(StoreError::OpenWriter)?;
         let reads = open_reads(settings).await?;
+        // The indexer's thread ends when the last handle is dropped; a row it
+        // had not indexed by then is indexed at the next start.
+        let index = index::Index::spawn(search, &epoch, newest, reads.clone())?;
         let hot = open_hot_writer(settings)?;
         let webhooks = options.webhooks.clone();
-        let (writer, task) = Writer::spawn(hot, conn, options, outbox).map_err(StoreError::Thread)?;
-        Ok((Self { writer, reads, webhooks }, task))
+        let (writer, task) = Writer::spawn(hot, conn, index.clone(), options, outbox).map_err(StoreError::Thread)?;
+        Ok((Self { writer, index, reads, webhooks }, task))
     }
 
+    /// Indexes what the search index lacks (after an upgrade, a restore, a
+    /// crash, or with `search_index` switched back on) before the service answers.
     pub async fn ensure_search_index(&self, enabled: bool) -> Result<(), StoreError> {
-        Ok(self.writer.exec(false, move |c| Box::pin(search::ensure_index(c, enabled))).await?)
+        self.index.catch_up(enabled).await
     }
 
     pub async fn readiness(&self) -> (bool, bool) {
@@ -291,6 +314,9 @@ impl Sqlite {
         filter: &InquiryFilter,
         page: Page,
     ) -> Result<(Vec<InquiryRecord>, Option<i64>), StoreError> {
+        if filter.q.is_some() {
+            self.index.caught_up().await;
+        }
         Ok(admin::list(&self.reads, filter, page).await?)
     }
 
@@ -306,6 +332,9 @@ impl Sqlite {
         custom: Option<&[String]>,
         out: mpsc::Sender<Bytes>,
     ) -> Result<u64, StoreError> {
+        if filter.q.is_some() {
+            self.index.caught_up().await;
+        }
         Ok(export::export(&self.reads, filter, format, bom, custom, out).await?)
     }
 
@@ -345,12 +374,14 @@ impl Sqlite {
         which: Erase,
         detail: serde_json::Value,
     ) -> Result<(Vec<String>, Vec<String>), StoreError> {
-        let (actor, plan) = (actor.to_owned(), self.webhooks.clone());
-        let (ids, events) = self
+        let (actor, plan, index) = (actor.to_owned(), self.webhooks.clone(), self.index.clone());
+        let noted = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let removed = noted.clone();
+        let erased = self
             .writer
             .exec(true, move |conn| {
                 Box::pin(async move {
-                    let erased = admin::erase(conn, &which).await?;
+                    let erased = admin::erase(conn, &which, &index, &removed).await?;
                     if let Some((target, detail)) = which.audit(erased.len(), detail) {
                         admin::audit(conn, &actor, action, target, detail).await?;
                     }
@@ -358,7 +389,12 @@ impl Sqlite {
                     Ok((erased_ids(erased), events))
                 })
             })
-            .await?;
+            .await;
+        let noted = std::mem::take(&mut *noted.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        if !noted.is_empty() {
+            self.index.settle(noted).await;
+        }
+        let (ids, events) = erased?;
         self.wake_webhooks(events);
         Ok(ids)
     }
@@ -564,6 +600,66 @@ pub(super) mod tests {
             pool_size: 1,
             search_index: true,
         }
+    }
+
+    fn options(dir: &std::path::Path) -> StoreOptions {
+        StoreOptions {
+            group_commit: true,
+            batch_max: 64,
+            commit_delay: Duration::ZERO,
+            message_id_domain: "localhost".into(),
+            webhooks: Arc::default(),
+            files_dir: dir.join("files"),
+        }
+    }
+
+    async fn search(db: &Sqlite, q: &str) -> Vec<InquiryRecord> {
+        let filter = InquiryFilter { q: Some(q.into()), ..InquiryFilter::default() };
+        db.list(&filter, Page::default()).await.unwrap().0
+    }
+
+    /// Rows an erasure removed from the search file but did not delete (its
+    /// transaction failed, or the process died before it committed) are
+    /// indexed again: after that erasure, and at the next start.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn rows_an_erasure_did_not_delete_are_found_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = settings(dir.path());
+        let open = || async {
+            let (db, _) = Sqlite::open(&settings, options(dir.path()), Arc::default()).await.unwrap();
+            db.ensure_search_index(true).await.unwrap();
+            db
+        };
+        drop(open().await);
+        let file = rusqlite::Connection::open(dir.path().join("inquiries.db")).unwrap();
+        for (n, message) in [(1, "Вопрос о телескопе"), (2, "关于天文合作")] {
+            file.execute(
+                "INSERT INTO inquiries (id, received_at, status, category, name, email, email_norm, subject, \
+                 message, updated_at) VALUES (?1, 0, 'new', 'inquiry', 'Анна', 'a@example.org', 'a@example.org', \
+                 'Тема', ?2, 0)",
+                rusqlite::params![format!("id-{n}"), message],
+            )
+            .unwrap();
+        }
+        drop(file);
+        let db = open().await;
+        let found = search(&db, "телескопе").await;
+        assert_eq!(found.len(), 1, "rows put in while stopped are indexed at start");
+        assert_eq!(search(&db, "合作").await.len(), 1);
+        let rows = found.iter().map(|i| (i.seq, crate::store::search::document_of(i))).collect();
+
+        let noted = db.index.remove(rows).await.unwrap();
+        assert_eq!(noted, vec![found[0].seq]);
+        assert!(search(&db, "телескопе").await.is_empty(), "its terms are gone before it is deleted");
+        db.index.settle(noted).await;
+        assert_eq!(search(&db, "телескопе").await.len(), 1, "not deleted: indexed again after the erasure");
+
+        let rows = found.iter().map(|i| (i.seq, crate::store::search::document_of(i))).collect();
+        db.index.remove(rows).await.unwrap();
+        drop(db);
+        let db = open().await;
+        assert_eq!(search(&db, "телескопе").await.len(), 1, "not deleted: indexed again at the next start");
+        assert_eq!(search(&db, "合作").await.len(), 1);
     }
 
     /// The writer's rusqlite connection is the one submissions are committed

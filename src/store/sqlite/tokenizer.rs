@@ -9,7 +9,7 @@
 //! table (two levels, blocks of 256 code points, identical blocks shared: about
 //! 100 KB), then tokenizes with one lookup per character.
 //!
-//! It is registered on the writer's two connections under the same name, which
+//! It is registered on the indexer's connection under the same name, which
 //! FTS5 then finds first (a tokenizer registered later shadows an earlier one of
 //! the same name). The schema is unchanged and every token is the built-in one's,
 //! byte for byte, at the same offsets (tested against it below), so a connection
@@ -271,15 +271,6 @@ fn start_building() {
 pub fn register(db: &rusqlite::Connection) -> Result<(), rusqlite::Error> {
     // SAFETY: the handle is open for as long as `db` is borrowed, and used on this thread only.
     unsafe { register_raw(db.handle()) }
-}
-
-/// [`register`] on one of sqlx's connections (the one that migrates, rebuilds
-/// the index and erases).
-pub async fn register_sqlx(conn: &mut sqlx::SqliteConnection) -> anyhow::Result<()> {
-    let mut handle = conn.lock_handle().await?;
-    // SAFETY: the lock keeps sqlx's worker thread off the connection meanwhile.
-    unsafe { register_raw(handle.as_raw_handle().as_ptr()) }?;
-    Ok(())
 }
 
 /// # Safety

@@ -17,7 +17,8 @@ use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
-use super::batch::write_batch;
+use super::batch::{write_batch, Written};
+use super::index::Index;
 use super::outbox;
 use crate::store::{ClaimedNotification, NewRecord, Settlement, StoreOptions, WriteOutcome};
 use crate::timestamp::now_ms;
@@ -78,13 +79,14 @@ impl Writer {
     pub fn spawn(
         db: rusqlite::Connection,
         conn: SqliteConnection,
+        index: Index,
         options: StoreOptions,
         outbox: Arc<Notify>,
     ) -> std::io::Result<(Self, JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(options.batch_max * 4);
         let runtime = Handle::current();
         db.set_prepared_statement_cache_capacity(64);
-        let task = WriterTask { db, conn, rx, options, outbox, runtime };
+        let task = WriterTask { db, conn, index, rx, options, outbox, runtime };
         Ok((Self { tx }, spawn_named("inquiryd-writer", move || task.run())?))
     }
 
@@ -128,6 +130,8 @@ struct WriterTask {
     db: rusqlite::Connection,
     /// Every other write ([`Writer::exec`]).
     conn: SqliteConnection,
+    /// Where each commit's search documents go.
+    index: Index,
     rx: mpsc::Receiver<Command>,
     options: StoreOptions,
     outbox: Arc<Notify>,
@@ -239,7 +243,9 @@ impl WriterTask {
         metrics::histogram!("inquiryd_store_transaction_seconds", "phase" => "commit")
             .record(committing.elapsed().as_secs_f64());
         match written {
-            Ok((outcomes, replies, notifications)) => {
+            Ok((Written { outcomes, notifications, documents }, replies)) => {
+                // Before the answers: a search made after one waits for these.
+                self.index.add(documents);
                 metrics::counter!("inquiryd_store_commits_total").increment(1);
                 if !records.is_empty() {
                     metrics::histogram!("inquiryd_group_commit_batch_size").record(records.len() as f64);
@@ -261,9 +267,9 @@ impl WriterTask {
         &mut self,
         records: &[&NewRecord],
         ops: Vec<OutboxOp>,
-    ) -> Result<(Vec<WriteOutcome>, Vec<OutboxReply>, usize), rusqlite::Error> {
-        let (outcomes, notifications) =
-            if records.is_empty() { (Vec::new(), 0) } else { write_batch(&self.db, records, &self.options)? };
+    ) -> Result<(Written, Vec<OutboxReply>), rusqlite::Error> {
+        let written =
+            if records.is_empty() { Written::default() } else { write_batch(&self.db, records, &self.options)? };
         let now = now_ms();
         let mut replies = Vec::with_capacity(ops.len());
         for op in ops {
@@ -288,14 +294,14 @@ impl WriterTask {
                 }
             });
         }
-        Ok((outcomes, replies, notifications))
+        Ok((written, replies))
     }
 }
 
 /// Runs `work` on a thread of its own called `name`; the task returned ends
 /// when it does. A panic on the thread resumes in the task, so that whoever
 /// awaits it learns that the work failed, as with a blocking task of tokio's.
-fn spawn_named(name: &str, work: impl FnOnce() + Send + 'static) -> std::io::Result<JoinHandle<()>> {
+pub(super) fn spawn_named(name: &str, work: impl FnOnce() + Send + 'static) -> std::io::Result<JoinHandle<()>> {
     let (done, finished) = oneshot::channel();
     std::thread::Builder::new().name(name.to_owned()).spawn(move || {
         let _ = done.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)));

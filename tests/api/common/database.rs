@@ -185,14 +185,16 @@ impl Db {
         })
     }
 
-    /// Where `needle` is stored, if anywhere: on SQLite a window of the database
-    /// and WAL files' bytes around it (free pages too); on PostgreSQL, whose files
+    /// Where `needle` is stored, if anywhere: on SQLite a window of the database,
+    /// search and WAL files' bytes around it (free pages too); on PostgreSQL, whose files
     /// are the server's, the table and row that hold it (search vectors too).
     pub fn find_stored(&self, needle: &str) -> Option<String> {
         match &self.pool {
             Pool::Sqlite(_, path) => {
                 let mut bytes = std::fs::read(path).unwrap();
-                bytes.extend(std::fs::read(path.with_extension("db-wal")).unwrap_or_default());
+                for companion in ["db-wal", "db-search", "db-search-wal"] {
+                    bytes.extend(std::fs::read(path.with_extension(companion)).unwrap_or_default());
+                }
                 let at = bytes.windows(needle.len()).position(|w| w == needle.as_bytes())?;
                 let window = &bytes[at.saturating_sub(120)..(at + 60).min(bytes.len())];
                 Some(format!("byte {at} of {}: {:?}", path.display(), String::from_utf8_lossy(window)))
