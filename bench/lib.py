@@ -75,8 +75,11 @@ class Server:
             "log": {"level": "warn"},
         }
         (self.dir / "inquiryd.toml").write_text(toml(merged(base, config or {})) + raw)
+        # Its commands (a token, say) must be run by the same build: another
+        # one could migrate the database under it.
+        self.binary = str(binary or TARGET / "inquiryd")
         self.proc, address = start(
-            [str(binary or TARGET / "inquiryd"), "--config", str(self.dir / "inquiryd.toml"), "serve"],
+            [self.binary, "--config", str(self.dir / "inquiryd.toml"), "serve"],
             "inquiryd listening on http://",
         )
         self.base = "http://" + address
