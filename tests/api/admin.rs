@@ -276,6 +276,33 @@ fn a_restored_backup_or_a_lost_search_file_gets_its_index_rebuilt() {
     assert_eq!(search(&app, "радиотелескопе"), vec![kept]);
 }
 
+/// A new inquiry never takes the `seq` of an erased one (SQLite would give the
+/// largest + 1 again): the search file's watermark counts on it, so that an
+/// inquiry a crash left unindexed is indexed at the next start.
+#[test]
+fn an_inquiry_after_the_newest_was_erased_gets_a_seq_of_its_own_and_is_found() {
+    let app = TestApp::spawn("");
+    if common::skip_unless_sqlite("a seq is SQLite's rowid") {
+        return;
+    }
+    submit(&app, &unique_submission(1));
+    let newest = submit(&app, &unique_submission(2));
+    let db = app.db();
+    let seq_of = |id: &str| db.scalar("SELECT seq FROM inquiries WHERE id = ?", id);
+    let erased_seq = seq_of(&newest);
+    let token = app.create_token("write");
+    assert_eq!(app.admin("DELETE", &format!("/inquiries/{newest}"), Some(&token), None).status, 204);
+    let mut later = unique_submission(3);
+    later["message"] = json!("Спрашиваю про обсерваторию");
+    let later = submit(&app, &later);
+    assert!(seq_of(&later) > erased_seq, "the erased inquiry's seq {erased_seq} was given again");
+    // Killed within the indexer's 50 ms of gathering, most likely.
+    let app = app.kill_and_restart();
+    let token = app.create_token("read");
+    let found = app.admin("GET", &format!("/inquiries?q={}", urlencode("обсерваторию")), Some(&token), None);
+    assert_eq!(ids(&found.json()), vec![later]);
+}
+
 #[test]
 fn one_inquiry_with_notifications_patch_and_audit() {
     let app = TestApp::spawn("[mail]\nacknowledge_submitter = true");

@@ -164,6 +164,16 @@ pub async fn erase(
             delete.push(")").build().execute(&mut *conn).await?;
         }
     }
+    // The newest erased: their `seq`s are not given again (see `batch::seq_floor`).
+    if let Some(top) = doomed.iter().map(|i| i.seq).max() {
+        sqlx::query(
+            "INSERT INTO meta (key, value) SELECT 'seq_floor', ?1 WHERE ?1 > (SELECT COALESCE(MAX(seq), 0) FROM inquiries) \
+             ON CONFLICT (key) DO UPDATE SET value = MAX(CAST(meta.value AS INTEGER), CAST(excluded.value AS INTEGER))",
+        )
+        .bind(top)
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(doomed)
 }
 

@@ -17,10 +17,11 @@ use crate::timestamp::now_ms;
 const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 const DEDUPE_WINDOW_MS: i64 = 10 * 60 * 1000;
 
+/// `?22` is the `seq`: NULL (SQLite's next) but after an erasure of the newest (see [`seq_floor`]).
 const INSERT_INQUIRY: &str = "INSERT INTO inquiries (id, received_at, status, category, name, email, email_norm, \
      subject, message, organization, country, phone, consent, page, client_ip, spam_flags, dedupe_hash, updated_at, \
-     lang, form, fields) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, \
-     ?20, ?21)";
+     lang, form, fields, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
+     ?19, ?20, ?21, ?22)";
 const INSERT_NOTIFICATION: &str = "INSERT INTO notifications \
      (id, inquiry_id, kind, recipients, message_id, next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)";
 const COUNT_INSERTED: &str = "INSERT INTO inquiry_counts (day, form, status, category, n, unread) \
@@ -57,6 +58,7 @@ pub(super) fn write_batch(
     let mut notifications = 0;
     let mut events = 0;
     let mut documents = Vec::new();
+    let mut above_floor = if fresh.is_empty() { None } else { seq_floor(db)? };
     let mut counts: HashMap<(i64, &str, &str, &str), i64> = HashMap::new();
     for (record, id) in &fresh {
         let inquiry = &record.inquiry;
@@ -91,6 +93,7 @@ pub(super) fn write_batch(
             record.lang.tag(),
             inquiry.form,
             fields_json(inquiry),
+            above_floor.take(),
         ])?;
         if let Some(document) = &record.search_document {
             documents.push((seq, document.clone()));
@@ -139,6 +142,24 @@ pub(super) fn write_batch(
         options.webhooks.wake.notify_one();
     }
     Ok(Written { outcomes, notifications, documents })
+}
+
+/// The `seq` the next inquiry must have, when an erasure took the newest ones
+/// away: an `INTEGER PRIMARY KEY` is otherwise the largest + 1, and would give
+/// an erased inquiry's `seq` to a new one. The search index's watermark ("every
+/// row up to it is indexed") needs a `seq` never to come back. Erasure leaves
+/// the largest it erased in `meta` (see `admin::erase`); taken here, inside the
+/// transaction that inserts above it.
+fn seq_floor(db: &rusqlite::Connection) -> Result<Option<i64>, rusqlite::Error> {
+    let floor: Option<i64> = db
+        .prepare_cached("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'seq_floor'")?
+        .query_row([], |row| row.get(0))
+        .optional()?;
+    let Some(floor) = floor else { return Ok(None) };
+    db.prepare_cached("DELETE FROM meta WHERE key = 'seq_floor'")?.execute([])?;
+    let newest: i64 =
+        db.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM inquiries")?.query_row([], |row| row.get(0))?;
+    Ok((newest < floor).then_some(floor + 1))
 }
 
 fn known_keys(db: &rusqlite::Connection, records: &[&NewRecord], now: i64) -> Result<KnownKeys, rusqlite::Error> {

@@ -25,8 +25,9 @@
 //!   while the server runs takes turns with the server's.
 //! - A database restored from a backup, or a search file from another
 //!   database, is told by the epoch both keep (`inquiryd backup` gives its copy
-//!   a new one) or by a watermark above the newest inquiry: the index is then
-//!   rebuilt.
+//!   a new one): the index is then rebuilt.
+//! - The watermark needs a `seq` never to be given twice, which SQLite would
+//!   do after an erasure of the newest inquiries; `batch::seq_floor` prevents it.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -108,7 +109,7 @@ impl Index {
     /// `epoch` and `newest` are the database's: its search epoch and its
     /// highest `seq` now, up to which [`Index::catch_up`] indexes.
     pub fn spawn(db: rusqlite::Connection, epoch: &str, newest: i64, reads: SqlitePool) -> Result<Self, StoreError> {
-        let indexed = agree(&db, epoch, newest).map_err(StoreError::OpenWriter)?;
+        let indexed = agree(&db, epoch).map_err(StoreError::OpenWriter)?;
         let (tx, rx) = mpsc::channel(1024);
         let progress = Arc::new(Progress {
             handed: AtomicI64::new(indexed),
@@ -241,9 +242,11 @@ fn erasing(db: &rusqlite::Connection) -> Result<HashSet<i64>, rusqlite::Error> {
 }
 
 /// The watermark, after emptying the index when it is not this database's.
-fn agree(db: &rusqlite::Connection, epoch: &str, newest: i64) -> Result<i64, rusqlite::Error> {
+/// (Not from the watermark against the newest row: a command run beside the
+/// server reads the two at different moments.)
+fn agree(db: &rusqlite::Connection, epoch: &str) -> Result<i64, rusqlite::Error> {
     let indexed = watermark(db)?;
-    if meta(db, "epoch")?.as_deref() == Some(epoch) && indexed <= newest {
+    if meta(db, "epoch")?.as_deref() == Some(epoch) {
         return Ok(indexed);
     }
     if indexed > 0 {
