@@ -211,10 +211,11 @@ fn sigterm_under_load_with_every_background_task_exits_in_time_and_loses_nothing
     assert!(app.logs().contains("all tasks stopped"), "{}", app.logs());
 }
 
-/// SQLite's writer runs on one thread of its own, named so that `top -H`, `perf`
-/// and the benchmarks can tell its CPU apart; SIGTERM still ends the process
-/// cleanly with what was answered stored. (That a writer panic fails the
-/// shutdown is the unit test of `spawn_named`.)
+/// SQLite's writer and its search indexer each run on one thread of their own,
+/// named so that `top -H`, `perf` and the benchmarks can tell their CPU apart;
+/// SIGTERM still ends the process cleanly with what was answered stored and
+/// indexed. (That a writer panic fails the shutdown is the unit test of
+/// `spawn_named`.)
 #[test]
 fn the_sqlite_writer_is_one_named_thread_and_sigterm_still_exits_cleanly() {
     if common::skip_unless_sqlite("the writer thread is SQLite's") {
@@ -227,11 +228,16 @@ fn the_sqlite_writer_is_one_named_thread_and_sigterm_still_exits_cleanly() {
         .map(|name| name.trim().to_owned())
         .collect();
     assert_eq!(threads.iter().filter(|name| *name == "inquiryd-writer").count(), 1, "{threads:?}");
+    assert_eq!(threads.iter().filter(|name| *name == "inquiryd-search").count(), 1, "{threads:?}");
     let id = app.post_json(SUBMIT, &valid_submission()).json()["id"].as_str().unwrap().to_owned();
     let status = app.terminate_within(Duration::from_secs(10));
     assert!(status.success(), "exit status {status:?}\n{}", app.logs());
     assert!(app.logs().contains("all tasks stopped"), "{}", app.logs());
     assert_eq!(app.db().scalar("SELECT count(*) FROM inquiries WHERE id = ?", &id), 1);
+    // Indexed before the exit (within the indexer's 50 ms of gathering, it would not be).
+    let seq = app.db().scalar("SELECT seq FROM inquiries WHERE id = ?", &id).to_string();
+    let search = Db::sqlite(&app.dir.path().join("inquiries.db-search"));
+    assert_eq!(search.scalar("SELECT count(*) FROM inquiries_fts_docsize WHERE id = ?", &seq), 1);
 }
 
 #[test]

@@ -39,6 +39,7 @@ use rusqlite::{params, OptionalExtension};
 use sqlx::SqlitePool;
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
 
 use super::tokenizer;
 use crate::store::model::INQUIRY_COLUMNS;
@@ -107,8 +108,15 @@ pub struct Index {
 impl Index {
     /// Starts the thread that writes the search file `db` ([`open_file`]).
     /// `epoch` and `newest` are the database's: its search epoch and its
-    /// highest `seq` now, up to which [`Index::catch_up`] indexes.
-    pub fn spawn(db: rusqlite::Connection, epoch: &str, newest: i64, reads: SqlitePool) -> Result<Self, StoreError> {
+    /// highest `seq` now, up to which [`Index::catch_up`] indexes. The task
+    /// returned ends when the thread does: once every handle is dropped and
+    /// what was handed over is indexed.
+    pub fn spawn(
+        db: rusqlite::Connection,
+        epoch: &str,
+        newest: i64,
+        reads: SqlitePool,
+    ) -> Result<(Self, JoinHandle<()>), StoreError> {
         let indexed = agree(&db, epoch).map_err(StoreError::OpenWriter)?;
         let (tx, rx) = mpsc::channel(1024);
         let progress = Arc::new(Progress {
@@ -126,8 +134,8 @@ impl Index {
             newest,
             behind: false,
         };
-        super::writer::spawn_named("inquiryd-search", move || task.run(rx)).map_err(StoreError::Thread)?;
-        Ok(Self { tx, progress })
+        let thread = super::writer::spawn_named("inquiryd-search", move || task.run(rx)).map_err(StoreError::Thread)?;
+        Ok((Self { tx, progress }, thread))
     }
 
     /// From the writer thread, after a commit and before its answers: `rows`

@@ -245,12 +245,21 @@ impl Sqlite {
         // The search file first: the read pool attaches it.
         let search = index::open_file(&index::path_for(&path)).map_err(StoreError::OpenWriter)?;
         let reads = open_reads(settings).await?;
-        // The indexer's thread ends when the last handle is dropped; a row it
-        // had not indexed by then is indexed at the next start.
-        let index = index::Index::spawn(search, &epoch, newest, reads.clone())?;
+        let (index, indexer) = index::Index::spawn(search, &epoch, newest, reads.clone())?;
         let hot = open_hot_writer(settings)?;
         let webhooks = options.webhooks.clone();
-        let (writer, task) = Writer::spawn(hot, conn, index.clone(), options, outbox).map_err(StoreError::Thread)?;
+        let (writer, written) = Writer::spawn(hot, conn, index.clone(), options, outbox).map_err(StoreError::Thread)?;
+        // The writer's queue is committed first; its last documents are then
+        // indexed before the indexer ends.
+        let task = tokio::spawn(async move {
+            for ended in [written.await, indexer.await] {
+                if let Err(failed) = ended {
+                    if failed.is_panic() {
+                        std::panic::resume_unwind(failed.into_panic());
+                    }
+                }
+            }
+        });
         Ok((Self { writer, index, reads, webhooks }, task))
     }
 
