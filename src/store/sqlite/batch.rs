@@ -2,7 +2,8 @@
 //! ([`super::writer`]) inside its open transaction: replays and double clicks
 //! resolved against what is stored, then each new inquiry with its files,
 //! notifications, idempotency key and webhook events, and the kept counts
-//! once per batch. Its search documents are returned, for the indexer.
+//! once per batch. Which records were inserted, under which `seq`, is
+//! returned, for the search indexer.
 
 use std::collections::HashMap;
 
@@ -37,8 +38,8 @@ pub(super) struct Written {
     pub outcomes: Vec<WriteOutcome>,
     /// How many notifications were queued.
     pub notifications: usize,
-    /// The search documents of the inquiries inserted, `(seq, document)`.
-    pub documents: Vec<(i64, String)>,
+    /// The records inserted: `(position in the batch, seq)`.
+    pub inserted: Vec<(usize, i64)>,
 }
 
 /// Inside the open transaction: resolves replays and duplicates, inserts the rest.
@@ -57,10 +58,14 @@ pub(super) fn write_batch(
     let mut remember = db.prepare_cached(INSERT_IDEMPOTENCY_KEY)?;
     let mut notifications = 0;
     let mut events = 0;
-    let mut documents = Vec::new();
+    // `resolve` makes a record fresh exactly where its outcome is `Created`.
+    let positions = outcomes.iter().enumerate().filter(|(_, o)| matches!(o, WriteOutcome::Created(_))).map(|(i, _)| i);
+    let positions: Vec<usize> = positions.collect();
+    debug_assert_eq!(positions.len(), fresh.len());
+    let mut inserted = Vec::with_capacity(fresh.len());
     let mut above_floor = if fresh.is_empty() { None } else { seq_floor(db)? };
     let mut counts: HashMap<(i64, &str, &str, &str), i64> = HashMap::new();
-    for (record, id) in &fresh {
+    for ((record, id), &position) in fresh.iter().zip(&positions) {
         let inquiry = &record.inquiry;
         *counts
             .entry((
@@ -95,9 +100,7 @@ pub(super) fn write_batch(
             fields_json(inquiry),
             above_floor.take(),
         ])?;
-        if let Some(document) = &record.search_document {
-            documents.push((seq, document.clone()));
-        }
+        inserted.push((position, seq));
         for sha256 in file_hashes(record) {
             db.prepare_cached(INSERT_FILE)?.execute(params![id, sha256])?;
         }
@@ -141,7 +144,7 @@ pub(super) fn write_batch(
     if events > 0 {
         options.webhooks.wake.notify_one();
     }
-    Ok(Written { outcomes, notifications, documents })
+    Ok(Written { outcomes, notifications, inserted })
 }
 
 /// The `seq` the next inquiry must have, when an erasure took the newest ones

@@ -671,6 +671,42 @@ pub(super) mod tests {
         assert_eq!(search(&db, "合作").await.len(), 1);
     }
 
+    /// Rows put in while the service was stopped are indexed at start, across
+    /// the catch-up's chunks of 2,000 and in three scripts: each once.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_start_up_catch_up_indexes_every_row_across_its_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = settings(dir.path());
+        let (db, _) = Sqlite::open(&settings, options(dir.path()), Arc::default()).await.unwrap();
+        drop(db);
+        let mut file = rusqlite::Connection::open(dir.path().join("inquiries.db")).unwrap();
+        let tx = file.transaction().unwrap();
+        let scripts = ["Вопрос о стажировке", "关于天文合作的问题", "A question about the library"];
+        for n in 1..=4500 {
+            tx.execute(
+                "INSERT INTO inquiries (id, received_at, status, category, name, email, email_norm, subject, \
+                 message, updated_at) VALUES (?1, 0, 'new', 'inquiry', 'Анна', 'a@example.org', 'a@example.org', \
+                 'Тема', ?2, 0)",
+                rusqlite::params![format!("id-{n}"), format!("{} ряд{n}", scripts[n % 3])],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+        drop(file);
+        let (db, _) = Sqlite::open(&settings, options(dir.path()), Arc::default()).await.unwrap();
+        db.ensure_search_index(true).await.unwrap();
+        for n in [1, 1999, 2000, 2001, 4000, 4001, 4500] {
+            let found: Vec<String> = search(&db, &format!("ряд{n}")).await.into_iter().map(|i| i.id).collect();
+            assert_eq!(found, vec![format!("id-{n}")]);
+        }
+        let chinese = InquiryFilter { q: Some("天文".into()), ..InquiryFilter::default() };
+        let page = db.list(&chinese, Page { limit: 200, before: None }).await.unwrap();
+        assert_eq!((page.0.len(), page.0[0].id.as_str()), (200, "id-4498"), "newest first (n % 3 == 1)");
+        let search = rusqlite::Connection::open(dir.path().join("inquiries.db-search")).unwrap();
+        let indexed: i64 = search.query_row("SELECT count(*) FROM inquiries_fts_docsize", [], |r| r.get(0)).unwrap();
+        assert_eq!(indexed, 4500);
+    }
+
     /// The writer's rusqlite connection is the one submissions are committed
     /// through: it must carry the configured durability and the same pragmas.
     #[tokio::test]

@@ -187,15 +187,17 @@ impl WriterTask {
         }
     }
 
-    fn process(&mut self, jobs: Vec<Job>, ops: Vec<OutboxJob>) {
+    fn process(&mut self, mut jobs: Vec<Job>, ops: Vec<OutboxJob>) {
+        // Moved to the indexer once committed, not copied.
+        let mut documents: Vec<Option<String>> = jobs.iter_mut().map(|j| j.record.search_document.take()).collect();
         let records: Vec<&NewRecord> = jobs.iter().map(|j| &j.record).collect();
         let (op_list, op_replies): (Vec<OutboxOp>, Vec<_>) = ops.into_iter().unzip();
         let (outcomes, op_results): (_, Vec<Result<OutboxReply, StoreUnavailable>>) =
-            match self.commit(&records, op_list) {
+            match self.commit(&records, &mut documents, op_list) {
                 Ok((outcomes, replies)) => (outcomes, replies.into_iter().map(Ok).collect()),
                 Err(error) => {
                     let failed_ops = op_replies.iter().map(|_| Err(StoreUnavailable)).collect();
-                    (self.recover(&records, error), failed_ops)
+                    (self.recover(&records, &mut documents, error), failed_ops)
                 }
             };
         for (job, outcome) in jobs.into_iter().zip(outcomes) {
@@ -208,15 +210,20 @@ impl WriterTask {
 
     /// After a failed commit: every record is unavailable when storage is, else
     /// each is retried alone so that one bad record cannot sink the batch.
-    fn recover(&mut self, records: &[&NewRecord], error: rusqlite::Error) -> Vec<WriteOutcome> {
+    fn recover(
+        &mut self,
+        records: &[&NewRecord],
+        documents: &mut [Option<String>],
+        error: rusqlite::Error,
+    ) -> Vec<WriteOutcome> {
         if is_transient(&error) {
             tracing::warn!(%error, batch = records.len(), "storage unavailable; batch not written");
             return vec![WriteOutcome::Unavailable; records.len()];
         }
         tracing::error!(%error, batch = records.len(), "commit failed; retrying records one by one");
         let mut outcomes = Vec::with_capacity(records.len());
-        for record in records {
-            outcomes.push(match self.commit(&[record], Vec::new()) {
+        for (record, document) in records.iter().zip(documents.chunks_mut(1)) {
+            outcomes.push(match self.commit(&[record], document, Vec::new()) {
                 Ok((mut one, _)) => one.remove(0),
                 Err(e) if is_transient(&e) => WriteOutcome::Unavailable,
                 Err(e) => {
@@ -228,9 +235,12 @@ impl WriterTask {
         outcomes
     }
 
+    /// `documents[i]` is the search document of `records[i]`, handed to the
+    /// indexer once that record is committed.
     fn commit(
         &mut self,
         records: &[&NewRecord],
+        documents: &mut [Option<String>],
         ops: Vec<OutboxOp>,
     ) -> Result<(Vec<WriteOutcome>, Vec<OutboxReply>), rusqlite::Error> {
         let started = Instant::now();
@@ -243,9 +253,10 @@ impl WriterTask {
         metrics::histogram!("inquiryd_store_transaction_seconds", "phase" => "commit")
             .record(committing.elapsed().as_secs_f64());
         match written {
-            Ok((Written { outcomes, notifications, documents }, replies)) => {
+            Ok((Written { outcomes, notifications, inserted }, replies)) => {
                 // Before the answers: a search made after one waits for these.
-                self.index.add(documents);
+                let rows = inserted.iter().filter_map(|&(i, seq)| Some((seq, documents[i].take()?))).collect();
+                self.index.add(rows);
                 metrics::counter!("inquiryd_store_commits_total").increment(1);
                 if !records.is_empty() {
                     metrics::histogram!("inquiryd_group_commit_batch_size").record(records.len() as f64);
