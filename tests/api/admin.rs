@@ -276,6 +276,53 @@ fn a_restored_backup_or_a_lost_search_file_gets_its_index_rebuilt() {
     assert_eq!(search(&app, "радиотелескопе"), vec![kept]);
 }
 
+/// With `search_index = false` the search file keeps the terms of the rows
+/// indexed while it was on. An erasure then still removes them, and switching
+/// the index back on does not bring an erased row back.
+#[test]
+fn an_erasure_while_search_is_off_removes_the_terms_indexed_before() {
+    let app = TestApp::spawn("");
+    if common::skip_unless_sqlite("the search file is SQLite's") {
+        return;
+    }
+    let canary = "Jabberwockcanary";
+    let visitor = |n: usize, text: &str| {
+        let mut body = unique_submission(n);
+        body["email"] = json!("jabber@example.org");
+        body["message"] = json!(format!("{text} {canary}"));
+        body
+    };
+    let indexed = submit(&app, &visitor(1, "Вопрос о радиотелескопе"));
+    let mut other = unique_submission(2);
+    other["message"] = json!("Вопрос о планетарии");
+    let kept = submit(&app, &other);
+    let token = app.create_token("write");
+    let search = |app: &TestApp, q: &str| {
+        ids(&app.admin("GET", &format!("/inquiries?q={}", urlencode(q)), Some(&token), None).json())
+    };
+    assert_eq!(search(&app, canary), vec![indexed], "indexed while the index was on");
+
+    app.dir.write_config("[database]\nsearch_index = false");
+    let app = app.kill_and_restart();
+    submit(&app, &visitor(3, "关于天文合作的问题"));
+    let erased = app.admin("POST", "/erasures", Some(&token), Some(&json!({"email": "jabber@example.org"})));
+    assert_eq!(erased.json(), json!({"erased": 2}), "{}", erased.body);
+    let db = app.db();
+    for form in [canary.to_owned(), canary.to_lowercase(), "радиотелескопе".to_owned()] {
+        let found = db.find_stored(&form);
+        assert!(found.is_none(), "{form:?} is still stored: {found:?}");
+    }
+
+    app.dir.write_config("[database]\nsearch_index = true");
+    let app = app.kill_and_restart();
+    assert!(search(&app, canary).is_empty(), "an erased inquiry is not found");
+    assert!(search(&app, "天文").is_empty(), "nor the one put in while the index was off");
+    assert_eq!(search(&app, "планетарии"), vec![kept]);
+    for form in [canary.to_lowercase(), "радиотелескопе".to_owned()] {
+        assert!(app.db().find_stored(&form).is_none(), "{form:?} came back");
+    }
+}
+
 /// A new inquiry never takes the `seq` of an erased one (SQLite would give the
 /// largest + 1 again): the search file's watermark counts on it, so that an
 /// inquiry a crash left unindexed is indexed at the next start.

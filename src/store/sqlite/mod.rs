@@ -594,6 +594,7 @@ impl Sqlite {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
+    use crate::store::model::INQUIRY_COLUMNS;
 
     /// A database file in `dir`, with the settings' defaults where a test
     /// does not care.
@@ -672,9 +673,10 @@ pub(super) mod tests {
     }
 
     /// Rows put in while the service was stopped are indexed at start, across
-    /// the catch-up's chunks of 2,000 and in three scripts: each once.
+    /// the catch-up's chunks of 2,000 and in three scripts: each once. Then an
+    /// erasure that did not delete its rows is settled across chunks of 500.
     #[tokio::test(flavor = "multi_thread")]
-    async fn the_start_up_catch_up_indexes_every_row_across_its_chunks() {
+    async fn the_start_up_catch_up_and_settling_index_every_row_across_their_chunks() {
         let dir = tempfile::tempdir().unwrap();
         let settings = settings(dir.path());
         let (db, _) = Sqlite::open(&settings, options(dir.path()), Arc::default()).await.unwrap();
@@ -702,9 +704,31 @@ pub(super) mod tests {
         let chinese = InquiryFilter { q: Some("天文".into()), ..InquiryFilter::default() };
         let page = db.list(&chinese, Page { limit: 200, before: None }).await.unwrap();
         assert_eq!((page.0.len(), page.0[0].id.as_str()), (200, "id-4498"), "newest first (n % 3 == 1)");
-        let search = rusqlite::Connection::open(dir.path().join("inquiries.db-search")).unwrap();
-        let indexed: i64 = search.query_row("SELECT count(*) FROM inquiries_fts_docsize", [], |r| r.get(0)).unwrap();
-        assert_eq!(indexed, 4500);
+        let search_file = rusqlite::Connection::open(dir.path().join("inquiries.db-search")).unwrap();
+        let indexed = || -> i64 {
+            search_file.query_row("SELECT count(*) FROM inquiries_fts_docsize", [], |r| r.get(0)).unwrap()
+        };
+        assert_eq!(indexed(), 4500);
+
+        // An erasure of 1,201 of them that did not delete them (a failed purge):
+        // settling reads them back in chunks of 500 and indexes each again.
+        let doomed: Vec<InquiryRecord> = sqlx::query_as(&format!(
+            "SELECT {INQUIRY_COLUMNS} FROM inquiries i WHERE i.id IN ({}) ORDER BY i.seq",
+            (1000..=2200).map(|n| format!("'id-{n}'")).collect::<Vec<_>>().join(", ")
+        ))
+        .fetch_all(&db.reads)
+        .await
+        .unwrap();
+        assert_eq!(doomed.len(), 1201);
+        let noted =
+            db.index.remove(doomed.iter().map(|i| (i.seq, crate::store::search::document_of(i))).collect()).await.unwrap();
+        assert_eq!((noted.len(), indexed()), (1201, 4500 - 1201));
+        db.index.settle(noted).await;
+        assert_eq!(indexed(), 4500, "every row the erasure left is indexed again");
+        for n in [1000, 1499, 1500, 1501, 2200] {
+            let found: Vec<String> = search(&db, &format!("ряд{n}")).await.into_iter().map(|i| i.id).collect();
+            assert_eq!(found, vec![format!("id-{n}")]);
+        }
     }
 
     /// The writer's rusqlite connection is the one submissions are committed
