@@ -21,10 +21,41 @@ pub fn cutoff(retention_days: u32) -> i64 {
     now_ms() - i64::from(retention_days) * DAY.as_millis() as i64
 }
 
-/// Erases what is past retention and audits the count; returns the erased ids.
-pub async fn purge(store: &Store, retention_days: u32, actor: &str) -> Result<Vec<String>, StoreError> {
-    let which = Erase::ReceivedBefore(cutoff(retention_days));
-    store.erase(actor, "retention.purge", which, json!({"retention_days": retention_days})).await
+/// A purge erases at most this many inquiries per transaction, oldest first,
+/// so that submissions are committed between them. In one transaction, a
+/// backlog of 72,603 held a submission for 17.2 s on SQLite, and every erased
+/// row was in memory at once; 200 at a time, 0.19 s (README, Retention).
+pub const PURGE_CHUNK: i64 = 200;
+
+/// Erases what is past retention, [`PURGE_CHUNK`] inquiries per transaction,
+/// each audited with its count; adds the erased ids to `erased`, which keeps
+/// them when a later transaction fails.
+pub async fn purge(
+    store: &Store,
+    retention_days: u32,
+    actor: &str,
+    erased: &mut Vec<String>,
+) -> Result<(), StoreError> {
+    let (cutoff, detail) = (cutoff(retention_days), json!({"retention_days": retention_days}));
+    // A run tried again after a failure goes on where it stopped.
+    let mut resumed = !erased.is_empty();
+    loop {
+        let which = Erase::ReceivedBefore { cutoff, limit: PURGE_CHUNK, resumed };
+        let started = Instant::now();
+        let ids = store.erase(actor, "retention.purge", which, detail.clone()).await?;
+        let whole = ids.len() as i64 == PURGE_CHUNK;
+        erased.extend(ids);
+        if !whole {
+            break;
+        }
+        // As long again without the write lock: SQLite does not queue its
+        // waiters, so a command-line purge that began its next transaction at
+        // once kept taking the lock from the server's writer (which then
+        // answered 503 after waiting `busy_timeout_ms`).
+        tokio::time::sleep(started.elapsed()).await;
+        resumed = true;
+    }
+    Ok(())
 }
 
 /// How often a process asks whether the daily purge is due.
@@ -90,21 +121,22 @@ const ATTEMPTS: u32 = 5;
 async fn run_once(store: &Store, settings: &Settings) {
     let days = settings.privacy.retention_days;
     tracing::info!(retention_days = days, "retention purge started");
+    let mut erased = Vec::new();
     for attempt in 1..=ATTEMPTS {
-        match purge(store, days, "retention").await {
-            Ok(ids) => {
-                tracing::info!(erased = ids.len(), "retention purge done");
-                mail::forget(&settings.mail, &ids).await;
-                return;
+        match purge(store, days, "retention", &mut erased).await {
+            Ok(()) => {
+                tracing::info!(erased = erased.len(), "retention purge done");
+                break;
             }
             Err(error) if error.is_transient() && attempt < ATTEMPTS => {
                 tracing::warn!(%error, attempt, "retention purge failed; trying again");
                 tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
             }
             Err(error) => {
-                tracing::warn!(%error, "retention purge failed; retrying tomorrow");
-                return;
+                tracing::warn!(%error, erased = erased.len(), "retention purge failed; retrying tomorrow");
+                break;
             }
         }
     }
+    mail::forget(&settings.mail, &erased).await;
 }

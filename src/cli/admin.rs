@@ -237,8 +237,10 @@ pub async fn purge(settings: &Settings, dry_run: bool) -> anyhow::Result<()> {
         println!("{count} inquiries are older than {days} days and would be erased");
         return Ok(());
     }
-    let ids = retention::purge(&store, days, "cli").await?;
-    mail::forget(&settings.mail, &ids).await;
-    println!("erased {} inquiries older than {days} days", ids.len());
+    let mut erased = Vec::new();
+    let purged = retention::purge(&store, days, "cli", &mut erased).await;
+    mail::forget(&settings.mail, &erased).await;
+    purged.map_err(|e| anyhow::anyhow!(e).context(format!("erased {} inquiries, then failed", erased.len())))?;
+    println!("erased {} inquiries older than {days} days", erased.len());
     Ok(())
 }

@@ -218,23 +218,41 @@ pub enum Erase {
     One(String),
     /// A normalized address.
     Email(String),
-    ReceivedBefore(i64),
+    /// The `limit` oldest of those received before `cutoff`: a retention purge
+    /// erases a backlog in transactions of this size (see `retention::purge`),
+    /// `resumed` in every one after its first.
+    ReceivedBefore {
+        cutoff: i64,
+        limit: i64,
+        resumed: bool,
+    },
 }
 
 impl Erase {
     /// The audit entry's target and detail for an erasure that removed `erased`
     /// inquiries (`detail` gains the count), or `None`: an erasure of one id
-    /// that found nothing is not audited. The same rule on every backend.
+    /// that found nothing is not audited, nor a purge's last transaction that
+    /// found nothing left. The same rule on every backend.
     pub(super) fn audit(&self, erased: usize, mut detail: Value) -> Option<(Option<&str>, Value)> {
         let target = match self {
             Erase::One(id) => Some(id.as_str()),
             _ => None,
         };
-        if erased == 0 && target.is_some() {
+        if erased == 0 && (target.is_some() || self.resumed()) {
             return None;
         }
         detail["erased"] = Value::from(erased);
         Some((target, detail))
+    }
+
+    /// Whether this transaction of a purge erased a whole `limit`: more may follow.
+    pub fn continues(&self, erased: usize) -> bool {
+        matches!(self, Erase::ReceivedBefore { limit, .. } if i64::try_from(erased).is_ok_and(|n| n >= *limit))
+    }
+
+    /// A purge's transaction after its first.
+    pub(super) fn resumed(&self) -> bool {
+        matches!(self, Erase::ReceivedBefore { resumed: true, .. })
     }
 }
 

@@ -806,6 +806,43 @@ fn retention_purge_by_command_and_dry_run() {
     assert_eq!(db.scalar("SELECT COUNT(*) FROM inquiries WHERE id = ?", &recent), 1);
 }
 
+/// A backlog past retention is erased 200 inquiries per transaction (oldest
+/// first), so that submissions are committed in between: each transaction is
+/// audited with its own count, and a last one that finds nothing left is not.
+#[test]
+fn a_purge_of_a_backlog_erases_it_200_at_a_time_each_audited() {
+    let app = TestApp::spawn("[privacy]\nretention_days = 30");
+    let token = app.create_token("read");
+    assert_eq!(task_purge(&app, &token, 1)["detail"]["erased"], 0);
+    let scripts = ["Вопрос о стажировке", "关于天文合作的问题", "A question about the library"];
+    for n in 0..400 {
+        let mut body = unique_submission(n);
+        body["message"] = json!(format!("{} {n}", scripts[n % 3]));
+        submit(&app, &body);
+    }
+    let recent = submit(&app, &unique_submission(500));
+    let db = app.db();
+    let forty_days_ago = common::now_ms() - 40 * 86_400_000;
+    db.write(&format!("UPDATE inquiries SET received_at = {forty_days_ago} WHERE id <> '{recent}'"));
+    let purge = app.cli(&["purge"]);
+    assert!(purge.status.success(), "{}", String::from_utf8_lossy(&purge.stderr));
+    assert_eq!(String::from_utf8_lossy(&purge.stdout).trim(), "erased 400 inquiries older than 30 days");
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM inquiries", ""), 1);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM inquiries WHERE id = ?", &recent), 1);
+    let audit = app.admin("GET", "/audit", Some(&token), None).json();
+    let entries: Vec<&Value> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"] == "cli" && e["action"] == "retention.purge")
+        .collect();
+    let counts: Vec<&Value> = entries.iter().map(|e| &e["detail"]["erased"]).collect();
+    assert_eq!(counts, [&json!(200), &json!(200)], "{entries:?}");
+    assert!(entries.iter().all(|e| e["detail"]["retention_days"] == 30));
+    let search = app.admin("GET", &format!("/inquiries?q={}", urlencode("天文")), Some(&token), None);
+    assert!(ids(&search.json()).is_empty(), "{}", search.body);
+}
+
 /// Waits until the server's own retention purge has run `runs` times in all
 /// and returns the audit entry of the latest run.
 fn task_purge(app: &TestApp, token: &str, runs: usize) -> Value {

@@ -129,7 +129,12 @@ pub async fn erase(tx: &mut Tx, which: &Erase) -> Result<Vec<InquiryRecord>, sql
         match which {
             Erase::One(id) => query.push("i.id = ").push_bind(id.clone()),
             Erase::Email(email) => query.push("i.email_norm = ").push_bind(email.clone()),
-            Erase::ReceivedBefore(cutoff) => query.push("i.received_at < ").push_bind(*cutoff),
+            Erase::ReceivedBefore { cutoff, limit, .. } => query
+                .push("i.id IN (SELECT id FROM inquiries WHERE received_at < ")
+                .push_bind(*cutoff)
+                .push(" ORDER BY received_at LIMIT ")
+                .push_bind(*limit)
+                .push(")"),
         };
     };
     let mut lock = QueryBuilder::<Postgres>::new(

@@ -147,7 +147,9 @@ pub async fn erase(
     match which {
         Erase::One(id) => select.push("i.id = ").push_bind(id.clone()),
         Erase::Email(email) => select.push("i.email_norm = ").push_bind(email.clone()),
-        Erase::ReceivedBefore(cutoff) => select.push("i.received_at < ").push_bind(*cutoff),
+        Erase::ReceivedBefore { cutoff, limit, .. } => {
+            select.push("i.received_at < ").push_bind(*cutoff).push(" ORDER BY i.received_at LIMIT ").push_bind(*limit)
+        }
     };
     let doomed: Vec<InquiryRecord> = select.build_query_as().fetch_all(&mut *conn).await?;
     if !doomed.is_empty() {

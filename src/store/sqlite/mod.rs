@@ -720,8 +720,11 @@ pub(super) mod tests {
         .await
         .unwrap();
         assert_eq!(doomed.len(), 1201);
-        let noted =
-            db.index.remove(doomed.iter().map(|i| (i.seq, crate::store::search::document_of(i))).collect()).await.unwrap();
+        let noted = db
+            .index
+            .remove(doomed.iter().map(|i| (i.seq, crate::store::search::document_of(i))).collect())
+            .await
+            .unwrap();
         assert_eq!((noted.len(), indexed()), (1201, 4500 - 1201));
         db.index.settle(noted).await;
         assert_eq!(indexed(), 4500, "every row the erasure left is indexed again");
