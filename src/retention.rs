@@ -29,13 +29,15 @@ pub const PURGE_CHUNK: i64 = 200;
 
 /// Erases what is past retention, [`PURGE_CHUNK`] inquiries per transaction,
 /// each audited with its count; adds the erased ids to `erased`, which keeps
-/// them when a later transaction fails.
+/// them when a later transaction fails. Once `stop` is cancelled it begins no
+/// further transaction and returns `false`: the rest goes at the next run.
 pub async fn purge(
     store: &Store,
     retention_days: u32,
     actor: &str,
     erased: &mut Vec<String>,
-) -> Result<(), StoreError> {
+    stop: &CancellationToken,
+) -> Result<bool, StoreError> {
     let (cutoff, detail) = (cutoff(retention_days), json!({"retention_days": retention_days}));
     // A run tried again after a failure goes on where it stopped.
     let mut resumed = !erased.is_empty();
@@ -46,16 +48,18 @@ pub async fn purge(
         let whole = ids.len() as i64 == PURGE_CHUNK;
         erased.extend(ids);
         if !whole {
-            break;
+            return Ok(true);
         }
         // As long again without the write lock: SQLite does not queue its
         // waiters, so a command-line purge that began its next transaction at
         // once kept taking the lock from the server's writer (which then
         // answered 503 after waiting `busy_timeout_ms`).
-        tokio::time::sleep(started.elapsed()).await;
+        tokio::select! {
+            _ = stop.cancelled() => return Ok(false),
+            _ = tokio::time::sleep(started.elapsed()) => {}
+        }
         resumed = true;
     }
-    Ok(())
 }
 
 /// How often a process asks whether the daily purge is due.
@@ -64,8 +68,9 @@ const CHECK: Duration = Duration::from_secs(60 * 60);
 /// Runs the purge once a day, across every process on the database: shortly
 /// after start-up (once the server is listening) and then every hour, a process
 /// asks the database whether a purge ran in the last 24 hours, and the first to
-/// ask after that runs it. Stops when `stop` is cancelled; a purge that has
-/// begun is not interrupted: it finishes, mail files of the erased inquiries included.
+/// ask after that runs it. Stops when `stop` is cancelled; a purge in progress
+/// then finishes its transaction (of [`PURGE_CHUNK`]) and forgets the mail files
+/// of what it erased, and the rest goes at the next run.
 pub fn spawn(store: Store, settings: Arc<Settings>, stop: CancellationToken) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut hourly = tokio::time::interval_at(Instant::now() + Duration::from_secs(1), CHECK);
@@ -75,7 +80,7 @@ pub fn spawn(store: Store, settings: Arc<Settings>, stop: CancellationToken) -> 
                 _ = stop.cancelled() => break,
                 _ = hourly.tick() => {
                     match store.claim_retention_run(now_ms(), DAY.as_millis() as i64).await {
-                        Ok(true) => run_once(&store, &settings).await,
+                        Ok(true) => run_once(&store, &settings, &stop).await,
                         Ok(false) => tracing::info!("retention purge not due: it ran within the last day"),
                         Err(error) => tracing::warn!(%error, "cannot tell whether the retention purge is due"),
                     }
@@ -118,14 +123,21 @@ pub fn spawn_file_sweep(store: Store, settings: &Settings, stop: CancellationTok
 /// again this many times, a little later each time.
 const ATTEMPTS: u32 = 5;
 
-async fn run_once(store: &Store, settings: &Settings) {
+async fn run_once(store: &Store, settings: &Settings, stop: &CancellationToken) {
     let days = settings.privacy.retention_days;
     tracing::info!(retention_days = days, "retention purge started");
     let mut erased = Vec::new();
     for attempt in 1..=ATTEMPTS {
-        match purge(store, days, "retention", &mut erased).await {
-            Ok(()) => {
+        match purge(store, days, "retention", &mut erased, stop).await {
+            Ok(true) => {
                 tracing::info!(erased = erased.len(), "retention purge done");
+                break;
+            }
+            Ok(false) => {
+                tracing::info!(
+                    erased = erased.len(),
+                    "retention purge stopped by the shutdown; the rest goes next time"
+                );
                 break;
             }
             Err(error) if error.is_transient() && attempt < ATTEMPTS => {

@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde_json::json;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::domain::{encode_cursor, parse_query, ExportFormat, Purpose};
@@ -238,7 +239,7 @@ pub async fn purge(settings: &Settings, dry_run: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut erased = Vec::new();
-    let purged = retention::purge(&store, days, "cli", &mut erased).await;
+    let purged = retention::purge(&store, days, "cli", &mut erased, &CancellationToken::new()).await;
     mail::forget(&settings.mail, &erased).await;
     purged.map_err(|e| anyhow::anyhow!(e).context(format!("erased {} inquiries, then failed", erased.len())))?;
     println!("erased {} inquiries older than {days} days", erased.len());

@@ -240,35 +240,62 @@ fn the_sqlite_writer_is_one_named_thread_and_sigterm_still_exits_cleanly() {
     assert_eq!(search.scalar("SELECT count(*) FROM inquiries_fts_docsize WHERE id = ?", &seq), 1);
 }
 
+/// A retention purge erases 200 inquiries per transaction: on SIGTERM it
+/// finishes the one in progress, forgets the mail files of what it erased and
+/// stops, every finished transaction audited; the next run erases the rest.
 #[test]
-fn sigterm_while_a_retention_purge_runs_finishes_the_purge_and_exits() {
+fn sigterm_while_a_retention_purge_runs_stops_it_between_transactions_and_exits() {
     let mut app = TestApp::spawn("");
     let token = app.create_token("read");
     let answered = submit_until(&app.url(SUBMIT), 3000, &AtomicBool::new(false));
+    let mail_dir = app.dir.path().join("mail");
+    let mailed = |dir: &std::path::Path| -> Vec<String> {
+        let names = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned());
+        names.filter(|n| n.ends_with(".eml")).map(|n| n[..36].to_owned()).collect()
+    };
+    eventually("every staff email written", || (mailed(&mail_dir).len() >= answered.len()).then_some(()));
     assert!(app.terminate().success());
     let db = app.db();
     let stored = db.scalar("SELECT COUNT(*) FROM inquiries", "");
     assert!(stored >= 3000 && stored as usize == answered.len(), "{stored} stored, {} answered", answered.len());
     db.write(&format!("UPDATE inquiries SET received_at = received_at - {}", 40 * 86_400_000_i64));
 
-    // A purge that has begun runs to its end, whatever the deadline: on a loaded
-    // two-core machine 3,000 erasures with secure delete can take seconds.
     let timeout = 30;
-    let mut app =
-        app.restart_with(&format!("[server]\nshutdown_timeout_seconds = {timeout}\n[privacy]\nretention_days = 30"));
+    let retention = format!("[server]\nshutdown_timeout_seconds = {timeout}\n[privacy]\nretention_days = 30");
+    let mut app = app.restart_with(&retention);
     eventually("the purge to start", || app.logs().contains("retention purge started").then_some(()));
     let status = app.terminate_within(Duration::from_secs(timeout));
     assert!(status.success(), "exit status {status:?}\n{}", app.logs());
-    // A purge that began is finished, not cut short: every aged inquiry is gone and
-    // the run is audited with its count, a count per transaction of at most 200.
-    assert_eq!(app.db().scalar("SELECT COUNT(*) FROM inquiries", ""), 0, "{}", app.logs());
+    assert!(app.logs().contains("retention purge stopped by the shutdown"), "{}", app.logs());
+    let left = app.db().scalar("SELECT COUNT(*) FROM inquiries", "");
+    assert!(left > 0, "stopped between transactions, not run to its end");
+    let db = app.db();
+    let mailed_now: HashSet<String> = mailed(&mail_dir).into_iter().collect();
+    let orphans = mailed_now.iter().filter(|id| db.scalar("SELECT COUNT(*) FROM inquiries WHERE id = ?", id) == 0);
+    assert_eq!(orphans.count(), 0, "mail files of erased inquiries are forgotten");
+    assert_eq!(mailed_now.len() as i64, left, "and those of the rest kept");
+
+    let audited = |app: &TestApp| -> Vec<i64> {
+        let audit = app.admin("GET", "/audit?limit=100", Some(&token), None).json();
+        let purges = audit["items"].as_array().unwrap().iter().filter(|e| e["action"] == "retention.purge");
+        purges.map(|e| e["detail"]["erased"].as_i64().unwrap()).collect()
+    };
     let app = app.restart_with("");
-    let audit = app.admin("GET", "/audit", Some(&token), None).json();
-    let purges: Vec<&Value> =
-        audit["items"].as_array().unwrap().iter().filter(|e| e["action"] == "retention.purge").collect();
-    let erased: Vec<i64> = purges.iter().map(|e| e["detail"]["erased"].as_i64().unwrap()).collect();
-    assert_eq!(erased.iter().sum::<i64>(), stored, "{audit}");
-    assert!(erased.iter().all(|&n| n <= 200) && erased.len() as i64 == (stored + 199) / 200, "{erased:?}");
+    let erased = audited(&app);
+    assert_eq!(erased.iter().sum::<i64>(), stored - left, "every finished transaction audited: {erased:?}");
+    assert!(erased.iter().all(|&n| n == 200), "{erased:?}");
+
+    // The next run (its last run moved back a day) erases the rest.
+    app.db().write(
+        "UPDATE meta SET value = CAST(CAST(value AS BIGINT) - 86400000 AS TEXT) WHERE key = 'retention_last_run'",
+    );
+    let mut app = app.restart_with(&retention);
+    let done = || app.logs().contains("retention purge done").then_some(());
+    common::eventually_within("the rest erased", Duration::from_secs(60), done);
+    assert_eq!(app.db().scalar("SELECT COUNT(*) FROM inquiries", ""), 0);
+    assert_eq!(audited(&app).iter().sum::<i64>(), stored);
+    eventually("their mail files forgotten", || mailed(&mail_dir).is_empty().then_some(()));
+    assert!(app.terminate().success());
 }
 
 #[test]

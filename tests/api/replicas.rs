@@ -4,11 +4,11 @@
 use crate::common;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::pg::PgDatabase;
 use crate::common::smtp::SmtpSink;
-use crate::common::{run_cli, unique_submission, TestApp};
+use crate::common::{eventually_within, run_cli, unique_submission, TestApp};
 use serde_json::{json, Value};
 
 const SUBMIT: &str = "/api/v1/inquiries";
@@ -32,18 +32,6 @@ fn replicas_with(db: &PgDatabase, configs: &[&str]) -> Vec<TestApp> {
         })
         .collect();
     threads.into_iter().map(|t| t.join().expect("a replica started")).collect()
-}
-
-/// Waits up to `within` for `probe`; fails the test naming `what`.
-fn wait_for<T>(what: &str, within: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(found) = probe() {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn migrations_known() -> i64 {
@@ -128,7 +116,7 @@ fn three_replicas_deliver_every_notification_once() {
         let reply = apps[n % 3].post_json(SUBMIT, &unique_submission(n));
         assert_eq!(reply.status, 201, "{}", reply.body);
     }
-    wait_for("every notification sent", Duration::from_secs(60), || {
+    eventually_within("every notification sent", Duration::from_secs(60), || {
         (db.scalar("SELECT COUNT(*) FROM notifications WHERE status = 'sent'") == 150).then_some(())
     });
     let received = received_ids(&sink);
@@ -152,7 +140,9 @@ fn a_killed_replicas_claimed_notifications_are_sent_by_another_after_the_lease()
     for n in 0..40 {
         assert_eq!(first.post_json(SUBMIT, &unique_submission(n)).status, 201);
     }
-    wait_for("the first replica to be sending", Duration::from_secs(20), || (sink.messages().len() >= 2).then_some(()));
+    eventually_within("the first replica to be sending", Duration::from_secs(20), || {
+        (sink.messages().len() >= 2).then_some(())
+    });
     first.kill();
     // Outcomes are recorded per claimed batch: what the dead replica had sent
     // before it died, and the two messages it was sending, are not recorded.
@@ -161,7 +151,7 @@ fn a_killed_replicas_claimed_notifications_are_sent_by_another_after_the_lease()
     assert!(held > 0, "the killed replica held claims");
 
     let others = replicas(&db, 2, &config);
-    wait_for("every notification sent", Duration::from_secs(60), || {
+    eventually_within("every notification sent", Duration::from_secs(60), || {
         (db.scalar("SELECT COUNT(*) FROM notifications WHERE status = 'sent'") == 40).then_some(())
     });
     let received = received_ids(&sink);
@@ -188,11 +178,13 @@ fn a_live_replicas_long_batch_is_not_taken_over_when_its_lease_would_end() {
     for n in 0..16 {
         assert_eq!(first.post_json(SUBMIT, &unique_submission(n)).status, 201);
     }
-    wait_for("the first replica to be sending", Duration::from_secs(20), || (sink.messages().len() >= 2).then_some(()));
+    eventually_within("the first replica to be sending", Duration::from_secs(20), || {
+        (sink.messages().len() >= 2).then_some(())
+    });
     // The second starts now: its first look finds every row claimed, and it
     // comes back when the earliest lease would end.
     let _second = replicas(&db, 1, &config);
-    wait_for("every notification sent", Duration::from_secs(60), || {
+    eventually_within("every notification sent", Duration::from_secs(60), || {
         (db.scalar("SELECT COUNT(*) FROM notifications WHERE status = 'sent'") == 16).then_some(())
     });
     let received = received_ids(&sink);
@@ -206,7 +198,7 @@ fn the_daily_retention_purge_runs_once_across_replicas() {
     let db = PgDatabase::create();
     let apps = replicas(&db, 3, "[privacy]\nretention_days = 30");
     for app in &apps {
-        wait_for("each replica to ask whether the purge is due", Duration::from_secs(20), || {
+        eventually_within("each replica to ask whether the purge is due", Duration::from_secs(20), || {
             let logs = app.logs();
             (logs.contains("retention purge done") || logs.contains("retention purge not due")).then_some(())
         });
@@ -235,7 +227,7 @@ fn erasure_leaves_no_row_and_vacuums_what_it_touched() {
     let keep = app.post_json(SUBMIT, &unique_submission(2));
     let erased = app.post(SUBMIT, "application/json", &canary.to_string(), &[("Idempotency-Key", "canary-key")]);
     assert_eq!(erased.status, 201);
-    wait_for("both notifications sent", Duration::from_secs(20), || {
+    eventually_within("both notifications sent", Duration::from_secs(20), || {
         (db.scalar("SELECT COUNT(*) FROM notifications WHERE status = 'sent'") == 2).then_some(())
     });
     let body = json!({"email": "ZYXQW.canary@example.org"});

@@ -378,13 +378,18 @@ impl Reply {
 
 /// Polls `probe` every 25 ms until it returns `Some`, for up to 5 s; then fails
 /// the test naming `what` was awaited.
-pub fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(5);
+pub fn eventually<T>(what: &str, probe: impl FnMut() -> Option<T>) -> T {
+    eventually_within(what, Duration::from_secs(5), probe)
+}
+
+/// [`eventually`], for up to `within`.
+pub fn eventually_within<T>(what: &str, within: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
     loop {
         if let Some(found) = probe() {
             return found;
         }
-        assert!(Instant::now() < deadline, "{what}: not within 5 s");
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
         std::thread::sleep(Duration::from_millis(25));
     }
 }
