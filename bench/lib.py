@@ -143,10 +143,12 @@ class Server:
         self.stop()
 
 
-def threading_drain(proc):
+def threading_drain(proc, keep=None):
+    """Reads the process's output on a thread; each line into `keep` if given."""
     import threading
 
-    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+    sink = keep.append if keep is not None else (lambda line: None)
+    threading.Thread(target=lambda: [sink(line) for line in proc.stdout], daemon=True).start()
 
 
 def wrk(url, script=None, duration=10, connections=64, threads=1, env=None, rate=None):

@@ -323,6 +323,39 @@ fn an_erasure_while_search_is_off_removes_the_terms_indexed_before() {
     }
 }
 
+/// A search-file transaction that fails (here another process holds the
+/// search file's write lock past the indexer's 5 s busy timeout) puts the
+/// indexer behind: the submissions are still answered 201, and once the file
+/// can be written again it catches up from the database, each row once.
+#[test]
+fn an_indexer_whose_transaction_failed_catches_up_from_the_database() {
+    let app = TestApp::spawn("");
+    if common::skip_unless_sqlite("the search file is SQLite's") {
+        return;
+    }
+    let token = app.create_token("read");
+    let search_file = common::Db::sqlite(&app.dir.path().join("inquiries.db-search"));
+    let holder = search_file.hold_write_lock(Duration::from_secs(7));
+    let texts = ["Вопрос о радиотелескопе", "关于天文合作的问题", "A question about the planetarium"];
+    let submitted: Vec<String> = texts
+        .iter()
+        .enumerate()
+        .map(|(n, text)| {
+            let mut body = unique_submission(n);
+            body["message"] = json!(text);
+            submit(&app, &body)
+        })
+        .collect();
+    holder.join().unwrap();
+    let logs = || app.logs().contains("catching up from the database").then_some(());
+    common::eventually_within("the indexer to fall behind", Duration::from_secs(10), logs);
+    for (word, id) in ["радиотелескопе", "天文", "planetarium"].iter().zip(&submitted) {
+        let search = || ids(&app.admin("GET", &format!("/inquiries?q={}", urlencode(word)), Some(&token), None).json());
+        common::eventually_within(word, Duration::from_secs(10), || (search() == [id.clone()]).then_some(()));
+    }
+    assert_eq!(search_file.scalar("SELECT count(*) FROM inquiries_fts_docsize", ""), 3, "each row once");
+}
+
 /// A new inquiry never takes the `seq` of an erased one (SQLite would give the
 /// largest + 1 again): the search file's watermark counts on it, so that an
 /// inquiry a crash left unindexed is indexed at the next start.
