@@ -246,7 +246,7 @@ impl Erase {
     }
 
     /// Whether this transaction of a purge erased a whole `limit`: more may follow.
-    pub fn continues(&self, erased: usize) -> bool {
+    pub(super) fn continues(&self, erased: usize) -> bool {
         matches!(self, Erase::ReceivedBefore { limit, .. } if i64::try_from(erased).is_ok_and(|n| n >= *limit))
     }
 

@@ -710,7 +710,7 @@ pub(super) mod tests {
         };
         assert_eq!(indexed(), 4500);
 
-        // An erasure of 1,201 of them that did not delete them (a failed purge):
+        // An erasure of 1,201 of them that did not delete them (its transaction failed):
         // settling reads them back in chunks of 500 and indexes each again.
         let doomed: Vec<InquiryRecord> = sqlx::query_as(&format!(
             "SELECT {INQUIRY_COLUMNS} FROM inquiries i WHERE i.id IN ({}) ORDER BY i.seq",
