@@ -70,7 +70,8 @@ const CHECK: Duration = Duration::from_secs(60 * 60);
 /// asks the database whether a purge ran in the last 24 hours, and the first to
 /// ask after that runs it. Stops when `stop` is cancelled; a purge in progress
 /// then finishes its transaction (of [`PURGE_CHUNK`]) and forgets the mail files
-/// of what it erased, and the rest goes at the next run.
+/// of what it erased. A purge that stopped before its end (a shutdown, a
+/// failure) gives its claim back, so the rest goes at the next check.
 pub fn spawn(store: Store, settings: Arc<Settings>, stop: CancellationToken) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut hourly = tokio::time::interval_at(Instant::now() + Duration::from_secs(1), CHECK);
@@ -79,8 +80,9 @@ pub fn spawn(store: Store, settings: Arc<Settings>, stop: CancellationToken) -> 
                 biased;
                 _ = stop.cancelled() => break,
                 _ = hourly.tick() => {
-                    match store.claim_retention_run(now_ms(), DAY.as_millis() as i64).await {
-                        Ok(true) => run_once(&store, &settings, &stop).await,
+                    let now = now_ms();
+                    match store.claim_retention_run(now, DAY.as_millis() as i64).await {
+                        Ok(true) => run_once(&store, &settings, &stop, now).await,
                         Ok(false) => tracing::info!("retention purge not due: it ran within the last day"),
                         Err(error) => tracing::warn!(%error, "cannot tell whether the retention purge is due"),
                     }
@@ -123,14 +125,16 @@ pub fn spawn_file_sweep(store: Store, settings: &Settings, stop: CancellationTok
 /// again this many times, a little later each time.
 const ATTEMPTS: u32 = 5;
 
-async fn run_once(store: &Store, settings: &Settings, stop: &CancellationToken) {
+async fn run_once(store: &Store, settings: &Settings, stop: &CancellationToken, claimed_at: i64) {
     let days = settings.privacy.retention_days;
     tracing::info!(retention_days = days, "retention purge started");
     let mut erased = Vec::new();
+    let mut finished = false;
     for attempt in 1..=ATTEMPTS {
         match purge(store, days, "retention", &mut erased, stop).await {
             Ok(true) => {
                 tracing::info!(erased = erased.len(), "retention purge done");
+                finished = true;
                 break;
             }
             Ok(false) => {
@@ -145,10 +149,15 @@ async fn run_once(store: &Store, settings: &Settings, stop: &CancellationToken) 
                 tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
             }
             Err(error) => {
-                tracing::warn!(%error, erased = erased.len(), "retention purge failed; retrying tomorrow");
+                tracing::warn!(%error, erased = erased.len(), "retention purge failed; retrying at the next check");
                 break;
             }
         }
     }
     mail::forget(&settings.mail, &erased).await;
+    if !finished {
+        if let Err(error) = store.release_retention_run(claimed_at).await {
+            tracing::warn!(%error, "cannot give the retention purge's claim back; it runs again tomorrow");
+        }
+    }
 }

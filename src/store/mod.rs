@@ -376,6 +376,12 @@ impl Store {
         on_backend!(self, db => db.claim_retention_run(now, interval_ms).await)
     }
 
+    /// Gives back the claim made at `claimed_at` (a purge that stopped before
+    /// its end): the next hourly check, here or on another process, runs it again.
+    pub async fn release_retention_run(&self, claimed_at: i64) -> Result<(), StoreError> {
+        on_backend!(self, db => db.release_retention_run(claimed_at).await)
+    }
+
     pub async fn audit_page(&self, page: Page) -> Result<(Vec<AuditEntry>, Option<i64>), StoreError> {
         on_backend!(self, db => db.audit_page(page).await)
     }

@@ -192,6 +192,15 @@ pub async fn requeue(tx: &mut Tx, id: &str) -> Result<Requeue, sqlx::Error> {
 
 /// `true` for the one caller, cluster-wide, that may run the retention purge
 /// now: none ran within `interval_ms`. One conditional upsert decides.
+/// Only the claim made at `claimed_at`: a later one stays.
+pub async fn release_retention_run(pool: &PgPool, claimed_at: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM meta WHERE key = 'retention_last_run' AND value = $1")
+        .bind(claimed_at.to_string())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 pub async fn claim_retention_run(pool: &PgPool, now: i64, interval_ms: i64) -> Result<bool, sqlx::Error> {
     let claimed = sqlx::query(
         "INSERT INTO meta (key, value) VALUES ('retention_last_run', $1) \

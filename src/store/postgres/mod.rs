@@ -383,6 +383,10 @@ impl Postgres {
         Ok(webhooks::deliveries(&mut *self.pool.acquire().await?, inquiry_id).await?)
     }
 
+    pub async fn release_retention_run(&self, claimed_at: i64) -> Result<(), StoreError> {
+        Ok(admin::release_retention_run(&self.pool, claimed_at).await?)
+    }
+
     pub async fn claim_retention_run(&self, now: i64, interval_ms: i64) -> Result<bool, StoreError> {
         Ok(admin::claim_retention_run(&self.pool, now, interval_ms).await?)
     }

@@ -209,6 +209,15 @@ pub async fn requeue(conn: &mut SqliteConnection, id: &str) -> Result<Requeue, s
 
 /// `true` for the one caller that may run the retention purge now: none ran
 /// within `interval_ms`.
+/// Only the claim made at `claimed_at`: a later one stays.
+pub async fn release_retention_run(conn: &mut SqliteConnection, claimed_at: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM meta WHERE key = 'retention_last_run' AND value = ?")
+        .bind(claimed_at.to_string())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 pub async fn claim_retention_run(conn: &mut SqliteConnection, now: i64, interval_ms: i64) -> Result<bool, sqlx::Error> {
     let claimed = sqlx::query(
         "INSERT INTO meta (key, value) VALUES ('retention_last_run', ?1) \

@@ -513,6 +513,13 @@ impl Sqlite {
         Ok(webhooks::deliveries(&mut *self.reads.acquire().await?, inquiry_id).await?)
     }
 
+    pub async fn release_retention_run(&self, claimed_at: i64) -> Result<(), StoreError> {
+        Ok(self
+            .writer
+            .exec(false, move |c| Box::pin(async move { admin::release_retention_run(c, claimed_at).await }))
+            .await?)
+    }
+
     pub async fn claim_retention_run(&self, now: i64, interval_ms: i64) -> Result<bool, StoreError> {
         Ok(self
             .writer
