@@ -876,6 +876,58 @@ fn a_purge_of_a_backlog_erases_it_200_at_a_time_each_audited() {
     assert!(ids(&search.json()).is_empty(), "{}", search.body);
 }
 
+/// `inquiryd purge` erases rows that the server's indexer may still hold (here
+/// a visitor's inquiries, aged by hand right after they were answered, while
+/// more keep coming): the purge notes them in the search file, so that no
+/// indexer indexes them after, and the file ends holding every row left, once.
+/// Whether a purge meets a row in the indexer's 50 ms is up to timing; the
+/// outcome is checked either way.
+#[test]
+fn a_command_line_purge_beside_the_indexer_leaves_the_search_file_agreeing() {
+    let mut app = TestApp::spawn("[privacy]\nretention_days = 30");
+    if common::skip_unless_sqlite("the search file is SQLite's") {
+        return;
+    }
+    let url = app.url(SUBMIT);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let db = app.db();
+    let age = format!(
+        "UPDATE inquiries SET received_at = received_at - {} WHERE email_norm = 'victim@example.org'",
+        40 * 86_400_000_i64
+    );
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for n in 0..600 {
+                let mut body = unique_submission(n);
+                if n % 2 == 0 {
+                    body["email"] = json!("victim@example.org");
+                    body["message"] = json!(format!("Канарейка zyxvictim {n} 金丝雀"));
+                }
+                let reply = ureq::post(&url).set("Content-Type", "application/json").send_string(&body.to_string());
+                assert_eq!(reply.map(|r| r.status()).unwrap_or(0), 201);
+            }
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+        while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            db.write(&age);
+            let purge = app.cli(&["purge"]);
+            assert!(purge.status.success(), "{}", String::from_utf8_lossy(&purge.stderr));
+        }
+    });
+    db.write(&age);
+    assert!(app.cli(&["purge"]).status.success());
+    assert!(app.terminate().success(), "a clean stop indexes what was handed over");
+
+    let stored = db.integers("SELECT seq FROM inquiries ORDER BY seq");
+    assert_eq!(stored.len(), 300, "the other visitors' 300 are kept");
+    let search_file = common::Db::sqlite(&app.dir.path().join("inquiries.db-search"));
+    let indexed = search_file.integers("SELECT id FROM inquiries_fts_docsize ORDER BY id");
+    assert_eq!(indexed, stored, "indexed: every row kept, once");
+    for canary in ["zyxvictim", "канарейка"] {
+        assert!(db.find_stored(canary).is_none(), "{canary} is still stored");
+    }
+}
+
 /// Waits until the server's own retention purge has run `runs` times in all
 /// and returns the audit entry of the latest run.
 fn task_purge(app: &TestApp, token: &str, runs: usize) -> Value {

@@ -175,6 +175,17 @@ impl Db {
         })
     }
 
+    /// The first column of every row, as integers (`seq`s, counts).
+    pub fn integers(&self, sql: &str) -> Vec<i64> {
+        self.runtime.block_on(async {
+            match &self.pool {
+                Pool::Sqlite(pool, _) => sqlx::query_scalar::<_, i64>(sql).fetch_all(pool).await,
+                Pool::Postgres(pool, _) => sqlx::query_scalar::<_, i64>(sql).fetch_all(pool).await,
+            }
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        })
+    }
+
     /// One row as column name → text (NULL as None), or None when absent.
     pub fn row(&self, sql: &str, bind: &str) -> Option<HashMap<String, Option<String>>> {
         self.runtime.block_on(async {
