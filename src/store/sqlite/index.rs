@@ -367,8 +367,11 @@ impl Indexer {
     /// row. (Before the second check, `inquiryd purge` beside a busy server
     /// left ~60 of 300 erased rows in the search file.)
     fn index(&mut self, indexed: i64, rows: &[(i64, String)]) -> anyhow::Result<()> {
+        // A connection to the database first: the lock is never held while
+        // waiting for one (exports can hold every one for a while).
+        let reader = if rows.is_empty() { None } else { Some(self.runtime.block_on(self.reads.acquire())?) };
         let tx = self.begin()?;
-        if let (Some(&(first, _)), Some(&(last, _))) = (rows.first(), rows.last()) {
+        if let (Some(mut reader), Some(&(first, _)), Some(&(last, _))) = (reader, rows.first(), rows.last()) {
             let erasing = erasing(&tx)?;
             let present: HashSet<i64> = self
                 .runtime
@@ -376,10 +379,11 @@ impl Indexer {
                     sqlx::query_scalar("SELECT seq FROM inquiries WHERE seq BETWEEN ? AND ?")
                         .bind(first)
                         .bind(last)
-                        .fetch_all(&self.reads),
+                        .fetch_all(&mut *reader),
                 )?
                 .into_iter()
                 .collect();
+            drop(reader);
             let mut insert = tx.prepare_cached(INSERT)?;
             for (seq, document) in rows.iter().filter(|(seq, _)| present.contains(seq) && !erasing.contains(seq)) {
                 insert.execute(params![seq, document])?;
