@@ -16,6 +16,13 @@ fn submit(app: &TestApp, body: &Value) -> String {
     reply.json()["id"].as_str().unwrap().to_owned()
 }
 
+/// Submits a unique inquiry whose message is `message`; its id.
+fn submit_saying(app: &TestApp, n: usize, message: &str) -> String {
+    let mut body = unique_submission(n);
+    body["message"] = json!(message);
+    submit(app, &body)
+}
+
 fn ids(page: &Value) -> Vec<String> {
     page["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_owned()).collect()
 }
@@ -216,9 +223,7 @@ fn full_text_search_in_every_script() {
 fn search_index_switched_back_on_is_rebuilt_at_start() {
     let app = TestApp::spawn("[database]\nsearch_index = false");
     let unindexed = submit(&app, &unique_submission(1));
-    let mut chinese = unique_submission(2);
-    chinese["message"] = json!("我们希望开展天文合作");
-    let also_unindexed = submit(&app, &chinese);
+    let also_unindexed = submit_saying(&app, 2, "我们希望开展天文合作");
     app.dir.write_config("[database]\nsearch_index = true");
     let app = app.kill_and_restart();
     let token = app.create_token("read");
@@ -238,12 +243,8 @@ fn a_restored_backup_or_a_lost_search_file_gets_its_index_rebuilt() {
     if common::skip_unless_sqlite("the search file is SQLite's") {
         return;
     }
-    let mut kept = unique_submission(1);
-    kept["message"] = json!("Вопрос о радиотелескопе");
-    let kept = submit(&app, &kept);
-    let mut erased = unique_submission(2);
-    erased["message"] = json!("关于天文合作的问题");
-    let erased = submit(&app, &erased);
+    let kept = submit_saying(&app, 1, "Вопрос о радиотелескопе");
+    let erased = submit_saying(&app, 2, "关于天文合作的问题");
     let backup = app.dir.path().join("backup.db");
     assert!(app.cli(&["backup", backup.to_str().unwrap()]).status.success());
     let token = app.create_token("write");
@@ -293,9 +294,7 @@ fn an_erasure_while_search_is_off_removes_the_terms_indexed_before() {
         body
     };
     let indexed = submit(&app, &visitor(1, "Вопрос о радиотелескопе"));
-    let mut other = unique_submission(2);
-    other["message"] = json!("Вопрос о планетарии");
-    let kept = submit(&app, &other);
+    let kept = submit_saying(&app, 2, "Вопрос о планетарии");
     let token = app.create_token("write");
     let search = |app: &TestApp, q: &str| {
         ids(&app.admin("GET", &format!("/inquiries?q={}", urlencode(q)), Some(&token), None).json())
@@ -337,15 +336,7 @@ fn an_indexer_whose_transaction_failed_catches_up_from_the_database() {
     let search_file = common::Db::sqlite(&app.dir.path().join("inquiries.db-search"));
     let holder = search_file.hold_write_lock(Duration::from_secs(7));
     let texts = ["Вопрос о радиотелескопе", "关于天文合作的问题", "A question about the planetarium"];
-    let submitted: Vec<String> = texts
-        .iter()
-        .enumerate()
-        .map(|(n, text)| {
-            let mut body = unique_submission(n);
-            body["message"] = json!(text);
-            submit(&app, &body)
-        })
-        .collect();
+    let submitted: Vec<String> = texts.iter().enumerate().map(|(n, text)| submit_saying(&app, n, text)).collect();
     holder.join().unwrap();
     let logs = || app.logs().contains("catching up from the database").then_some(());
     common::eventually_within("the indexer to fall behind", Duration::from_secs(10), logs);
@@ -372,9 +363,7 @@ fn an_inquiry_after_the_newest_was_erased_gets_a_seq_of_its_own_and_is_found() {
     let erased_seq = seq_of(&newest);
     let token = app.create_token("write");
     assert_eq!(app.admin("DELETE", &format!("/inquiries/{newest}"), Some(&token), None).status, 204);
-    let mut later = unique_submission(3);
-    later["message"] = json!("Спрашиваю про обсерваторию");
-    let later = submit(&app, &later);
+    let later = submit_saying(&app, 3, "Спрашиваю про обсерваторию");
     assert!(seq_of(&later) > erased_seq, "the erased inquiry's seq {erased_seq} was given again");
     // Killed within the indexer's 50 ms of gathering, most likely.
     let app = app.kill_and_restart();
@@ -849,9 +838,7 @@ fn a_purge_of_a_backlog_erases_it_200_at_a_time_each_audited() {
     assert_eq!(task_purge(&app, &token, 1)["detail"]["erased"], 0);
     let scripts = ["Вопрос о стажировке", "关于天文合作的问题", "A question about the library"];
     for n in 0..400 {
-        let mut body = unique_submission(n);
-        body["message"] = json!(format!("{} {n}", scripts[n % 3]));
-        submit(&app, &body);
+        submit_saying(&app, n, &format!("{} {n}", scripts[n % 3]));
     }
     let recent = submit(&app, &unique_submission(500));
     let db = app.db();
