@@ -65,6 +65,7 @@ def once(v, sink, rate, seconds):
     with lib.Server(lib.merged(run.config(sink), v["overrides"]), binary=v["binary"]) as server:
         time.sleep(1)
         before = server.thread_cpu()
+        system_before = server.cpu_split()[1]
         accepted_before = server.metric('inquiryd_submissions_total{outcome="accepted"}')
         mailed_before = sink.count()
         commits_before = server.metric("inquiryd_store_commits_total")
@@ -83,12 +84,15 @@ def once(v, sink, rate, seconds):
         for tid, t in server.thread_cpu().items():
             ticks[group(names.get(tid, ""))] += t - before.get(tid, 0)
         spent = sum(ticks.values())
+        system = server.cpu_split()[1] - system_before
         per_submission = 1e6 / os.sysconf("SC_CLK_TCK") / max(accepted, 1)
         return {
             "accepted": accepted,
             "undelivered": accepted - (sink.count() - mailed_before),
             "commits": server.metric("inquiryd_store_commits_total") - commits_before,
             "cpu_us_per_submission": spent * per_submission,
+            # Of it, the kernel's part (system time: system calls, thread switches).
+            "system_us_per_submission": round(system * per_submission),
             # Where it went: SQLite's writer thread, the HTTP workers, the rest
             # (the outbox workers composing and sending mail, timers, the runtime).
             "cpu_us_by_thread": {name: round(t * per_submission) for name, t in ticks.items()},
@@ -125,7 +129,9 @@ def main():
     for name in ("a", "b"):
         cpu = [r["cpu_us_per_submission"] for r in runs[name]]
         summary[name] = {"variant": variants[name]["spec"], "cpu_us_median": statistics.median(cpu),
-                         "cpu_us": [round(c) for c in cpu], "commits": [r["commits"] for r in runs[name]],
+                         "cpu_us": [round(c) for c in cpu],
+                         "system_us": [r["system_us_per_submission"] for r in runs[name]],
+                         "commits": [r["commits"] for r in runs[name]],
                          "p50_ms": [r["p50_ms"] for r in runs[name]], "p99_ms": [r["p99_ms"] for r in runs[name]],
                          "undelivered": [r["undelivered"] for r in runs[name]],
                          "accepted_per_s": [r.get("accepted_per_s") for r in runs[name]],
@@ -149,7 +155,8 @@ def main():
         rates = f"accepted {s['accepted_per_s']}/s, " if args.saturate else ""
         # At saturation the mail is not waited for: what is still queued says nothing.
         left = "" if args.saturate else f", undelivered {s['undelivered']}"
-        print(f"  {name}: {s['variant']}\n     {rates}CPU {s['cpu_us']} us ({by_thread}), commits {s['commits']}, "
+        print(f"  {name}: {s['variant']}\n     {rates}CPU {s['cpu_us']} us ({by_thread}; "
+              f"kernel {s['system_us']}), commits {s['commits']}, "
               f"p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms{left}")
     if args.out:
         record = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

@@ -95,6 +95,13 @@ class Server:
     def peak_mb(self):
         return self.status("VmHWM") / 1024
 
+    def cpu_split(self):
+        """CPU time (clock ticks) of the whole process so far, as (user, system):
+        system is what the kernel spent on its behalf (system calls: sockets,
+        WAL writes, fsync; waking and switching threads)."""
+        fields = pathlib.Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]), int(fields[12])
+
     def thread_cpu(self):
         """CPU time (clock ticks, user + system) of each of the server's threads."""
         ticks = {}
