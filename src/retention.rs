@@ -27,38 +27,106 @@ pub fn cutoff(retention_days: u32) -> i64 {
 /// row was in memory at once; 200 at a time, 0.19 s (README, Retention).
 pub const PURGE_CHUNK: i64 = 200;
 
+/// How a purge ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purged {
+    /// Nothing past retention is left.
+    All,
+    /// `stop` was cancelled: the rest goes at the next run.
+    Stopped,
+    /// Another process took the day's run over (this one's lease had run
+    /// out), so this one stopped.
+    TakenOver,
+}
+
 /// Erases what is past retention, [`PURGE_CHUNK`] inquiries per transaction,
 /// each audited with its count; adds the erased ids to `erased`, which keeps
 /// them when a later transaction fails. Once `stop` is cancelled it begins no
-/// further transaction and returns `false`: the rest goes at the next run.
+/// further transaction. With a `lease` (the daily run's, not the command
+/// line's), it renews the lease after each transaction.
 pub async fn purge(
     store: &Store,
     retention_days: u32,
     actor: &str,
     erased: &mut Vec<String>,
     stop: &CancellationToken,
-) -> Result<bool, StoreError> {
+    mut lease: Option<&mut Lease>,
+) -> Result<Purged, StoreError> {
     let (cutoff, detail) = (cutoff(retention_days), json!({"retention_days": retention_days}));
     // A run tried again after a failure goes on where it stopped.
     let mut resumed = !erased.is_empty();
     loop {
         let which = Erase::ReceivedBefore { cutoff, limit: PURGE_CHUNK, resumed };
         let started = Instant::now();
-        let ids = store.erase(actor, "retention.purge", which, detail.clone()).await?;
-        let whole = ids.len() as i64 == PURGE_CHUNK;
+        let ids = store.erase(actor, "retention.purge", which.clone(), detail.clone()).await?;
+        let more = which.continues(ids.len());
         erased.extend(ids);
-        if !whole {
-            return Ok(true);
+        if !more {
+            return Ok(Purged::All);
+        }
+        if let Some(lease) = lease.as_deref_mut() {
+            if !lease.renew(store).await? {
+                return Ok(Purged::TakenOver);
+            }
         }
         // As long again without the write lock: SQLite does not queue its
         // waiters, so a command-line purge that began its next transaction at
         // once kept taking the lock from the server's writer (which then
         // answered 503 after waiting `busy_timeout_ms`).
         tokio::select! {
-            _ = stop.cancelled() => return Ok(false),
+            _ = stop.cancelled() => return Ok(Purged::Stopped),
             _ = tokio::time::sleep(started.elapsed()) => {}
         }
         resumed = true;
+    }
+}
+
+/// How long a running purge holds the day's run without renewing its claim.
+/// The claim is a mark in the database (`meta.retention_last_run`): the run is
+/// due once the mark is a day old. A running purge keeps it [`HOLD`] short
+/// of a day old, renewed after each transaction (which takes well under a
+/// second), and sets it to its start when it ends. A purge killed half-way
+/// (kill -9, a lost machine) thus leaves a mark that comes due [`HOLD`] after
+/// its last renewal, and the next hourly check after that, on any process,
+/// erases the rest.
+pub const HOLD: Duration = Duration::from_secs(10 * 60);
+
+/// The day's run, claimed by this process: where its mark stands.
+#[derive(Debug)]
+pub struct Lease {
+    mark: i64,
+    claimed_at: i64,
+}
+
+impl Lease {
+    /// The mark of a run that holds the lease at `now`: due [`HOLD`] later.
+    fn mark_at(now: i64) -> i64 {
+        now - DAY.as_millis() as i64 + HOLD.as_millis() as i64
+    }
+
+    /// Claims the day's run if it is due at `now` (across every process on
+    /// the database: one conditional write decides).
+    pub async fn claim(store: &Store, now: i64) -> Result<Option<Self>, StoreError> {
+        let mark = Self::mark_at(now);
+        let claimed = store.claim_retention_run(now - DAY.as_millis() as i64, mark).await?;
+        Ok(claimed.then_some(Self { mark, claimed_at: now }))
+    }
+
+    /// Holds the run for [`HOLD`] from now; `false` when the mark is no longer
+    /// this run's (another process found it due and took the run over).
+    async fn renew(&mut self, store: &Store) -> Result<bool, StoreError> {
+        let mark = Self::mark_at(now_ms());
+        let kept = store.move_retention_mark(self.mark, mark).await?;
+        if kept {
+            self.mark = mark;
+        }
+        Ok(kept)
+    }
+
+    /// Ends the run: a finished one is due a day after it was claimed, one
+    /// that stopped before its end (a shutdown, a failure) at the next check.
+    async fn end(self, store: &Store, finished: bool) -> Result<bool, StoreError> {
+        store.move_retention_mark(self.mark, if finished { self.claimed_at } else { 0 }).await
     }
 }
 
@@ -68,10 +136,11 @@ const CHECK: Duration = Duration::from_secs(60 * 60);
 /// Runs the purge once a day, across every process on the database: shortly
 /// after start-up (once the server is listening) and then every hour, a process
 /// asks the database whether a purge ran in the last 24 hours, and the first to
-/// ask after that runs it. Stops when `stop` is cancelled; a purge in progress
-/// then finishes its transaction (of [`PURGE_CHUNK`]) and forgets the mail files
-/// of what it erased. A purge that stopped before its end (a shutdown, a
-/// failure) gives its claim back, so the rest goes at the next check.
+/// ask after that runs it (see [`Lease`]). Stops when `stop` is cancelled; a
+/// purge in progress then finishes its transaction (of [`PURGE_CHUNK`]) and
+/// forgets the mail files of what it erased. A purge that stopped before its
+/// end (a shutdown, a failure) gives its claim back, so the rest goes at the
+/// next check.
 pub fn spawn(store: Store, settings: Arc<Settings>, stop: CancellationToken) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut hourly = tokio::time::interval_at(Instant::now() + Duration::from_secs(1), CHECK);
@@ -80,10 +149,9 @@ pub fn spawn(store: Store, settings: Arc<Settings>, stop: CancellationToken) -> 
                 biased;
                 _ = stop.cancelled() => break,
                 _ = hourly.tick() => {
-                    let now = now_ms();
-                    match store.claim_retention_run(now, DAY.as_millis() as i64).await {
-                        Ok(true) => run_once(&store, &settings, &stop, now).await,
-                        Ok(false) => tracing::info!("retention purge not due: it ran within the last day"),
+                    match Lease::claim(&store, now_ms()).await {
+                        Ok(Some(lease)) => run_once(&store, &settings, &stop, lease).await,
+                        Ok(None) => tracing::info!("retention purge not due: it ran within the last day or is running"),
                         Err(error) => tracing::warn!(%error, "cannot tell whether the retention purge is due"),
                     }
                 }
@@ -125,39 +193,76 @@ pub fn spawn_file_sweep(store: Store, settings: &Settings, stop: CancellationTok
 /// again this many times, a little later each time.
 const ATTEMPTS: u32 = 5;
 
-async fn run_once(store: &Store, settings: &Settings, stop: &CancellationToken, claimed_at: i64) {
+async fn run_once(store: &Store, settings: &Settings, stop: &CancellationToken, mut lease: Lease) {
     let days = settings.privacy.retention_days;
     tracing::info!(retention_days = days, "retention purge started");
     let mut erased = Vec::new();
-    let mut finished = false;
-    for attempt in 1..=ATTEMPTS {
-        match purge(store, days, "retention", &mut erased, stop).await {
-            Ok(true) => {
-                tracing::info!(erased = erased.len(), "retention purge done");
-                finished = true;
-                break;
-            }
-            Ok(false) => {
-                tracing::info!(
-                    erased = erased.len(),
-                    "retention purge stopped by the shutdown; the rest goes next time"
-                );
-                break;
-            }
+    let mut attempt = 0;
+    let outcome = loop {
+        attempt += 1;
+        match purge(store, days, "retention", &mut erased, stop, Some(&mut lease)).await {
             Err(error) if error.is_transient() && attempt < ATTEMPTS => {
                 tracing::warn!(%error, attempt, "retention purge failed; trying again");
                 tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
             }
-            Err(error) => {
-                tracing::warn!(%error, erased = erased.len(), "retention purge failed; retrying at the next check");
-                break;
-            }
+            outcome => break outcome,
+        }
+    };
+    mail::forget(&settings.mail, &erased).await;
+    // A run taken over is the other process's to end.
+    if !matches!(outcome, Ok(Purged::TakenOver)) {
+        match lease.end(store, matches!(outcome, Ok(Purged::All))).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!("the retention purge's claim was taken over before it ended"),
+            Err(error) => tracing::warn!(
+                %error,
+                "cannot end the retention purge's claim; it comes due ten minutes after its last renewal"
+            ),
         }
     }
-    mail::forget(&settings.mail, &erased).await;
-    if !finished {
-        if let Err(error) = store.release_retention_run(claimed_at).await {
-            tracing::warn!(%error, "cannot give the retention purge's claim back; it runs again tomorrow");
+    // Logged once the claim is settled.
+    let erased = erased.len();
+    match outcome {
+        Ok(Purged::All) => tracing::info!(erased, "retention purge done"),
+        Ok(Purged::Stopped) => {
+            tracing::info!(erased, "retention purge stopped by the shutdown; the rest goes next time")
         }
+        Ok(Purged::TakenOver) => tracing::warn!(
+            erased,
+            "retention purge stopped: another process took it over (this one had not renewed its claim in time)"
+        ),
+        Err(error) => tracing::warn!(%error, erased, "retention purge failed; retrying at the next check"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The day's run is claimed once; a lease that ran out is taken over, and
+    /// the process that had it learns so at its next renewal; a run that ended
+    /// is due a day after its claim, one that stopped early at once.
+    #[tokio::test]
+    async fn the_days_run_is_held_as_a_lease() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _task) = crate::store::open_for_tests(dir.path()).await;
+        let (hold, day) = (HOLD.as_millis() as i64, DAY.as_millis() as i64);
+        // A minute ago, so that a renewal now holds the run past this claim's term.
+        let now = now_ms() - 60_000;
+        let mut first = Lease::claim(&store, now).await.unwrap().expect("due: it never ran");
+        assert!(Lease::claim(&store, now + hold - 1).await.unwrap().is_none(), "held for HOLD");
+        assert!(first.renew(&store).await.unwrap());
+        assert!(Lease::claim(&store, now + hold).await.unwrap().is_none(), "renewed: held past its first term");
+
+        let later = now_ms() + hold;
+        let second = Lease::claim(&store, later).await.unwrap().expect("a lease that ran out is taken over");
+        assert!(!first.renew(&store).await.unwrap(), "the first learns that it lost the run");
+        assert!(!first.end(&store, false).await.unwrap(), "and cannot end it");
+
+        assert!(second.end(&store, true).await.unwrap());
+        assert!(Lease::claim(&store, later + day - 1).await.unwrap().is_none(), "done: due a day after its claim");
+        let third = Lease::claim(&store, later + day).await.unwrap().expect("a day after");
+        assert!(third.end(&store, false).await.unwrap());
+        assert!(Lease::claim(&store, later + day).await.unwrap().is_some(), "stopped early: due at once");
     }
 }

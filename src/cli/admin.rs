@@ -239,7 +239,7 @@ pub async fn purge(settings: &Settings, dry_run: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut erased = Vec::new();
-    let purged = retention::purge(&store, days, "cli", &mut erased, &CancellationToken::new()).await;
+    let purged = retention::purge(&store, days, "cli", &mut erased, &CancellationToken::new(), None).await;
     mail::forget(&settings.mail, &erased).await;
     purged.map_err(|e| anyhow::anyhow!(e).context(format!("erased {} inquiries, then failed", erased.len())))?;
     println!("erased {} inquiries older than {days} days", erased.len());

@@ -115,6 +115,14 @@ pub struct StoreOptions {
     pub files_dir: PathBuf,
 }
 
+/// A store on a fresh SQLite file in `dir`, for unit tests elsewhere in the
+/// crate; with its task, which ends once the store is dropped.
+#[cfg(test)]
+pub async fn open_for_tests(dir: &Path) -> (Store, JoinHandle<()>) {
+    let (settings, options) = (sqlite::tests::settings(dir), sqlite::tests::options(dir));
+    Store::open(&settings, options, Arc::default()).await.unwrap()
+}
+
 /// The handle to the database: cheap to clone. The background task returned by
 /// [`Store::open`] ends once every handle is dropped, after committing its queue.
 #[derive(Clone)]
@@ -371,15 +379,16 @@ impl Store {
     }
 
     /// `true` for the one caller (across every process on this database) that
-    /// may run the retention purge now: none ran within `interval_ms` of `now`.
-    pub async fn claim_retention_run(&self, now: i64, interval_ms: i64) -> Result<bool, StoreError> {
-        on_backend!(self, db => db.claim_retention_run(now, interval_ms).await)
+    /// may run the retention purge now: its mark (see `retention::Lease`) is at
+    /// most `due_by`. The caller's claim then holds `mark`.
+    pub async fn claim_retention_run(&self, due_by: i64, mark: i64) -> Result<bool, StoreError> {
+        on_backend!(self, db => db.claim_retention_run(due_by, mark).await)
     }
 
-    /// Gives back the claim made at `claimed_at` (a purge that stopped before
-    /// its end): the next hourly check, here or on another process, runs it again.
-    pub async fn release_retention_run(&self, claimed_at: i64) -> Result<(), StoreError> {
-        on_backend!(self, db => db.release_retention_run(claimed_at).await)
+    /// Moves the retention run's mark from `held` to `to`; `false` (and nothing
+    /// changed) when the mark is no longer `held`.
+    pub async fn move_retention_mark(&self, held: i64, to: i64) -> Result<bool, StoreError> {
+        on_backend!(self, db => db.move_retention_mark(held, to).await)
     }
 
     pub async fn audit_page(&self, page: Page) -> Result<(Vec<AuditEntry>, Option<i64>), StoreError> {

@@ -214,6 +214,7 @@ impl fmt::Display for NotificationStatus {
 }
 
 /// Which inquiries an erasure covers.
+#[derive(Clone)]
 pub enum Erase {
     One(String),
     /// A normalized address.
@@ -246,7 +247,7 @@ impl Erase {
     }
 
     /// Whether this transaction of a purge erased a whole `limit`: more may follow.
-    pub(super) fn continues(&self, erased: usize) -> bool {
+    pub fn continues(&self, erased: usize) -> bool {
         matches!(self, Erase::ReceivedBefore { limit, .. } if i64::try_from(erased).is_ok_and(|n| n >= *limit))
     }
 

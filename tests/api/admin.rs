@@ -863,6 +863,64 @@ fn a_purge_of_a_backlog_erases_it_200_at_a_time_each_audited() {
     assert!(ids(&search.json()).is_empty(), "{}", search.body);
 }
 
+/// A retention purge that fails (after its retries) keeps what it erased and
+/// gives the day's run back, so the next check erases the rest: here a trigger
+/// refuses to erase one inquiry of the second transaction, and is dropped
+/// before the next start.
+#[test]
+fn a_retention_purge_that_fails_gives_the_days_run_back() {
+    let mut app = TestApp::spawn("");
+    let token = app.create_token("read");
+    let scripts = ["Письмо в приёмную", "给图书馆的问题", "A note for the front desk"];
+    let ids: Vec<String> = (0..300).map(|n| submit_saying(&app, n, &format!("{} {n}", scripts[n % 3]))).collect();
+    app.kill();
+    let db = app.db();
+    db.write(&format!("UPDATE inquiries SET received_at = received_at - {}", 40 * 86_400_000_i64));
+    // The 251st oldest: in the purge's second transaction.
+    let refused = &ids[250];
+    db.write(&if common::is_postgres() {
+        format!(
+            "CREATE FUNCTION refuse_erasure() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN RAISE EXCEPTION 'refused by the test'; END $$; \
+             CREATE TRIGGER refuse_erasure BEFORE DELETE ON inquiries FOR EACH ROW \
+             WHEN (OLD.id = '{refused}') EXECUTE FUNCTION refuse_erasure();"
+        )
+    } else {
+        format!(
+            "CREATE TRIGGER refuse_erasure BEFORE DELETE ON inquiries WHEN OLD.id = '{refused}' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
+        )
+    });
+
+    let retention = "[privacy]\nretention_days = 30";
+    let mut app = app.restart_with(retention);
+    let failed = || app.logs().contains("retention purge failed; retrying at the next check").then_some(());
+    common::eventually_within("the purge to fail", Duration::from_secs(60), failed);
+    app.kill();
+    let db = app.db();
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM inquiries", ""), 100, "the first transaction's 200 stay erased");
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM inquiries WHERE id = ?", refused), 1);
+    db.write(if common::is_postgres() {
+        "DROP TRIGGER refuse_erasure ON inquiries; DROP FUNCTION refuse_erasure();"
+    } else {
+        "DROP TRIGGER refuse_erasure;"
+    });
+
+    let app = app.restart_with(retention);
+    let done = || app.logs().contains("retention purge done").then_some(());
+    common::eventually_within("the rest erased at the next start", Duration::from_secs(60), done);
+    assert_eq!(app.db().scalar("SELECT COUNT(*) FROM inquiries", ""), 0);
+    let audit = app.admin("GET", "/audit", Some(&token), None).json();
+    let counts: Vec<i64> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"] == "retention" && e["action"] == "retention.purge")
+        .map(|e| e["detail"]["erased"].as_i64().unwrap())
+        .collect();
+    assert_eq!(counts, [100, 200], "newest first: the failed run's first transaction, then the rest");
+}
+
 /// `inquiryd purge` erases rows that the server's indexer may still hold (here
 /// a visitor's inquiries, aged by hand right after they were answered, while
 /// more keep coming): the purge notes them in the search file, so that no

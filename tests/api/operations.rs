@@ -296,6 +296,45 @@ fn sigterm_while_a_retention_purge_runs_stops_it_between_transactions_and_exits(
     assert!(app.terminate().success());
 }
 
+/// A server killed (kill -9) while its retention purge runs cannot give the
+/// day's run back, but its claim is a lease, renewed after each transaction:
+/// a start while the lease holds does not purge (another process could be
+/// running it), and the first check once it has run out (`retention::HOLD`,
+/// ten minutes, aged here by hand) erases the rest.
+#[test]
+fn a_retention_purge_killed_half_way_is_taken_up_once_its_claim_runs_out() {
+    let mut app = TestApp::spawn("");
+    let token = app.create_token("read");
+    let stored = submit_until(&app.url(SUBMIT), 3000, &AtomicBool::new(false)).len() as i64;
+    assert!(app.terminate().success());
+    app.db().write(&format!("UPDATE inquiries SET received_at = received_at - {}", 40 * 86_400_000_i64));
+
+    let retention = "[privacy]\nretention_days = 30";
+    let mut app = app.restart_with(retention);
+    eventually("the purge to start", || app.logs().contains("retention purge started").then_some(()));
+    app.kill();
+    let left = app.db().scalar("SELECT COUNT(*) FROM inquiries", "");
+    assert!(left > 0, "killed before its end");
+
+    let app = app.restart_with(retention);
+    eventually("the start's check", || app.logs().contains("retention purge not due").then_some(()));
+    assert_eq!(app.db().scalar("SELECT COUNT(*) FROM inquiries", ""), left, "a claim still held is left alone");
+
+    // Ten minutes after its last renewal:
+    app.db().write(&format!(
+        "UPDATE meta SET value = CAST(CAST(value AS BIGINT) - {} AS TEXT) WHERE key = 'retention_last_run'",
+        10 * 60 * 1000
+    ));
+    let app = app.restart_with(retention);
+    let done = || app.logs().contains("retention purge done").then_some(());
+    common::eventually_within("the rest erased", Duration::from_secs(60), done);
+    assert_eq!(app.db().scalar("SELECT COUNT(*) FROM inquiries", ""), 0);
+    let audit = app.admin("GET", "/audit?limit=100", Some(&token), None).json();
+    let purges = audit["items"].as_array().unwrap().iter().filter(|e| e["action"] == "retention.purge");
+    let erased: i64 = purges.map(|e| e["detail"]["erased"].as_i64().unwrap()).sum();
+    assert_eq!(erased, stored, "every transaction of both runs audited");
+}
+
 #[test]
 fn json_logs_carry_the_request_id_and_no_personal_data() {
     let app = TestApp::spawn("[log]\nformat = \"json\"\nlevel = \"info\"");

@@ -190,27 +190,29 @@ pub async fn requeue(tx: &mut Tx, id: &str) -> Result<Requeue, sqlx::Error> {
     }
 }
 
-/// `true` for the one caller, cluster-wide, that may run the retention purge
-/// now: none ran within `interval_ms`. One conditional upsert decides.
-/// Only the claim made at `claimed_at`: a later one stays.
-pub async fn release_retention_run(pool: &PgPool, claimed_at: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM meta WHERE key = 'retention_last_run' AND value = $1")
-        .bind(claimed_at.to_string())
-        .execute(pool)
-        .await?;
-    Ok(())
-}
-
-pub async fn claim_retention_run(pool: &PgPool, now: i64, interval_ms: i64) -> Result<bool, sqlx::Error> {
+/// `true` for the one caller, cluster-wide, that may run the retention purge now:
+/// its mark is at most `due_by` (or there is none). The mark is then `mark`.
+/// One conditional upsert decides.
+pub async fn claim_retention_run(pool: &PgPool, due_by: i64, mark: i64) -> Result<bool, sqlx::Error> {
     let claimed = sqlx::query(
         "INSERT INTO meta (key, value) VALUES ('retention_last_run', $1) \
          ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value WHERE meta.value::bigint <= $2",
     )
-    .bind(now.to_string())
-    .bind(now - interval_ms)
+    .bind(mark.to_string())
+    .bind(due_by)
     .execute(pool)
     .await?;
     Ok(claimed.rows_affected() == 1)
+}
+
+/// Moves the retention run's mark from `held` to `to`, if it is still `held`.
+pub async fn move_retention_mark(pool: &PgPool, held: i64, to: i64) -> Result<bool, sqlx::Error> {
+    let moved = sqlx::query("UPDATE meta SET value = $1 WHERE key = 'retention_last_run' AND value = $2")
+        .bind(to.to_string())
+        .bind(held.to_string())
+        .execute(pool)
+        .await?;
+    Ok(moved.rows_affected() == 1)
 }
 
 pub async fn audit(

@@ -383,12 +383,12 @@ impl Postgres {
         Ok(webhooks::deliveries(&mut *self.pool.acquire().await?, inquiry_id).await?)
     }
 
-    pub async fn release_retention_run(&self, claimed_at: i64) -> Result<(), StoreError> {
-        Ok(admin::release_retention_run(&self.pool, claimed_at).await?)
+    pub async fn move_retention_mark(&self, held: i64, to: i64) -> Result<bool, StoreError> {
+        Ok(admin::move_retention_mark(&self.pool, held, to).await?)
     }
 
-    pub async fn claim_retention_run(&self, now: i64, interval_ms: i64) -> Result<bool, StoreError> {
-        Ok(admin::claim_retention_run(&self.pool, now, interval_ms).await?)
+    pub async fn claim_retention_run(&self, due_by: i64, mark: i64) -> Result<bool, StoreError> {
+        Ok(admin::claim_retention_run(&self.pool, due_by, mark).await?)
     }
 
     pub async fn audit_page(&self, page: Page) -> Result<(Vec<AuditEntry>, Option<i64>), StoreError> {

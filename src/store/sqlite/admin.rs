@@ -207,27 +207,29 @@ pub async fn requeue(conn: &mut SqliteConnection, id: &str) -> Result<Requeue, s
     }
 }
 
-/// `true` for the one caller that may run the retention purge now: none ran
-/// within `interval_ms`.
-/// Only the claim made at `claimed_at`: a later one stays.
-pub async fn release_retention_run(conn: &mut SqliteConnection, claimed_at: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM meta WHERE key = 'retention_last_run' AND value = ?")
-        .bind(claimed_at.to_string())
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-pub async fn claim_retention_run(conn: &mut SqliteConnection, now: i64, interval_ms: i64) -> Result<bool, sqlx::Error> {
+/// `true` for the one caller that may run the retention purge now:
+/// its mark is at most `due_by` (or there is none). The mark is then `mark`.
+/// One conditional upsert decides.
+pub async fn claim_retention_run(conn: &mut SqliteConnection, due_by: i64, mark: i64) -> Result<bool, sqlx::Error> {
     let claimed = sqlx::query(
         "INSERT INTO meta (key, value) VALUES ('retention_last_run', ?1) \
          ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE CAST(meta.value AS INTEGER) <= ?2",
     )
-    .bind(now.to_string())
-    .bind(now - interval_ms)
+    .bind(mark.to_string())
+    .bind(due_by)
     .execute(conn)
     .await?;
     Ok(claimed.rows_affected() == 1)
+}
+
+/// Moves the retention run's mark from `held` to `to`, if it is still `held`.
+pub async fn move_retention_mark(conn: &mut SqliteConnection, held: i64, to: i64) -> Result<bool, sqlx::Error> {
+    let moved = sqlx::query("UPDATE meta SET value = ?1 WHERE key = 'retention_last_run' AND value = ?2")
+        .bind(to.to_string())
+        .bind(held.to_string())
+        .execute(conn)
+        .await?;
+    Ok(moved.rows_affected() == 1)
 }
 
 pub async fn audit(

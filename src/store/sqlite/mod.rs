@@ -513,17 +513,17 @@ impl Sqlite {
         Ok(webhooks::deliveries(&mut *self.reads.acquire().await?, inquiry_id).await?)
     }
 
-    pub async fn release_retention_run(&self, claimed_at: i64) -> Result<(), StoreError> {
+    pub async fn move_retention_mark(&self, held: i64, to: i64) -> Result<bool, StoreError> {
         Ok(self
             .writer
-            .exec(false, move |c| Box::pin(async move { admin::release_retention_run(c, claimed_at).await }))
+            .exec(false, move |c| Box::pin(async move { admin::move_retention_mark(c, held, to).await }))
             .await?)
     }
 
-    pub async fn claim_retention_run(&self, now: i64, interval_ms: i64) -> Result<bool, StoreError> {
+    pub async fn claim_retention_run(&self, due_by: i64, mark: i64) -> Result<bool, StoreError> {
         Ok(self
             .writer
-            .exec(false, move |c| Box::pin(async move { admin::claim_retention_run(c, now, interval_ms).await }))
+            .exec(false, move |c| Box::pin(async move { admin::claim_retention_run(c, due_by, mark).await }))
             .await?)
     }
 
@@ -605,7 +605,7 @@ pub(super) mod tests {
 
     /// A database file in `dir`, with the settings' defaults where a test
     /// does not care.
-    pub(super) fn settings(dir: &std::path::Path) -> DatabaseSettings {
+    pub(in crate::store) fn settings(dir: &std::path::Path) -> DatabaseSettings {
         DatabaseSettings {
             url: format!("sqlite://{}/inquiries.db", dir.display()),
             synchronous: Synchronous::Full,
@@ -619,7 +619,7 @@ pub(super) mod tests {
         }
     }
 
-    fn options(dir: &std::path::Path) -> StoreOptions {
+    pub(in crate::store) fn options(dir: &std::path::Path) -> StoreOptions {
         StoreOptions {
             group_commit: true,
             batch_max: 64,
