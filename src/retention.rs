@@ -1,6 +1,7 @@
 //! `privacy.retention_days`: inquiries older than that are erased daily (and by
 //! `inquiryd purge`).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Settings;
+use crate::config::{MailSettings, Settings};
 use crate::mail;
 use crate::store::{Erase, Store, StoreError};
 use crate::timestamp::now_ms;
@@ -169,23 +170,54 @@ pub fn upload_window(settings: &Settings) -> Duration {
 }
 
 /// Once a day, removes what interrupted uploads left in `files_dir` (files no
-/// inquiry names, older than [`upload_window`]).
+/// inquiry names, older than [`upload_window`]); and a second after start-up,
+/// then daily, the mail copies of inquiries that are gone ([`sweep_mail_copies`]).
 pub fn spawn_file_sweep(store: Store, settings: &Settings, stop: CancellationToken) -> JoinHandle<()> {
     let grace = upload_window(settings);
+    let mail = settings.mail.clone();
     tokio::spawn(async move {
-        let mut daily = tokio::time::interval_at(Instant::now() + DAY, DAY);
+        let mut uploads = tokio::time::interval_at(Instant::now() + DAY, DAY);
+        let mut mail_copies = tokio::time::interval_at(Instant::now() + Duration::from_secs(1), DAY);
         loop {
             tokio::select! {
                 biased;
                 _ = stop.cancelled() => break,
-                _ = daily.tick() => match store.sweep_files(grace).await {
+                _ = uploads.tick() => match store.sweep_files(grace).await {
                     Ok(removed) => tracing::info!(removed, "files directory swept"),
                     Err(error) => tracing::warn!(%error, "cannot sweep the files directory"),
+                },
+                _ = mail_copies.tick() => match sweep_mail_copies(&store, &mail).await {
+                    Ok(0) => {}
+                    Ok(removed) => tracing::info!(removed, "mail copies of erased inquiries removed"),
+                    Err(error) => tracing::warn!(%error, "cannot sweep the mail directory"),
                 },
             }
         }
         tracing::debug!("file sweep stopped");
     })
+}
+
+/// Removes the file transport's copies of inquiries that are no longer stored.
+/// An erasure removes its own after its commit, but a process killed in
+/// between (kill -9 during a purge, say) leaves them; the inquiry is committed
+/// before any of its mail is written, so a copy without one was erased.
+/// Returns how many it removed.
+pub async fn sweep_mail_copies(store: &Store, mail: &MailSettings) -> Result<usize, StoreError> {
+    let copies = mail::copies(mail).await;
+    let mut ids: Vec<String> = copies.iter().map(|(_, id)| id.clone()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut present = HashSet::new();
+    for chunk in ids.chunks(500) {
+        present.extend(store.present(chunk).await?);
+    }
+    let mut removed = 0;
+    for (path, id) in copies {
+        if !present.contains(&id) && tokio::fs::remove_file(&path).await.is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// A purge that meets a transient failure (on PostgreSQL, e.g. a deadlock

@@ -44,21 +44,33 @@ pub fn message_id_domain(settings: &MailSettings) -> String {
         .unwrap_or_else(|_| "localhost".to_owned())
 }
 
-/// Removes the copies of erased inquiries' emails that the file transport wrote
-/// (`<inquiry id>-…​.eml` in `mail.file_dir`).
+/// The copies of notifications that the file transport wrote in
+/// `mail.file_dir`, each with the id of its inquiry: files named
+/// `<inquiry id>-<kind>-<notification id>.eml` (not `inquiryd mail test`'s).
+pub async fn copies(settings: &MailSettings) -> Vec<(std::path::PathBuf, String)> {
+    let mut copies = Vec::new();
+    let Ok(mut entries) = tokio::fs::read_dir(&settings.file_dir).await else { return copies };
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let inquiry = name.get(..36).filter(|id| uuid::Uuid::try_parse(id).is_ok() && name[36..].starts_with('-'));
+        if let Some(id) = inquiry.filter(|_| name.ends_with(".eml")) {
+            copies.push((entry.path(), id.to_owned()));
+        }
+    }
+    copies
+}
+
+/// Removes the copies of erased inquiries' emails that the file transport
+/// wrote (see [`copies`]).
 pub async fn forget(settings: &MailSettings, inquiry_ids: &[String]) {
     if inquiry_ids.is_empty() {
         return;
     }
-    let Ok(mut entries) = tokio::fs::read_dir(&settings.file_dir).await else { return };
     let ids: std::collections::HashSet<&str> = inquiry_ids.iter().map(String::as_str).collect();
-    while let Ok(Some(entry)) = entries.next_entry().await {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        // `<36-character id>-<kind>-<notification id>.eml`
-        let erased = name.ends_with(".eml") && name.get(..36).is_some_and(|id| ids.contains(id));
-        if erased {
-            if let Err(e) = tokio::fs::remove_file(entry.path()).await {
+    for (path, id) in copies(settings).await {
+        if ids.contains(id.as_str()) {
+            if let Err(e) = tokio::fs::remove_file(path).await {
                 tracing::warn!(error = %e, "could not remove an erased inquiry's email copy");
             }
         }

@@ -296,6 +296,11 @@ impl Store {
     }
 
     /// How many inquiries were received before `cutoff` (for `purge --dry-run`).
+    /// Which of `ids` are the ids of stored inquiries.
+    pub async fn present(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
+        on_backend!(self, db => db.present(ids).await)
+    }
+
     pub async fn count_before(&self, cutoff: i64) -> Result<i64, StoreError> {
         on_backend!(self, db => db.count_before(cutoff).await)
     }

@@ -168,6 +168,13 @@ fn submit_until(url: &str, limit: usize, stop: &AtomicBool) -> Vec<String> {
     answered.into_inner().unwrap()
 }
 
+/// The inquiry ids of the file transport's copies of notifications in `dir`,
+/// one per email (`inquiryd mail test`'s are named `test-…`).
+fn mail_copies(dir: &std::path::Path) -> Vec<String> {
+    let names = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned());
+    names.filter(|n| n.ends_with(".eml") && !n.starts_with("test-")).map(|n| n[..36].to_owned()).collect()
+}
+
 /// Every id answered 201 is stored once with its emails, and no outbox row is
 /// left claimed.
 fn assert_nothing_answered_lost(app: &TestApp, answered: &[String]) {
@@ -250,11 +257,7 @@ fn sigterm_while_a_retention_purge_runs_stops_it_between_transactions_and_exits(
     let token = app.create_token("read");
     let answered = submit_until(&app.url(SUBMIT), 3000, &AtomicBool::new(false));
     let mail_dir = app.dir.path().join("mail");
-    let mailed = |dir: &std::path::Path| -> Vec<String> {
-        let names = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned());
-        names.filter(|n| n.ends_with(".eml")).map(|n| n[..36].to_owned()).collect()
-    };
-    eventually("every staff email written", || (mailed(&mail_dir).len() >= answered.len()).then_some(()));
+    eventually("every staff email written", || (mail_copies(&mail_dir).len() >= answered.len()).then_some(()));
     assert!(app.terminate().success());
     let db = app.db();
     let stored = db.scalar("SELECT COUNT(*) FROM inquiries", "");
@@ -271,7 +274,7 @@ fn sigterm_while_a_retention_purge_runs_stops_it_between_transactions_and_exits(
     let left = app.db().scalar("SELECT COUNT(*) FROM inquiries", "");
     assert!(left > 0, "stopped between transactions, not run to its end");
     let db = app.db();
-    let mailed_now: HashSet<String> = mailed(&mail_dir).into_iter().collect();
+    let mailed_now: HashSet<String> = mail_copies(&mail_dir).into_iter().collect();
     let orphans = mailed_now.iter().filter(|id| db.scalar("SELECT COUNT(*) FROM inquiries WHERE id = ?", id) == 0);
     assert_eq!(orphans.count(), 0, "mail files of erased inquiries are forgotten");
     assert_eq!(mailed_now.len() as i64, left, "and those of the rest kept");
@@ -292,7 +295,7 @@ fn sigterm_while_a_retention_purge_runs_stops_it_between_transactions_and_exits(
     common::eventually_within("the rest erased", Duration::from_secs(60), done);
     assert_eq!(app.db().scalar("SELECT COUNT(*) FROM inquiries", ""), 0);
     assert_eq!(audited(&app).iter().sum::<i64>(), stored);
-    eventually("their mail files forgotten", || mailed(&mail_dir).is_empty().then_some(()));
+    eventually("their mail files forgotten", || mail_copies(&mail_dir).is_empty().then_some(()));
     assert!(app.terminate().success());
 }
 
@@ -300,39 +303,62 @@ fn sigterm_while_a_retention_purge_runs_stops_it_between_transactions_and_exits(
 /// day's run back, but its claim is a lease, renewed after each transaction:
 /// a start while the lease holds does not purge (another process could be
 /// running it), and the first check once it has run out (`retention::HOLD`,
-/// ten minutes, aged here by hand) erases the rest.
+/// ten minutes, aged here by hand) erases the rest. The mail copies of what
+/// the killed purge had erased are removed at the next start.
 #[test]
 fn a_retention_purge_killed_half_way_is_taken_up_once_its_claim_runs_out() {
     let mut app = TestApp::spawn("");
     let token = app.create_token("read");
-    let stored = submit_until(&app.url(SUBMIT), 3000, &AtomicBool::new(false)).len() as i64;
+    let stored = submit_until(&app.url(SUBMIT), 3000, &AtomicBool::new(false)).len();
+    let mail_dir = app.dir.path().join("mail");
+    eventually("every staff email written", || (mail_copies(&mail_dir).len() >= stored).then_some(()));
     assert!(app.terminate().success());
     app.db().write(&format!("UPDATE inquiries SET received_at = received_at - {}", 40 * 86_400_000_i64));
 
     let retention = "[privacy]\nretention_days = 30";
     let mut app = app.restart_with(retention);
-    eventually("the purge to start", || app.logs().contains("retention purge started").then_some(()));
+    let db = app.db();
+    let count = || db.scalar("SELECT COUNT(*) FROM inquiries", "");
+    eventually("a transaction of the purge committed", || (count() < stored as i64).then_some(()));
     app.kill();
-    let left = app.db().scalar("SELECT COUNT(*) FROM inquiries", "");
+    let left = count();
     assert!(left > 0, "killed before its end");
+    assert!(mail_copies(&mail_dir).len() > left as usize, "the erased ones' copies were left behind");
 
+    // Not the copy of a notification: `inquiryd mail test`'s, and anything else.
+    let others = ["test-0193a8e2-7c1d-7b9e-8f00-1234567890ab.eml", "README.txt"];
+    for name in others {
+        std::fs::write(mail_dir.join(name), "kept").unwrap();
+    }
     let app = app.restart_with(retention);
     eventually("the start's check", || app.logs().contains("retention purge not due").then_some(()));
-    assert_eq!(app.db().scalar("SELECT COUNT(*) FROM inquiries", ""), left, "a claim still held is left alone");
+    assert_eq!(count(), left, "a claim still held is left alone");
+    let orphans = |db: &Db| {
+        mail_copies(&mail_dir)
+            .iter()
+            .filter(|id| db.scalar("SELECT COUNT(*) FROM inquiries WHERE id = ?", id) == 0)
+            .count()
+    };
+    eventually("the copies of what was erased removed", || {
+        (mail_copies(&mail_dir).len() == left as usize).then_some(())
+    });
+    assert_eq!(orphans(&db), 0, "and only those");
 
     // Ten minutes after its last renewal:
-    app.db().write(&format!(
+    db.write(&format!(
         "UPDATE meta SET value = CAST(CAST(value AS BIGINT) - {} AS TEXT) WHERE key = 'retention_last_run'",
         10 * 60 * 1000
     ));
     let app = app.restart_with(retention);
     let done = || app.logs().contains("retention purge done").then_some(());
     common::eventually_within("the rest erased", Duration::from_secs(60), done);
-    assert_eq!(app.db().scalar("SELECT COUNT(*) FROM inquiries", ""), 0);
+    assert_eq!(count(), 0);
     let audit = app.admin("GET", "/audit?limit=100", Some(&token), None).json();
     let purges = audit["items"].as_array().unwrap().iter().filter(|e| e["action"] == "retention.purge");
     let erased: i64 = purges.map(|e| e["detail"]["erased"].as_i64().unwrap()).sum();
-    assert_eq!(erased, stored, "every transaction of both runs audited");
+    assert_eq!(erased, stored as i64, "every transaction of both runs audited");
+    eventually("every copy removed", || mail_copies(&mail_dir).is_empty().then_some(()));
+    assert!(others.iter().all(|name| mail_dir.join(name).exists()), "other files are left alone");
 }
 
 #[test]

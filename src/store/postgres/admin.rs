@@ -166,6 +166,11 @@ pub async fn count_before(pool: &PgPool, cutoff: i64) -> Result<i64, sqlx::Error
     sqlx::query_scalar("SELECT COUNT(*) FROM inquiries WHERE received_at < $1").bind(cutoff).fetch_one(pool).await
 }
 
+/// Which of `ids` are the ids of stored inquiries.
+pub async fn present(pool: &PgPool, ids: &[String]) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM inquiries WHERE id = ANY($1)").bind(ids).fetch_all(pool).await
+}
+
 pub async fn requeue(tx: &mut Tx, id: &str) -> Result<Requeue, sqlx::Error> {
     let status: Option<String> = sqlx::query_scalar("SELECT status FROM notifications WHERE id = $1 FOR UPDATE")
         .bind(id)

@@ -254,6 +254,10 @@ impl Postgres {
         Ok(export::export(&self.pool, filter, format, bom, custom, out).await?)
     }
 
+    pub async fn present(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
+        Ok(admin::present(&self.pool, ids).await?)
+    }
+
     pub async fn count_before(&self, cutoff: i64) -> Result<i64, StoreError> {
         Ok(admin::count_before(&self.pool, cutoff).await?)
     }

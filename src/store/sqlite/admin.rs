@@ -184,6 +184,15 @@ pub async fn count_before(reads: &SqlitePool, cutoff: i64) -> Result<i64, sqlx::
     sqlx::query_scalar("SELECT COUNT(*) FROM inquiries WHERE received_at < ?").bind(cutoff).fetch_one(reads).await
 }
 
+/// Which of `ids` are the ids of stored inquiries.
+pub async fn present(reads: &SqlitePool, ids: &[String]) -> Result<Vec<String>, sqlx::Error> {
+    let ids = serde_json::to_string(ids).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query_scalar("SELECT id FROM inquiries WHERE id IN (SELECT value FROM json_each(?))")
+        .bind(ids)
+        .fetch_all(reads)
+        .await
+}
+
 /// Puts a failed notification back in the queue, due now, with a fresh count of attempts.
 pub async fn requeue(conn: &mut SqliteConnection, id: &str) -> Result<Requeue, sqlx::Error> {
     let status: Option<String> =

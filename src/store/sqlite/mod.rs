@@ -347,6 +347,10 @@ impl Sqlite {
         Ok(export::export(&self.reads, filter, format, bom, custom, out).await?)
     }
 
+    pub async fn present(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
+        Ok(admin::present(&self.reads, ids).await?)
+    }
+
     pub async fn count_before(&self, cutoff: i64) -> Result<i64, StoreError> {
         Ok(admin::count_before(&self.reads, cutoff).await?)
     }
