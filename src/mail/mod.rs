@@ -46,19 +46,26 @@ pub fn message_id_domain(settings: &MailSettings) -> String {
 
 /// The copies of notifications that the file transport wrote in
 /// `mail.file_dir`, each with the id of its inquiry: files named
-/// `<inquiry id>-<kind>-<notification id>.eml` (not `inquiryd mail test`'s).
+/// `<inquiry id>-<kind>-<notification id>.eml` (not `inquiryd mail test`'s),
+/// and the partly written `.<same name>.partial` that a process killed while
+/// writing one leaves.
 pub async fn copies(settings: &MailSettings) -> Vec<(std::path::PathBuf, String)> {
     let mut copies = Vec::new();
     let Ok(mut entries) = tokio::fs::read_dir(&settings.file_dir).await else { return copies };
     while let Ok(Some(entry)) = entries.next_entry().await {
         let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let inquiry = name.get(..36).filter(|id| uuid::Uuid::try_parse(id).is_ok() && name[36..].starts_with('-'));
-        if let Some(id) = inquiry.filter(|_| name.ends_with(".eml")) {
+        if let Some(id) = copy_of(&name.to_string_lossy()) {
             copies.push((entry.path(), id.to_owned()));
         }
     }
     copies
+}
+
+/// The inquiry id a file name in `mail.file_dir` is a copy of, if it is one.
+fn copy_of(name: &str) -> Option<&str> {
+    let name = name.strip_prefix('.').and_then(|n| n.strip_suffix(".partial")).unwrap_or(name);
+    let id = name.strip_suffix(".eml")?.get(..36)?;
+    (uuid::Uuid::try_parse(id).is_ok() && name[36..].starts_with('-')).then_some(id)
 }
 
 /// Removes the copies of erased inquiries' emails that the file transport
@@ -73,6 +80,30 @@ pub async fn forget(settings: &MailSettings, inquiry_ids: &[String]) {
             if let Err(e) = tokio::fs::remove_file(path).await {
                 tracing::warn!(error = %e, "could not remove an erased inquiry's email copy");
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::copy_of;
+
+    #[test]
+    fn a_copy_is_known_by_its_name_whole_or_partly_written() {
+        let id = "0193a8e2-7c1d-7b9e-8f00-1234567890ab";
+        let notification = "0193a8e2-7c1d-7b9e-8f00-000000000001";
+        assert_eq!(copy_of(&format!("{id}-staff-{notification}.eml")), Some(id));
+        assert_eq!(copy_of(&format!(".{id}-receipt-{notification}.eml.partial")), Some(id));
+        for other in [
+            format!("test-{id}.eml"),
+            format!("{id}.eml"),
+            format!("{id}-staff-{notification}.eml.bak"),
+            format!(".{id}-staff-{notification}.eml"),
+            format!("{id}-staff-{notification}.eml.partial"),
+            "README.txt".to_owned(),
+            "Ж".repeat(40),
+        ] {
+            assert_eq!(copy_of(&other), None, "{other}");
         }
     }
 }

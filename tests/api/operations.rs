@@ -304,7 +304,8 @@ fn sigterm_while_a_retention_purge_runs_stops_it_between_transactions_and_exits(
 /// a start while the lease holds does not purge (another process could be
 /// running it), and the first check once it has run out (`retention::HOLD`,
 /// ten minutes, aged here by hand) erases the rest. The mail copies of what
-/// the killed purge had erased are removed at the next start.
+/// the killed purge had erased, partly written ones too, are removed at the
+/// next start.
 #[test]
 fn a_retention_purge_killed_half_way_is_taken_up_once_its_claim_runs_out() {
     let mut app = TestApp::spawn("");
@@ -330,6 +331,17 @@ fn a_retention_purge_killed_half_way_is_taken_up_once_its_claim_runs_out() {
     for name in others {
         std::fs::write(mail_dir.join(name), "kept").unwrap();
     }
+    let stored_id = |stored: bool| {
+        let copies = mail_copies(&mail_dir);
+        copies.into_iter().find(|id| (db.scalar("SELECT COUNT(*) FROM inquiries WHERE id = ?", id) == 1) == stored)
+    };
+    // What a process killed while writing a copy leaves (the file transport's
+    // temporary name): of an erased inquiry, and of a stored one.
+    let partial = |id: String| mail_dir.join(format!(".{id}-staff-0193a8e2-7c1d-7b9e-8f00-000000000001.eml.partial"));
+    let (erased_partial, stored_partial) = (partial(stored_id(false).unwrap()), partial(stored_id(true).unwrap()));
+    for path in [&erased_partial, &stored_partial] {
+        std::fs::write(path, "Subject: half written").unwrap();
+    }
     let app = app.restart_with(retention);
     eventually("the start's check", || app.logs().contains("retention purge not due").then_some(()));
     assert_eq!(count(), left, "a claim still held is left alone");
@@ -343,6 +355,8 @@ fn a_retention_purge_killed_half_way_is_taken_up_once_its_claim_runs_out() {
         (mail_copies(&mail_dir).len() == left as usize).then_some(())
     });
     assert_eq!(orphans(&db), 0, "and only those");
+    eventually("an erased inquiry's partly written copy removed", || (!erased_partial.exists()).then_some(()));
+    assert!(stored_partial.exists(), "a stored inquiry's is left alone (its notification's next attempt rewrites it)");
 
     // Ten minutes after its last renewal:
     db.write(&format!(
@@ -358,6 +372,7 @@ fn a_retention_purge_killed_half_way_is_taken_up_once_its_claim_runs_out() {
     let erased: i64 = purges.map(|e| e["detail"]["erased"].as_i64().unwrap()).sum();
     assert_eq!(erased, stored as i64, "every transaction of both runs audited");
     eventually("every copy removed", || mail_copies(&mail_dir).is_empty().then_some(()));
+    eventually("and the partly written one", || (!stored_partial.exists()).then_some(()));
     assert!(others.iter().all(|name| mail_dir.join(name).exists()), "other files are left alone");
 }
 
